@@ -1,0 +1,32 @@
+# make demo: stylize the bundled sample (sets itself up: .venv with pinned dependencies)
+# make test: the whole test suite, unit and integration (a real ComfyUI server, a real Chromium)
+# make bench: the benchmarks behind README's table (slow: tens of minutes on a 2-core CPU)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test unit bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) tools/demo.py
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test: $(STAMP)
+	$(PY) tests/comfy_host/setup_host.py
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.bench
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

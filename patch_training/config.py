@@ -1,0 +1,163 @@
+"""Typed configurations: network architectures (presets), training settings, and their dict round trip."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture of a generator. Stored in every checkpoint as JSON."""
+
+    arch: str = "unet"                        # "texler" (the paper's GeneratorJ) or "unet"
+    widths: tuple[int, ...] = (16, 32, 64)   # channels per scale, full resolution first
+    res_blocks: int = 3                       # residual blocks at the coarsest scale
+    norm: str = "none"                        # "batch" (paper) or "none"
+    smoothers: bool = False                   # texler: two extra 3x3 convs before the output (paper's "P")
+    residual: bool = True                     # unet: predict a change of the input frame, not the frame
+    in_channels: int = 3                      # RGB + guide channels; set from the guide layout, never by hand
+
+    @property
+    def stride(self) -> int:
+        """Frame sizes are padded to a multiple of this internally."""
+        return 2 ** (len(self.widths) - 1) if self.arch == "unet" else 4
+
+    def with_inputs(self, in_channels: int) -> "GeneratorConfig":
+        return dataclasses.replace(self, in_channels=in_channels)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GeneratorConfig":
+        data = _known_keys(cls, data, "generator config")
+        if "widths" in data:
+            data["widths"] = tuple(int(w) for w in data["widths"])
+        config = cls(**data)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.arch not in ("texler", "unet"):
+            raise ConfigError(f"arch: expected 'texler' or 'unet', received {self.arch!r}.")
+        if self.norm not in ("batch", "none"):
+            raise ConfigError(f"norm: expected 'batch' or 'none', received {self.norm!r}.")
+        if self.arch == "texler" and len(self.widths) != 6:
+            raise ConfigError(f"widths: the texler generator takes 6 widths, received {list(self.widths)}.")
+        if self.arch == "unet" and len(self.widths) < 2:
+            raise ConfigError(f"widths: a unet needs at least 2 scales, received {list(self.widths)}.")
+        if self.in_channels < 3:
+            raise ConfigError(f"in_channels: expected at least 3 (RGB), received {self.in_channels}.")
+
+
+# The paper's "P" setting (Texler et al. 2020, reference_P.yaml of the original): GeneratorJ with
+# filters 32,64,128,128,128,64, 7 residual blocks, batch norm, tanh output, smoothers.
+REFERENCE = GeneratorConfig(arch="texler", widths=(32, 64, 128, 128, 128, 64), res_blocks=7,
+                            norm="batch", smoothers=True, residual=False)
+
+# Faster presets: U-Nets predicting a residual over the input frame. Sizes chosen by
+# benchmarks/bench.py (README, "Benchmarks"): at a fixed CPU budget, steps beat width.
+PRESETS: dict[str, GeneratorConfig] = {
+    "fast": GeneratorConfig(arch="unet", widths=(16, 32, 64), res_blocks=3),
+    "balanced": GeneratorConfig(arch="unet", widths=(24, 48, 96), res_blocks=4),
+    "reference": REFERENCE,
+}
+DEFAULT_PRESET = "fast"
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the training losses. 0 switches a term off."""
+
+    l1: float = 4.0            # paper: reconstruction x4
+    ssim: float = 0.0          # structural similarity on patches (texture without a download)
+    gradient: float = 0.0      # L1 between image gradients (stroke edges)
+    perceptual: float = 0.0    # paper: VGG19 features x6; needs a user-supplied VGG19 weights file
+    adversarial: float = 0.0   # paper: x0.5, patch discriminator with MSE (LSGAN) criterion
+    vgg_path: str = ""         # VGG19 .safetensors (torchvision layout) for the perceptual term
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LossConfig":
+        return cls(**_known_keys(cls, data, "loss config"))
+
+
+LOSS_PRESETS: dict[str, LossConfig] = {
+    # The paper's losses (perceptual only if a VGG19 file is given).
+    "paper": LossConfig(l1=4.0, perceptual=6.0, adversarial=0.5),
+    "l1": LossConfig(l1=1.0),
+    # Default: chosen by benchmark (README): L1 + SSIM + gradient needs no download.
+    "structure": LossConfig(l1=1.0, ssim=1.0, gradient=1.0),
+}
+DEFAULT_LOSS = "structure"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train. `steps` and `seconds`: whichever comes first; 0 = no limit of that kind."""
+
+    preset: str = DEFAULT_PRESET
+    loss: str = "auto"              # a LOSS_PRESETS name; "auto": "paper" for reference, else DEFAULT_LOSS
+    steps: int = 0
+    seconds: float = 120.0
+    seed: int = 0
+    batch_size: int = 0             # 0: preset default (reference: 40 as in the paper, else 16)
+    patch_size: int = 0             # 0: preset default (reference: 32 as in the paper, else 48)
+    learning_rate: float = 0.0      # 0: preset default (reference: Adam 4e-4, else 1e-3 with cosine decay)
+    device: str = "auto"            # "cpu", "cuda", "auto"
+    precision: str = "auto"         # "auto", "fp32", "bf16", "fp16"
+    threads: int = 0                # CPU torch threads during training; 0 = library policy (see threads.py)
+    report_every_s: float = 0.5     # progress callback at most this often (seconds), plus first and last step
+    preview_every_s: float = 5.0    # a preview image at most this often (seconds), 0 = never
+    vgg_path: str = ""              # VGG19 weights file for the perceptual loss ("paper" loss only)
+
+    def validate(self) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigError(f"preset: expected one of {sorted(PRESETS)}, received {self.preset!r}.")
+        if self.loss != "auto" and self.loss not in LOSS_PRESETS:
+            raise ConfigError(f"loss: expected 'auto' or one of {sorted(LOSS_PRESETS)}, received {self.loss!r}.")
+        if self.steps < 0 or self.seconds < 0:
+            raise ConfigError(f"steps/seconds: expected values >= 0, received steps={self.steps}, "
+                              f"seconds={self.seconds}.")
+        if self.steps == 0 and self.seconds == 0:
+            raise ConfigError("steps and seconds are both 0: training would never end. Give a step count "
+                              "or a time budget in seconds.")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device: expected 'auto', 'cpu' or 'cuda', received {self.device!r}.")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"precision: expected auto, fp32, bf16 or fp16, received {self.precision!r}.")
+        if self.patch_size and self.patch_size < 16:
+            raise ConfigError(f"patch_size: expected at least 16 pixels, received {self.patch_size}.")
+
+    @property
+    def is_reference(self) -> bool:
+        return self.preset == "reference"
+
+    def resolved_loss(self) -> LossConfig:
+        name = self.loss if self.loss != "auto" else ("paper" if self.is_reference else DEFAULT_LOSS)
+        loss = LOSS_PRESETS[name]
+        if loss.perceptual and not self.vgg_path:
+            # No VGG weights can be downloaded: the perceptual term is off unless the user supplies them.
+            loss = dataclasses.replace(loss, perceptual=0.0)
+        return dataclasses.replace(loss, vgg_path=self.vgg_path)
+
+    def resolved_batch(self) -> int:
+        return self.batch_size or (40 if self.is_reference else 16)
+
+    def resolved_patch(self) -> int:
+        return self.patch_size or (32 if self.is_reference else 48)
+
+    def resolved_lr(self) -> float:
+        return self.learning_rate or (4e-4 if self.is_reference else 1e-3)
+
+
+def _known_keys(cls, data: dict, what: str) -> dict:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{what}: unknown keys {unknown}: written by a newer patch-toon? Update patch-toon.")
+    return dict(data)

@@ -1,0 +1,113 @@
+"""Per-frame guide images: the Gaussian-blob pattern of a keyframe, the edge map, the temporal denoise filter."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .flow import FlowField, pixel_grid, sample, sqnorm, stack
+
+# Edge strength (luminance change per pixel) mapped to 1 - exp(-1): a step of 0.25 blurred over ~2 px.
+EDGE_SCALE = 0.05
+# Gain of the blob sum before the soft clip 1 - exp(-gain * sum): one blob of a bright colour nearly saturates.
+BLOB_GAIN = 2.0
+# Context rendered around advected images, as a fraction of the longer side: how far content may move into
+# the frame (over a whole shot) before the image's border is stretched.
+PAD_FRACTION = 0.2
+
+
+def pattern_pad(h: int, w: int) -> int:
+    """Context in pixels rendered around each advected source image (gauss pattern, warped keyframe)."""
+    return max(4, round(PAD_FRACTION * max(h, w)))
+
+
+def gauss_pattern(h: int, w: int, blobs: int, radius: float, seed: int, key: int,
+                  mask: np.ndarray | None = None, pad: int = 0) -> np.ndarray:
+    """[H + 2 pad, W + 2 pad, 3] float32 0..1: random coloured Gaussians, std radius * sqrt(H * W) pixels.
+
+    `blobs` per frame area: centres uniform over the frame plus its padding (the same density there), or over
+    the pixels where mask >= 0.5 (then nothing in the padding, and the pattern is multiplied by the mask);
+    colours uniform in RGB. Drawn from numpy's Generator seeded with (seed, key): key is the keyframe's frame
+    index, so adding a keyframe does not change the other keyframes' patterns.
+    """
+    rng = np.random.default_rng([seed, key])
+    sigma = max(radius * math.sqrt(h * w), 0.5)
+    ph, pw = h + 2 * pad, w + 2 * pad
+    if mask is None:
+        n = max(1, round(blobs * ph * pw / (h * w)))
+        xs = rng.uniform(0.0, pw - 1.0, n)
+        ys = rng.uniform(0.0, ph - 1.0, n)
+    else:
+        n = blobs
+        valid = np.flatnonzero(mask.ravel() >= 0.5)
+        pick = valid[rng.integers(0, len(valid), n)]
+        ys = pick // w + rng.uniform(-0.5, 0.5, n) + pad
+        xs = pick % w + rng.uniform(-0.5, 0.5, n) + pad
+    colours = rng.random((n, 3)).astype(np.float32)
+    # The blobs are smooth: draw them on a grid `r` times coarser (>= 4 samples per sigma), then upsample.
+    r = max(1, int(sigma // 4))
+    lh, lw = -(-ph // r), -(-pw // r)
+    sx, sy = lw / pw, lh / ph
+    acc = np.zeros((lh, lw, 3), np.float32)
+    for cx, cy, colour in zip((xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5, colours):
+        x0, x1 = max(int(cx - 3 * sigma * sx), 0), min(int(cx + 3 * sigma * sx) + 2, lw)
+        y0, y1 = max(int(cy - 3 * sigma * sy), 0), min(int(cy + 3 * sigma * sy) + 2, lh)
+        gx = np.exp(-0.5 * ((np.arange(x0, x1, dtype=np.float32) - cx) / (sigma * sx)) ** 2)
+        gy = np.exp(-0.5 * ((np.arange(y0, y1, dtype=np.float32) - cy) / (sigma * sy)) ** 2)
+        acc[y0:y1, x0:x1] += (gy[:, None] * gx[None, :])[..., None] * colour
+    if (lh, lw) != (ph, pw):
+        acc = np.maximum(cv2.resize(acc, (pw, ph), interpolation=cv2.INTER_CUBIC), 0.0)
+    pattern = 1.0 - cv2.exp(-BLOB_GAIN * acc)
+    if mask is not None:
+        pattern *= cv2.copyMakeBorder(mask.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT)[..., None]
+    return pattern.astype(np.float32, copy=False)
+
+
+def edge_map(frame: np.ndarray, sigma: float) -> np.ndarray:
+    """[H, W, 1] float32 0..1: Sobel gradient magnitude of the luminance blurred by `sigma` px, soft-clipped.
+
+    A fixed mapping (no per-frame normalisation), so the edge guide does not flicker with the content.
+    """
+    lum = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    if sigma > 0:
+        lum = cv2.GaussianBlur(lum, (0, 0), sigma)
+    gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)  # 1/8: the 3x3 Sobel's gain on a ramp
+    gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    return (1.0 - np.exp(-np.sqrt(gx * gx + gy * gy) / EDGE_SCALE))[..., None]
+
+
+def temporal_denoise(frames: np.ndarray, flow: FlowField, t: int, start: int, end: int,
+                     radius: int, sigma: float) -> np.ndarray:
+    """[H, W, 3]: frame t averaged with its neighbours t-radius..t+radius (within start..end-1) along the flow.
+
+    The time-aware bilateral filter of Texler et al. 2020 (after Bénard et al.): each neighbour is warped to
+    frame t by composing the flow, and weighted by its colour similarity to frame t (Gaussian, `sigma` in
+    0..1 RGB) and by the forward-backward confidence of every step of the path (occlusions get 0).
+    """
+    frame = frames[t]
+    acc, wsum = frame.copy(), np.ones(frame.shape[:2], np.float32)
+    if radius == 0:
+        return acc
+    grid = pixel_grid(*flow.size)
+    inv = -0.5 / (sigma * sigma)
+    for step in (1, -1):
+        pos, vis = grid, None  # on the flow's working grid
+        for j in range(1, radius + 1):
+            here, there = t + step * (j - 1), t + step * j
+            if not start <= there < end:
+                break
+            if step > 0:
+                move, check = flow.forward[here], flow.forward_confidence[here]
+            else:
+                move, check = flow.backward[there], flow.backward_confidence[there]
+            if vis is None:  # first step: the path starts on the grid, no lookup needed
+                pos, vis = grid + move, check
+            else:
+                moved = sample(stack(move, check), pos)
+                pos, vis = pos + moved[..., :2], vis * moved[..., 2]
+            seen = sample(frames[there], flow.to_frame_positions(pos))
+            weight = flow.to_frame_map(vis) * np.exp(inv * sqnorm(seen - frame))
+            acc += seen * weight[..., None]
+            wsum += weight
+    return acc / wsum[..., None]

@@ -1,0 +1,254 @@
+"""Training a style model on patches of the keyframes, for a step count or a wall-clock budget."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from . import __version__
+from .config import TrainConfig
+from .errors import FramesError, GuideError, check_image_batch
+from .inference import stylize
+from .keyframes import Keyframes
+from .losses import VGG19Features, gradient_loss, l1_loss, lsgan_loss, ssim_loss
+from .models import PatchDiscriminator, StyleModel, build_generator
+from .patches import PatchSampler
+from .runtime import autocast, cpu_threads, resolve_device, resolve_precision
+from .config import PRESETS
+
+log = logging.getLogger(__name__)
+PREVIEW_MAX_SIDE = 512
+
+
+@dataclass
+class TrainProgress:
+    """What the trainer reports: on_progress receives one of these at most every `report_every_s`."""
+
+    step: int
+    elapsed_s: float
+    seconds_budget: float          # 0: no time limit
+    steps_budget: int              # 0: no step limit
+    losses: dict[str, float]       # running means since the previous report, by term, plus "total"
+    steps_per_s: float
+    eta_s: float
+    preview: torch.Tensor | None = None  # [1, H, W, 3] a held-out frame, when a new one was rendered
+    done: bool = False
+
+    @property
+    def fraction(self) -> float:
+        """How much of the budget is used, 0..1 (the larger of time and steps)."""
+        parts = []
+        if self.seconds_budget:
+            parts.append(self.elapsed_s / self.seconds_budget)
+        if self.steps_budget:
+            parts.append(self.step / self.steps_budget)
+        return min(1.0, max(parts)) if parts else 0.0
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.pop("preview")
+        out["fraction"] = self.fraction
+        return out
+
+
+def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = TrainConfig(),
+                      guides: torch.Tensor | None = None, guide_spec: dict | None = None,
+                      on_progress: Callable[[TrainProgress], None] | None = None,
+                      should_stop: Callable[[], bool] | None = None,
+                      preview_index: int | None = None) -> StyleModel:
+    """Learn the keyframes' style. Returns the trained StyleModel (on the CPU, eval mode).
+
+    frames: [T, H, W, 3] float32 0..1 (the whole sequence, or at least the keyframes' frames);
+    keyframes: from make_keyframes (indices into frames); guides: [T, H, W, G] 0..1 or None, with guide_spec
+    the dict describing them (stored in the model). Training runs until config.steps or config.seconds,
+    whichever comes first. should_stop() returning True finishes early and returns the model trained so far;
+    an exception raised by on_progress (a cancel) propagates after memory is freed.
+    Deterministic on the CPU for a given seed and step budget.
+    """
+    config.validate()
+    check_image_batch("frames", frames)
+    t, h, w = frames.shape[:3]
+    if keyframes.images.shape[1:3] != (h, w):
+        raise FramesError(f"keyframes: expected the frames' size {w}x{h}, received "
+                          f"{keyframes.images.shape[2]}x{keyframes.images.shape[1]}. Build them with make_keyframes.")
+    if max(keyframes.indices) >= t:
+        raise FramesError(f"keyframes: index {max(keyframes.indices)} is beyond the {t} frames given.")
+    if guides is not None and (guides.shape[:3] != frames.shape[:3]):
+        raise GuideError(f"guides: expected one guide row per frame, shape [{t}, {h}, {w}, G], "
+                         f"received {list(guides.shape)}.")
+    device = resolve_device(config.device)
+    dtype = resolve_precision(config.precision, device, training=True)
+    gen_config = PRESETS[config.preset].with_inputs(3 + (0 if guides is None else guides.shape[-1]))
+    loss_config = config.resolved_loss()
+    idx = list(keyframes.indices)
+
+    # ComfyUI runs nodes under torch.inference_mode(); tensors made there cannot be saved for backward.
+    # Training leaves it explicitly (as ComfyUI's own nodes_train.py does) and clones its inputs.
+    with torch.inference_mode(False), torch.enable_grad(), cpu_threads(config.threads):
+        inputs = frames[idx] if guides is None else torch.cat((frames[idx], guides[idx].to(frames.dtype)), -1)
+        inputs = inputs.clone().permute(0, 3, 1, 2).contiguous().float().to(device)
+        targets = keyframes.images.clone().permute(0, 3, 1, 2).contiguous().float().to(device)
+        masks = None if keyframes.masks is None else keyframes.masks.clone()[:, None].float().to(device)
+
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global RNG state
+            torch.manual_seed(config.seed)
+            generator = build_generator(gen_config).to(device)
+            discriminator = PatchDiscriminator().to(device) if loss_config.adversarial else None
+        vgg = VGG19Features(loss_config.vgg_path).to(device) if loss_config.perceptual else None
+        sampler = PatchSampler(inputs, targets, masks, config.resolved_patch(),
+                               torch.Generator().manual_seed(config.seed + 1))
+        patch, lr = sampler.patch, config.resolved_lr()
+        # Paper: Adam(4e-4, betas 0.9/0.999, weight decay 1e-5). Small presets: Adam 1e-3 with cosine decay.
+        decay = 1e-5 if config.is_reference else 0.0
+        opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
+        opt_d = (torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
+                 if discriminator is not None else None)
+        preview_frame = _preview_input(frames, guides, idx, preview_index)
+
+        step, start = 0, time.perf_counter()
+        last_report, last_preview = start, -math.inf
+        sums: dict[str, float] = {}
+        last_losses: dict[str, float] = {}
+        counted, reported_step = 0, 0
+        try:
+            generator.train()
+            while True:
+                elapsed = time.perf_counter() - start
+                fraction = _fraction(step, elapsed, config)
+                if fraction >= 1.0 or (should_stop is not None and should_stop()):
+                    break
+                if not config.is_reference:
+                    for group in opt_g.param_groups:
+                        group["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * fraction)))
+                x, y, m = sampler.sample(config.resolved_batch())
+                terms = _train_step(generator, discriminator, vgg, opt_g, opt_d, x, y, m, loss_config, device, dtype)
+                step += 1
+                counted += 1
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                now = time.perf_counter()
+                if on_progress is not None and (step == 1 or now - last_report >= config.report_every_s):
+                    preview = None
+                    if preview_frame is not None and config.preview_every_s and now - last_preview >= config.preview_every_s:
+                        preview = _render_preview(generator, gen_config, preview_frame, device)
+                        last_preview = time.perf_counter()
+                    on_progress(_progress(step, now - start, config, sums, counted, step - reported_step,
+                                          now - last_report if step > 1 else now - start, preview))
+                    last_losses = {k: v / max(counted, 1) for k, v in sums.items()}
+                    sums, counted, reported_step, last_report = {}, 0, step, time.perf_counter()
+        finally:
+            generator.eval().cpu()
+            del discriminator, vgg, opt_g, opt_d, inputs, targets, masks, sampler
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+        seconds = time.perf_counter() - start
+        model = StyleModel(generator, gen_config, guide_spec, {
+            "steps": step, "seconds": round(seconds, 3), "preset": config.preset,
+            "loss": {k: v for k, v in dataclasses.asdict(loss_config).items() if k != "vgg_path"},
+            "final_losses": {k: v / counted for k, v in sums.items()} if counted else last_losses,
+            "keyframe_indices": idx, "frame_size": [h, w], "seed": config.seed,
+            "batch_size": config.resolved_batch(), "patch_size": patch, "learning_rate": lr,
+            "device": device.type, "precision": str(dtype).replace("torch.", ""),
+            "threads": torch.get_num_threads(), "library_version": __version__,
+            "stopped_early": bool(should_stop is not None and should_stop()),
+        })
+        if preview_frame is not None:
+            model.preview = _render_preview(generator, gen_config, preview_frame, torch.device("cpu"))
+        if on_progress is not None:
+            final = _progress(step, seconds, config, sums if counted else last_losses, max(counted, 1),
+                              step - reported_step, time.perf_counter() - last_report, model.preview)
+            final.done = True
+            on_progress(final)
+    log.info("trained %d steps in %.1f s", step, seconds)
+    return model
+
+
+def _train_step(generator, discriminator, vgg, opt_g, opt_d, x, y, m, loss, device, dtype) -> dict[str, float]:
+    with autocast(device, dtype):
+        out = generator(x)
+    out = out.float()
+    if discriminator is not None:
+        # The paper's patch discriminator: generated (detached) patches are fake, keyframe patches real.
+        opt_d.zero_grad(set_to_none=True)
+        fake_in, real_in = (out.detach(), y) if m is None else (out.detach() * m, y * m)
+        with autocast(device, dtype):
+            d_loss = lsgan_loss(discriminator(fake_in).float(), False) + lsgan_loss(discriminator(real_in).float(), True)
+        d_loss.backward()
+        opt_d.step()
+    terms: dict[str, torch.Tensor] = {}
+    if loss.l1:
+        terms["l1"] = loss.l1 * l1_loss(out, y, m)
+    if loss.ssim:
+        terms["ssim"] = loss.ssim * ssim_loss(out, y, m)
+    if loss.gradient:
+        terms["gradient"] = loss.gradient * gradient_loss(out, y, m)
+    if vgg is not None:
+        o, t = (out, y) if m is None else (out * m, y * m)
+        terms["perceptual"] = loss.perceptual * ((vgg(o) - vgg(t)) ** 2).mean()
+    if discriminator is not None:
+        with autocast(device, dtype):
+            pred = discriminator(out if m is None else out * m).float()
+        terms["adversarial"] = loss.adversarial * lsgan_loss(pred, True)
+    total = sum(terms.values())
+    opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    opt_g.step()
+    values = torch.stack([v.detach() for v in terms.values()] + [total.detach()]).tolist()  # one GPU sync
+    return dict(zip(list(terms) + ["total"], values))
+
+
+def _fraction(step: int, elapsed: float, config: TrainConfig) -> float:
+    parts = []
+    if config.seconds:
+        parts.append(elapsed / config.seconds)
+    if config.steps:
+        parts.append(step / config.steps)
+    return max(parts)
+
+
+def _progress(step, elapsed, config, sums, counted, steps_since, seconds_since, preview) -> TrainProgress:
+    rate = steps_since / seconds_since if seconds_since > 0 else 0.0
+    remaining = []
+    if config.seconds:
+        remaining.append(max(0.0, config.seconds - elapsed))
+    if config.steps and rate > 0:
+        remaining.append(max(0, config.steps - step) / rate)
+    return TrainProgress(step, elapsed, config.seconds, config.steps,
+                         {k: v / max(counted, 1) for k, v in sums.items()}, rate,
+                         min(remaining) if remaining else 0.0, preview)
+
+
+def _preview_input(frames, guides, keyframe_indices, preview_index) -> torch.Tensor | None:
+    """The frame shown while training: the given index, else the middle frame not used as a keyframe."""
+    t = frames.shape[0]
+    if preview_index is None:
+        others = [i for i in range(t) if i not in keyframe_indices] or list(range(t))
+        preview_index = others[len(others) // 2]
+    if not 0 <= preview_index < t:
+        raise FramesError(f"preview frame: expected a frame number from 0 to {t - 1}, received {preview_index}.")
+    x = frames[preview_index:preview_index + 1]
+    if guides is not None:
+        x = torch.cat((x, guides[preview_index:preview_index + 1].to(x.dtype)), -1)
+    h, w = x.shape[1:3]
+    scale = PREVIEW_MAX_SIDE / max(h, w)
+    if scale < 1:
+        x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2).float(), scale_factor=scale, mode="area")
+        x = x.permute(0, 2, 3, 1)
+    return x.clone().float()
+
+
+def _render_preview(generator, gen_config, x: torch.Tensor, device) -> torch.Tensor:
+    was_training = generator.training
+    generator.eval()
+    try:
+        model = StyleModel(generator, gen_config, {"names": ["preview"]} if x.shape[-1] > 3 else {})
+        with torch.no_grad():
+            return stylize(model, x[..., :3], x[..., 3:] if x.shape[-1] > 3 else None, device=device)
+    finally:
+        generator.train(was_training)

@@ -1,0 +1,117 @@
+"""`make demo`: learn the bundled sample's style from its keyframes, stylize the clip, write the results.
+
+Writes output/demo/: frames/ (stylized PNGs), stylized.mp4, side_by_side.mp4, contact_sheet.png, model.safetensors.
+An earlier output/demo is kept, renamed with its time stamp: nothing is overwritten.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from patch_training.checkpoint import save_model  # noqa: E402
+from patch_training.config import TrainConfig  # noqa: E402
+from patch_training.frames_io import FrameSource, images_by_stem, to_tensor, to_uint8  # noqa: E402
+from patch_training.inference import stylize  # noqa: E402
+from patch_training.keyframes import make_keyframes  # noqa: E402
+from patch_training.metrics import ColorLUT, psnr, ssim  # noqa: E402
+from patch_training.trainer import train_style_model  # noqa: E402
+
+SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=180.0, help="training budget (default 180)")
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--out", type=Path, default=REPO / "output" / "demo")
+    args = parser.parse_args()
+
+    source = FrameSource(SAMPLE / "frames")
+    frames = source.read_all()
+    styled = images_by_stem(SAMPLE / "keyframes", source.stems, source.size, "keyframes")
+    indices = [source.stems.index(s) for s in styled]
+    keyframes, _ = make_keyframes(indices, to_tensor(list(styled.values())), frames=frames)
+    print(f"sample: {len(frames)} frames {source.size[1]}x{source.size[0]}, keyframes {list(keyframes.indices)}; "
+          f"training '{args.preset}' for {args.seconds:.0f} s", flush=True)
+
+    last = [0.0]
+
+    def report(p):
+        if p.done or time.monotonic() - last[0] > 10:
+            last[0] = time.monotonic()
+            print(f"  step {p.step:5d}  {p.elapsed_s:6.1f} s  loss {p.losses.get('total', float('nan')):.4f}  "
+                  f"{p.steps_per_s:.1f} steps/s", flush=True)
+
+    model = train_style_model(frames, keyframes, TrainConfig(preset=args.preset, seconds=args.seconds),
+                              on_progress=report)
+    start = time.monotonic()
+    result = stylize(model, frames)
+    per_frame = (time.monotonic() - start) / len(frames)
+
+    out = args.out
+    if out.exists():
+        out.rename(out.with_name(f"{out.name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(out.stat().st_mtime))}"))
+    (out / "frames").mkdir(parents=True)
+    images = to_uint8(result)
+    for name, image in zip(source.names, images):
+        Image.fromarray(image).save(out / "frames" / f"{Path(name).stem}.png")
+    save_model(model, out / "model.safetensors")
+    truth_dir = SAMPLE / "truth"
+    truth = FrameSource(truth_dir).read_all() if truth_dir.is_dir() else None
+    inputs = to_uint8(frames)
+    write_mp4(out / "stylized.mp4", images)
+    write_mp4(out / "side_by_side.mp4", np.concatenate([inputs, images], axis=2))
+    contact_sheet(out / "contact_sheet.png", inputs, images, None if truth is None else to_uint8(truth),
+                  keyframes.indices)
+
+    print(f"trained {model.summary['steps']} steps in {model.summary['seconds']:.0f} s; "
+          f"stylized {len(frames)} frames at {per_frame:.3f} s/frame")
+    if truth is not None:
+        others = [i for i in range(len(frames)) if i not in keyframes.indices]
+        lut = ColorLUT(frames[list(keyframes.indices)], keyframes.images)(frames[others])
+        print("quality on the non-key frames vs the ground truth (PSNR dB / SSIM):")
+        for label, pred in (("input as output", frames[others]), ("colour lookup table", lut),
+                            ("patch-toon", result[others])):
+            print(f"  {label:20s} {psnr(pred, truth[others]):6.2f} / {ssim(pred, truth[others]):.3f}")
+    print(f"wrote {out}/ (frames/, stylized.mp4, side_by_side.mp4, contact_sheet.png, model.safetensors)")
+    return 0
+
+
+def write_mp4(path: Path, images: np.ndarray, fps: float = 15.0) -> None:
+    h, w = images.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for image in images:
+        writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def contact_sheet(path: Path, inputs, results, truth, key_indices, columns: int = 6) -> None:
+    """Rows: input, result, ground truth; columns: frames spread over the clip (keyframes marked K)."""
+    picks = np.linspace(0, len(inputs) - 1, columns).round().astype(int)
+    rows = [inputs, results] + ([truth] if truth is not None else [])
+    labels = ["input", "patch-toon", "ground truth"]
+    h, w = inputs.shape[1:3]
+    scale = 200 / max(h, w)
+    th, tw = int(h * scale), int(w * scale)
+    sheet = Image.new("RGB", (90 + columns * (tw + 4), len(rows) * (th + 4) + 20), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, i in enumerate(picks):
+        draw.text((90 + c * (tw + 4), 4), f"frame {i}" + (" (K)" if i in key_indices else ""), fill="black")
+    for r, row in enumerate(rows):
+        draw.text((4, 20 + r * (th + 4) + th // 2), labels[r], fill="black")
+        for c, i in enumerate(picks):
+            sheet.paste(Image.fromarray(row[i]).resize((tw, th), Image.LANCZOS), (90 + c * (tw + 4), 20 + r * (th + 4)))
+    sheet.save(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
