@@ -1,7 +1,6 @@
 """Guide computation for a whole clip (inference) and at the keyframes (training), computed identically."""
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -16,8 +15,6 @@ from .flow import FlowField, compute_flow, working_size
 from .frames import as_keyframe_images, as_masks, as_numpy_frames, check_keyframe_indices
 from .shots import detect_shots, shot_coverage
 from .spec import GuideSpec
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,8 +98,9 @@ class _Job:
         elif spec.needs_flow and self.t > 1:
             report = None if on_progress is None else (lambda d, n: on_progress(GuideProgress("flow", d, n)))
             self.flow = compute_flow(self.x, spec.flow_preset, spec.flow_scale, report)
-        if shots is None:
-            shots = detect_shots(self.x, self.flow) if spec.detect_cuts else [(0, self.t)]
+        if shots is None:  # cuts only matter to the guides that follow the flow
+            cut = spec.detect_cuts and spec.needs_flow
+            shots = detect_shots(self.x, self.flow) if cut else [(0, self.t)]
         self.shots = _check_shots(shots, self.t)
         self.coverage = shot_coverage(self.shots, self.indices)
 

@@ -8,8 +8,9 @@ import numpy as np
 
 from .flow import FlowField, pixel_grid, sample, sqnorm, stack
 
-# Edge strength (luminance change per pixel) mapped to 1 - exp(-1): a step of 0.25 blurred over ~2 px.
-EDGE_SCALE = 0.05
+# Edge strength (luminance change per pixel) mapped to 1 - exp(-1). On the bundled sample clip the gradient's
+# median is 0.013, its 90th percentile 0.07, its 99th 0.15: 0.1 maps them to 0.12, 0.5 and 0.77 (0.05 saturated).
+EDGE_SCALE = 0.1
 # Gain of the blob sum before the soft clip 1 - exp(-gain * sum): one blob of a bright colour nearly saturates.
 BLOB_GAIN = 2.0
 # Context rendered around advected images, as a fraction of the longer side: how far content may move into

@@ -34,7 +34,8 @@ class GuideSpec:
     gauss_blobs: int = 64         # blobs per keyframe pattern (over the mask, or the whole frame)
     gauss_radius: float = 0.05    # blob standard deviation as a fraction of sqrt(height * width)
     gauss_chain: bool = True      # later keyframes of a shot inherit the first one's blobs, advected (the same
-    #                               object part keeps its guide colour); False: each keyframe scatters its own
+    #                               object part keeps its guide colour; the first keyframe's mask places them);
+    #                               False: each keyframe scatters its own blobs in its own mask
     flow_preset: str = "balanced"  # DIS optical flow preset (see flow.FLOW_PRESETS for the measurement)
     flow_scale: int = 0           # flow and advection on a grid this many times coarser (0 = auto: 2 from 192 px)
     detect_cuts: bool = True      # split the clip at hard cuts and never advect across them
