@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -51,8 +51,27 @@ def compute_guides(frames, spec: GuideSpec, keyframe_indices, masks=None, keyfra
     """
     job = _Job(frames, spec, keyframe_indices, masks, keyframes, flow, shots, on_progress)
     out = np.empty(job.x.shape[:3] + (spec.channels,), np.float32)
-    job.fill(out, list(range(job.t)), leave_one_out=False)
+    job.fill(out, list(range(job.t)), leave_one_out=False, progress=job.counter(job.t))
     return torch.from_numpy(out)
+
+
+def iter_guides(frames, spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,
+                flow: FlowField | None = None, shots: list[tuple[int, int]] | None = None,
+                on_progress: ProgressCallback | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (t, guides of frame t [H, W, G]) for t = 0..T-1 in order: compute_guides one frame at a time.
+
+    Same arguments and results as compute_guides, but only the guides of the frames between two consecutive
+    keyframes (or shot boundaries) are held at once, not [T, H, W, G]. The flow is still computed (or
+    given) for the whole clip.
+    """
+    job = _Job(frames, spec, keyframe_indices, masks, keyframes, flow, shots, on_progress)
+    progress = job.counter(job.t)
+    cuts = sorted({0, job.t} | {s for s, _ in job.shots} | set(job.indices))
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        out = np.empty((hi - lo,) + job.x.shape[1:3] + (spec.channels,), np.float32)
+        job.fill(out, list(range(lo, hi)), leave_one_out=False, progress=progress)
+        for r in range(hi - lo):
+            yield lo + r, torch.from_numpy(out[r])
 
 
 def training_guides(frames, spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,
@@ -68,7 +87,7 @@ def training_guides(frames, spec: GuideSpec, keyframe_indices, masks=None, keyfr
     """
     job = _Job(frames, spec, keyframe_indices, masks, keyframes, flow, shots, on_progress)
     out = np.empty((len(job.indices),) + job.x.shape[1:3] + (spec.channels,), np.float32)
-    job.fill(out, job.indices, leave_one_out=True)
+    job.fill(out, job.indices, leave_one_out=True, progress=job.counter(len(job.indices)))
     return torch.from_numpy(out)
 
 
@@ -103,14 +122,19 @@ class _Job:
             shots = detect_shots(self.x, self.flow) if cut else [(0, self.t)]
         self.shots = _check_shots(shots, self.t)
         self.coverage = shot_coverage(self.shots, self.indices)
+        self._sources: dict[int, Source] | None = None
 
-    def fill(self, out: np.ndarray, targets: list[int], leave_one_out: bool) -> None:
+    def counter(self, frames: int) -> "_Counter":
+        """Progress over `frames` frames: one unit per frame for each of edges, denoise, advection."""
+        passes = sum(n in ("edges", "denoise") for n in self.spec.guides) + any(
+            n in ("gauss", "warp") for n in self.spec.guides)
+        return _Counter(self.on_progress, frames * passes)
+
+    def fill(self, out: np.ndarray, targets: list[int], leave_one_out: bool, progress: "_Counter") -> None:
         """Write the guides of frames `targets` into out[row] (row = position of the frame in targets)."""
         row = {t: r for r, t in enumerate(targets)}
         # gauss and warp share the advection: one pass renders both.
         advected = [(n, a, b) for n, a, b in self.spec.layout if n in ("gauss", "warp")]
-        passes = [n for n, _, _ in self.spec.layout if n in ("edges", "denoise")] + (["advect"] if advected else [])
-        progress = _Counter(self.on_progress, len(targets) * len(passes))
         for name, a, b in self.spec.layout:
             if name == "edges":
                 for t in targets:
@@ -129,7 +153,9 @@ class _Job:
 
     def _advect(self, names: list[str], sink: Sink, targets: list[int], leave_one_out: bool,
                 progress: "_Counter") -> None:
-        patterns = self._keyframe_sources(names)
+        if self._sources is None:
+            self._sources = self._keyframe_sources(names)
+        patterns = self._sources
         if leave_one_out:
             if len(self.indices) < 2:
                 raise GuideError("guides: the 'warp' guide is trained on another keyframe warped to each "

@@ -1,4 +1,4 @@
-"""Checks and conversions of the guides' inputs (frames, keyframe indices, stylized keyframes, masks) at the boundary."""
+"""Checks and conversions of the guides' inputs (frames, keyframe indices, stylized keyframes, masks)."""
 from __future__ import annotations
 
 import numpy as np

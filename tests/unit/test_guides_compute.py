@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from patch_training.errors import FramesError, GuideError, KeyframeError, MaskError
-from patch_training.guides import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
+from patch_training.guides import (GuideProgress, GuideSpec, compute_flow, compute_guides, iter_guides,
+                                   training_guides)
 from patch_training.guides.advect import fill_invalid
 from patch_training.guides.synthetic import rotating_clip, translating_clip
 
@@ -29,6 +30,17 @@ def test_training_guides_equal_inference_guides_at_the_keyframes(clip):
     train = training_guides(clip, spec, keys)
     infer = compute_guides(clip, spec, keys)
     assert torch.equal(train, infer[keys])
+
+
+def test_streamed_guides_equal_the_whole_clip_guides():
+    a, _ = rotating_clip(6, 48, 48, degrees=2.0, seed=1)
+    b, _ = translating_clip(5, 48, 48, 2, 1, seed=2)
+    frames = torch.cat([a, b])
+    keys = [1, 4, 8]
+    whole = compute_guides(frames, ALL, keys, keyframes=frames[keys].flip(-1))
+    streamed = list(iter_guides(frames, ALL, keys, keyframes=frames[keys].flip(-1)))
+    assert [t for t, _ in streamed] == list(range(11))
+    assert torch.equal(torch.stack([g for _, g in streamed]), whole)
 
 
 def test_training_warp_guide_of_a_keyframe_comes_from_the_other_keyframes():
