@@ -5,10 +5,11 @@ Positions, not pixels, are advected: for each pixel of frame t we track where it
 Repeated bilinear resampling would blur the image a little more at every frame; the coordinate map is smooth,
 so resampling it costs almost nothing, and the rendered guide stays as sharp as the source.
 
-Pixels that the flow's forward-backward check rejects (disoccluded, or entering through the frame border) take
-coordinates filled in from their valid neighbours (push-pull), so the pattern continues smoothly into them,
-and from then on they are advected like any other pixel: nothing pops. Their confidence stays 0, so where
-another source (the next keyframe) sees them, that source wins the merge.
+Pixels entering through the frame border extrapolate their neighbours' offsets into the source's padding;
+pixels that the flow's forward-backward check rejects inside the frame (disocclusions) take offsets filled in
+from their valid neighbours (push-pull). Either way the pattern continues smoothly into them, and from then
+on they are advected like any other pixel: nothing pops. Their confidence stays 0, so where another source
+(the next keyframe) sees them, that source wins the merge.
 """
 from __future__ import annotations
 
