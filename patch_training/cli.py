@@ -21,15 +21,17 @@ from .errors import OutputExistsError, PatchToonError
 from .frames_io import FrameSource, images_by_stem, to_tensor, to_uint8
 from .inference import DEFAULT_TILE, model_inputs, stylize_chunks
 from .keyframes import make_keyframes
-from .trainer import TrainProgress, train_style_model
+from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
+from .pipeline import describe_shots, fit_style, guide_spec_of, model_guides
+from .trainer import TrainProgress
 
 
 class ProgressBar:
     """A one-line progress bar on stderr: percent, counts, rate and ETA."""
 
-    def __init__(self, label: str, stream=sys.stderr):
-        self.label, self.stream = label, stream
-        self.tty = stream.isatty()
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
         self.last = 0.0
 
     def show(self, fraction: float, detail: str, force: bool = False) -> None:
@@ -59,28 +61,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"--out: {out} already exists; it is never replaced silently. Choose another "
                                 f"name, or add --overwrite to replace it.")
+    spec = GuideSpec(guides=parse_guides(args.guides), seed=args.seed)
     source = FrameSource(args.frames, "--frames")
     frames = source.read_all()
-    stems = source.stems
-    styled = images_by_stem(args.keyframes, stems, source.size, "keyframes")
-    indices = [stems.index(s) for s in styled]
-    masks = None
-    if args.masks:
-        found = images_by_stem(args.masks, stems, source.size, "masks")
-        missing = sorted(set(styled) - set(found))
-        if missing:
-            raise PatchToonError(f"--masks: expected one mask per keyframe, no mask for {missing}. Add "
-                                 f"{missing[0]}.png (white = valid style) or leave out --masks.")
-        masks = torch.stack([torch.from_numpy(found[s][..., 0].astype(np.float32) / 255) for s in styled])
-    keyframes, notes = make_keyframes(indices, to_tensor(list(styled.values())), masks, frames=frames)
+    keyframes, notes = _read_keyframes(source, frames, args.keyframes, args.masks)
     steps = args.steps or 0
     seconds = args.seconds if args.seconds is not None else (0.0 if steps else 120.0)
     config = TrainConfig(preset=args.preset, loss=args.loss, steps=steps, seconds=seconds, seed=args.seed,
                          device=args.device, precision=args.precision, threads=args.threads, vgg_path=args.vgg or "")
     config.validate()
     print(f"frames: {len(frames)} ({source.size[1]}x{source.size[0]}), keyframes: "
-          f"{[source.names[i] for i in keyframes.indices]}", file=sys.stderr)
-    for note in notes:
+          f"{[source.names[i] for i in keyframes.indices]}, guides: {spec.describe()}", file=sys.stderr)
+    for note in notes + describe_shots(frames, keyframes.indices, spec if spec.guides else None):
         print(f"note: {note}", file=sys.stderr)
     bar = ProgressBar("train")
 
@@ -89,13 +81,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.show(p.fraction, f"step {p.step}  loss {total:.4f}  {p.steps_per_s:.1f} steps/s  ETA {_eta(p.eta_s)}",
                  force=p.done)
 
-    model = train_style_model(frames, keyframes, config, on_progress=report)
+    model = fit_style(frames, keyframes, config, spec if spec.guides else None, on_progress=report)
     bar.close()
     save_model(model, out, overwrite=args.overwrite)
     s = model.summary
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
-                      "final_losses": s["final_losses"]}))
+                      "guides": spec.describe(), "final_losses": s["final_losses"]}))
     return 0
+
+
+def _read_keyframes(source: FrameSource, frames: torch.Tensor, keyframe_dir: str, mask_dir: str | None):
+    """Keyframes (and masks) named like the frames -> make_keyframes(...) result."""
+    stems = source.stems
+    styled = images_by_stem(keyframe_dir, stems, source.size, "keyframes")
+    indices = [stems.index(s) for s in styled]
+    masks = None
+    if mask_dir:
+        found = images_by_stem(mask_dir, stems, source.size, "masks")
+        missing = sorted(set(styled) - set(found))
+        if missing:
+            raise PatchToonError(f"--masks: expected one mask per keyframe, no mask for {missing}. Add "
+                                 f"{missing[0]}.png (white = valid style) or leave out --masks.")
+        masks = torch.stack([torch.from_numpy(found[s][..., 0].astype(np.float32) / 255) for s in styled])
+    return make_keyframes(indices, to_tensor(list(styled.values())), masks, frames=frames)
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
@@ -107,9 +115,24 @@ def cmd_stylize(args: argparse.Namespace) -> int:
                                 f"Choose a new folder, or add --overwrite to replace files of the same names.")
     model = load_model(args.model)
     source = FrameSource(args.frames, "--frames")
-    if model.guide_channels:
-        raise PatchToonError("--model: this model was trained with guides; stylize with guides is not available "
-                             "from this command line version.")
+    chunks = source.chunks(max(args.batch, 1) * 4)
+    if guide_spec_of(model) is not None:
+        # Guides follow the clip (optical flow from the keyframes): they need the whole clip at once.
+        frames = source.read_all()
+        keyframes = None
+        if args.keyframes:
+            keyframes, _ = _read_keyframes(source, frames, args.keyframes, args.masks)
+            if list(keyframes.indices) != list(model.summary.get("keyframe_indices", [])):
+                raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
+                                     f"{model.summary.get('keyframe_indices')}, these are at {list(keyframes.indices)}.")
+        elif args.masks:
+            raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
+        guides = model_guides(model, frames, None if keyframes is None else keyframes.images,
+                              None if keyframes is None else keyframes.masks)
+        step = max(args.batch, 1) * 4
+        chunks = ((source.names[i:i + step], frames[i:i + step], guides[i:i + step]) for i in range(0, len(frames), step))
+    else:
+        chunks = ((names, part, None) for names, part in chunks)
     # Write into a hidden folder beside --out and move files into place at the end: an error or Ctrl-C
     # half-way leaves no partial results behind.
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -117,8 +140,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     bar = ProgressBar("stylize")
     done, start = 0, time.monotonic()
     try:
-        for names, frames in source.chunks(max(args.batch, 1) * 4):
-            x = model_inputs(model, frames, None)
+        for names, part, part_guides in chunks:
+            x = model_inputs(model, part, part_guides)
             for first, styled in stylize_chunks(model, x, args.batch, args.tile, args.device, args.precision):
                 for name, image in zip(names[first:first + len(styled)], to_uint8(styled)):
                     Image.fromarray(image).save(staging / name)
@@ -159,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--steps", type=int, help="train for this many steps")
     budget.add_argument("--seconds", type=float, help="train for this many seconds (default 120)")
     train.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="network size (default fast)")
+    train.add_argument("--guides", default=",".join(("rgb",) + DEFAULT_GUIDES),
+                       help="input channels: rgb plus any of gauss,edges,denoise,warp (default %(default)s); "
+                            "'rgb' alone: the frames only, any frame size at stylization")
     train.add_argument("--loss", default="auto", choices=["auto", *sorted(LOSS_PRESETS)],
                        help="loss terms (auto: paper for reference, structure otherwise)")
     train.add_argument("--vgg", help="VGG19 weights file for the paper's perceptual loss (optional)")
@@ -171,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     styl.add_argument("--model", required=True, help="model file (.safetensors) from train")
     styl.add_argument("--frames", required=True, help="folder of frames or a video file")
     styl.add_argument("--out", required=True, help="folder for the stylized frames (same file names)")
+    styl.add_argument("--keyframes", help="the stylized keyframes (models using the 'warp' guide)")
+    styl.add_argument("--masks", help="the keyframes' masks (models trained with masks and guides)")
     styl.add_argument("--batch", type=int, default=4, help="frames per forward pass")
-    styl.add_argument("--tile", type=int, default=DEFAULT_TILE, help="tile size in pixels (memory bound)")
+    styl.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                      help="tile size in pixels, bounds memory (0: by model, 1024 or 768)")
     styl.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     styl.set_defaults(run=cmd_stylize)
 

@@ -58,6 +58,7 @@ class TrainProgress:
 
 def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = TrainConfig(),
                       guides: torch.Tensor | None = None, guide_spec: dict | None = None,
+                      keyframe_guides: torch.Tensor | None = None,
                       on_progress: Callable[[TrainProgress], None] | None = None,
                       should_stop: Callable[[], bool] | None = None,
                       preview_index: int | None = None) -> StyleModel:
@@ -65,7 +66,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
 
     frames: [T, H, W, 3] float32 0..1 (the whole sequence, or at least the keyframes' frames);
     keyframes: from make_keyframes (indices into frames); guides: [T, H, W, G] 0..1 or None, with guide_spec
-    the dict describing them (stored in the model). Training runs until config.steps or config.seconds,
+    the dict describing them (stored in the model); keyframe_guides: [K, H, W, G], the guides to train on at the
+    keyframes when they differ from guides[keyframe indices] (the leave-one-out 'warp' guide). Training runs until config.steps or config.seconds,
     whichever comes first. should_stop() returning True finishes early and returns the model trained so far;
     an exception raised by on_progress (a cancel) propagates after memory is freed.
     Deterministic on the CPU for a given seed and step budget.
@@ -83,14 +85,20 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
                          f"received {list(guides.shape)}.")
     device = resolve_device(config.device)
     dtype = resolve_precision(config.precision, device, training=True)
-    gen_config = PRESETS[config.preset].with_inputs(3 + (0 if guides is None else guides.shape[-1]))
+    channels = keyframe_guides.shape[-1] if keyframe_guides is not None else (0 if guides is None else guides.shape[-1])
+    gen_config = PRESETS[config.preset].with_inputs(3 + channels)
     loss_config = config.resolved_loss()
     idx = list(keyframes.indices)
 
     # ComfyUI runs nodes under torch.inference_mode(); tensors made there cannot be saved for backward.
     # Training leaves it explicitly (as ComfyUI's own nodes_train.py does) and clones its inputs.
     with torch.inference_mode(False), torch.enable_grad(), cpu_threads(config.threads):
-        inputs = frames[idx] if guides is None else torch.cat((frames[idx], guides[idx].to(frames.dtype)), -1)
+        if guides is not None and keyframe_guides is None:
+            keyframe_guides = guides[idx]
+        if keyframe_guides is not None and keyframe_guides.shape[:3] != (len(idx), h, w):
+            raise GuideError(f"keyframe guides: expected shape [{len(idx)}, {h}, {w}, G], received "
+                             f"{list(keyframe_guides.shape)}.")
+        inputs = frames[idx] if keyframe_guides is None else torch.cat((frames[idx], keyframe_guides.to(frames.dtype)), -1)
         inputs = inputs.clone().permute(0, 3, 1, 2).contiguous().float().to(device)
         targets = keyframes.images.clone().permute(0, 3, 1, 2).contiguous().float().to(device)
         masks = None if keyframes.masks is None else keyframes.masks.clone()[:, None].float().to(device)
@@ -108,7 +116,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
         opt_d = (torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
                  if discriminator is not None else None)
-        preview_frame = _preview_input(frames, guides, idx, preview_index)
+        preview_frame = _preview_input(frames, guides, idx, preview_index) if (guides is not None or channels == 0) else None
 
         step, start = 0, time.perf_counter()
         last_report, last_preview = start, -math.inf

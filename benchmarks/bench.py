@@ -1,0 +1,350 @@
+"""The project benchmark: speed, memory and quality, as ratios against baselines measured in the same run.
+
+    python -m benchmarks.bench                 # everything (about 40 minutes on a 2-core CPU)
+    python -m benchmarks.bench --only speed    # sections: speed, threads, memory, quality, guides
+    python -m benchmarks.bench --quick         # tiny budgets: checks the script, numbers meaningless
+
+Writes benchmarks/RESULTS.md (the tables README quotes) and benchmarks/results/<date>.json.
+Every figure states its torch thread count. Run it on a quiet machine: other processes skew CPU timings.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.original import OriginalGenerator, OriginalTrainer, vgg_layers  # noqa: E402
+from patch_training.config import PRESETS, REFERENCE, TrainConfig  # noqa: E402
+from patch_training.frames_io import FrameSource  # noqa: E402
+from patch_training.inference import stylize  # noqa: E402
+from patch_training.keyframes import make_keyframes  # noqa: E402
+from patch_training.metrics import ColorLUT, psnr, ssim  # noqa: E402
+from patch_training.models import StyleModel, build_generator  # noqa: E402
+from patch_training.runtime import cpu_has_fast_bf16  # noqa: E402
+from patch_training.trainer import train_style_model  # noqa: E402
+
+SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+RESULTS = REPO / "benchmarks" / "results"
+
+
+# ----------------------------------------------------------------------------------------------- clips
+
+def load_clip(name: str):
+    """(frames, truth, keyframe indices) for a benchmark clip: the bundled sample or a wheel pair."""
+    if name == "sample":
+        frames = FrameSource(SAMPLE / "frames").read_all()
+        truth = FrameSource(SAMPLE / "truth").read_all()
+        keys = [0, 14, 31]
+        # the committed keyframes are lossless; truth/ is JPEG
+        truth[keys] = FrameSource(SAMPLE / "keyframes").read_all()
+        return frames, truth, keys
+    from benchmarks.clips import load_pair
+    frames, truth = load_pair(name)
+    t = len(frames)
+    return frames, truth, [0, t // 2, t - 1]
+
+
+# ----------------------------------------------------------------------------------------------- speed
+
+def _random_vgg_file(folder: Path) -> str:
+    """A VGG19 weights file with random weights: enables the perceptual term at its real cost."""
+    from safetensors.torch import save_file
+    vgg = vgg_layers()
+    state = {f"features.{i}.{p}": getattr(vgg[i], p).detach().contiguous() for i in (0, 2, 5) for p in ("weight", "bias")}
+    path = folder / "vgg_random.safetensors"
+    save_file(state, str(path))
+    return str(path)
+
+
+def _synthetic(t: int = 3, h: int = 160, w: int = 160):
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(t, h, w, 3, generator=g)
+    keyframes, _ = make_keyframes([0, t - 1], torch.rand(2, h, w, 3, generator=g), frames=frames)
+    return frames, keyframes
+
+
+def time_original_steps(steps: int) -> float:
+    trainer = OriginalTrainer()
+    g = torch.Generator().manual_seed(0)
+    pre, post = torch.rand(40, 3, 32, 32, generator=g) * 2 - 1, torch.rand(40, 3, 32, 32, generator=g) * 2 - 1
+    trainer.step(pre, post)  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.step(pre, post)
+    return steps / (time.perf_counter() - start)
+
+
+def time_our_steps(preset: str, loss: str, precision: str, steps: int, vgg: str = "") -> float:
+    frames, keyframes = _synthetic()
+    config = TrainConfig(preset=preset, loss=loss, steps=1, seconds=0, precision=precision, vgg_path=vgg,
+                         threads=torch.get_num_threads())
+    train_style_model(frames, keyframes, config)  # warm-up
+    config = TrainConfig(preset=preset, loss=loss, steps=steps, seconds=0, precision=precision, vgg_path=vgg,
+                         threads=torch.get_num_threads())
+    model = train_style_model(frames, keyframes, config)
+    return model.summary["steps"] / model.summary["seconds"]
+
+
+def _median_time(fn, repeats: int = 3) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def section_speed(quick: bool) -> dict:
+    out: dict = {"threads": torch.get_num_threads(), "bf16_native": cpu_has_fast_bf16()}
+    n_ref = 2 if quick else 10
+    with tempfile.TemporaryDirectory() as tmp:
+        vgg = _random_vgg_file(Path(tmp))
+        out["train_original_steps_s"] = time_original_steps(n_ref)
+        out["train_reference_paper_losses_bf16_steps_s"] = time_our_steps("reference", "paper", "auto", n_ref, vgg)
+        out["train_reference_paper_losses_fp32_steps_s"] = time_our_steps("reference", "paper", "fp32", n_ref, vgg)
+        out["train_reference_default_steps_s"] = time_our_steps("reference", "auto", "auto", n_ref)
+    for preset in ("fast", "balanced"):
+        for precision in ("auto", "fp32"):
+            n = 10 if quick else 100
+            out[f"train_{preset}_{precision}_steps_s"] = time_our_steps(preset, "auto", precision, n)
+    # inference: one 540x960 frame, batch 1
+    frame = torch.rand(1, 540, 960, 3)
+    mp = 540 * 960 / 1e6
+    original = OriginalGenerator(REFERENCE).eval()
+    x = frame.permute(0, 3, 1, 2) * 2 - 1
+    with torch.no_grad():
+        out["infer_original_s_per_mp"] = _median_time(lambda: original(x), 1 if quick else 3) / mp
+    for preset in ("reference", "balanced", "fast"):
+        torch.manual_seed(0)
+        model = StyleModel(build_generator(PRESETS[preset]), PRESETS[preset])
+        for precision in ("auto", "fp32"):
+            t = _median_time(lambda: stylize(model, frame, precision=precision, threads=torch.get_num_threads()),
+                             1 if quick else 3)
+            out[f"infer_{preset}_{precision}_s_per_mp"] = t / mp
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- threads
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def section_threads(quick: bool) -> dict:
+    """Training steps/s of the default preset at 1 and 2 threads, on a quiet CPU and beside a busy process."""
+    out = {}
+    n = 10 if quick else 60
+    for busy in (False, True):
+        spinner = None
+        if busy:
+            spinner = subprocess.Popen([sys.executable, "-c", f"import benchmarks.bench as b; b._spin({10_000})"],
+                                       cwd=REPO)
+        try:
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                out[f"{'busy' if busy else 'quiet'}_{threads}_threads_steps_s"] = time_our_steps("fast", "auto", "auto", n)
+        finally:
+            if spinner is not None:
+                spinner.kill()
+    torch.set_num_threads(1)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- memory
+
+def _peak_rss_of(preset: str, h: int, w: int, tile: int) -> float:
+    code = (
+        "import resource, torch, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from patch_training.config import PRESETS\n"
+        "from patch_training.models import StyleModel, build_generator\n"
+        "from patch_training.inference import stylize\n"
+        f"m = StyleModel(build_generator(PRESETS[{preset!r}]), PRESETS[{preset!r}])\n"
+        f"out = stylize(m, torch.rand(1, {h}, {w}, 3), tile={tile})\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def section_memory(quick: bool) -> dict:
+    out = {}
+    for preset in ("fast", "reference"):
+        for h, w in ((1080, 1920), (2160, 3840)):
+            out[f"peak_rss_mb_{preset}_{w}x{h}_tile512"] = _peak_rss_of(preset, h, w, 512)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- quality
+
+def quality_job(clip: str, preset: str, loss: str, precision: str, seconds: float) -> dict:
+    torch.set_num_threads(1)
+    frames, truth, keys = load_clip(clip)
+    keyframes, _ = make_keyframes(keys, truth[keys], frames=frames)
+    others = [i for i in range(len(frames)) if i not in keys]
+    config = TrainConfig(preset=preset, loss=loss, seconds=seconds, precision=precision, threads=1)
+    model = train_style_model(frames, keyframes, config)
+    start = time.perf_counter()
+    result = stylize(model, frames[others], threads=1)
+    per_frame = (time.perf_counter() - start) / len(others)
+    row = {"clip": clip, "preset": preset, "loss": loss, "precision": precision, "seconds": seconds,
+           "steps": model.summary["steps"], "psnr": psnr(result, truth[others]), "ssim": ssim(result, truth[others]),
+           "s_per_frame": per_frame}
+    if precision == "auto":  # the same model, inference in float32: does bf16 inference cost quality?
+        exact = stylize(model, frames[others], precision="fp32", threads=1)
+        row["fp32_infer_psnr"], row["fp32_infer_ssim"] = psnr(exact, truth[others]), ssim(exact, truth[others])
+        row["bf16_vs_fp32_psnr"] = psnr(result, exact)
+    return row
+
+
+def section_quality(quick: bool, long: bool) -> dict:
+    base = 4.0 if quick else 120.0
+    clips = ["sample", "api_google_gemini_omni_flash_video_edit"]
+    jobs = []
+    for clip in clips:
+        jobs += [(clip, "fast", "auto", "auto", base), (clip, "fast", "l1", "auto", base),
+                 (clip, "fast", "paper", "auto", base), (clip, "balanced", "auto", "auto", base),
+                 (clip, "reference", "auto", "auto", base)]
+    jobs.append(("sample", "fast", "auto", "fp32", base))
+    if long:
+        jobs += [("sample", "fast", "auto", "auto", base * 10), ("sample", "reference", "auto", "auto", base * 10)]
+    baselines = []
+    for clip in clips:
+        frames, truth, keys = load_clip(clip)
+        others = [i for i in range(len(frames)) if i not in keys]
+        lut = ColorLUT(frames[keys], truth[keys])(frames[others])
+        baselines.append({"clip": clip, "identity_psnr": psnr(frames[others], truth[others]),
+                          "identity_ssim": ssim(frames[others], truth[others]),
+                          "lut_psnr": psnr(lut, truth[others]), "lut_ssim": ssim(lut, truth[others])})
+    # Two jobs at a time, one thread each: each has a core of its own (the machine has 2).
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        rows = list(pool.map(quality_job, *zip(*jobs)))
+    return {"baselines": baselines, "runs": rows}
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+def report(results: dict) -> str:
+    lines = [f"# Benchmark results", "",
+             f"Measured {results['date']} on {results['machine']}; torch {results['torch']}.", ""]
+    s = results.get("speed")
+    if s:
+        t = s["threads"]
+        o = s["train_original_steps_s"]
+        lines += [f"## Training throughput ({t} torch thread{'s' if t > 1 else ''})", "",
+                  "| what | steps/s | vs original |", "|---|---|---|",
+                  f"| original's step (re-implemented: conv2 twice, G twice per step, fp32) | {o:.3f} | 1.00x |"]
+        for key, label in (("train_reference_paper_losses_fp32_steps_s", "reference, paper's losses, fp32"),
+                           ("train_reference_paper_losses_bf16_steps_s", "reference, paper's losses, bf16 autocast"),
+                           ("train_reference_default_steps_s", "reference, default losses (no VGG file), bf16")):
+            lines.append(f"| {label} | {s[key]:.3f} | {s[key] / o:.2f}x |")
+        for preset in ("fast", "balanced"):
+            for p in ("fp32", "auto"):
+                v = s[f"train_{preset}_{p}_steps_s"]
+                lines.append(f"| {preset} (batch 16 of 48x48), {'bf16' if p == 'auto' else 'fp32'} | {v:.2f} | "
+                             f"{v / o:.1f}x |")
+        io_ = s["infer_original_s_per_mp"]
+        lines += ["", f"## Inference, one 960x540 frame, batch 1 ({t} thread{'s' if t > 1 else ''})", "",
+                  "| what | s / megapixel | speed-up vs original |", "|---|---|---|",
+                  f"| original generator (fp32, conv2 twice) | {io_:.3f} | 1.00x |"]
+        for preset in ("reference", "balanced", "fast"):
+            for p in ("fp32", "auto"):
+                v = s[f"infer_{preset}_{p}_s_per_mp"]
+                lines.append(f"| {preset}, {'bf16' if p == 'auto' else 'fp32'} | {v:.3f} | {io_ / v:.1f}x |")
+    th = results.get("threads")
+    if th:
+        lines += ["", "## Threads (default preset, training steps/s)", "", "| CPU | 1 thread | 2 threads |",
+                  "|---|---|---|"]
+        for state in ("quiet", "busy"):
+            lines.append(f"| {state} | {th[f'{state}_1_threads_steps_s']:.1f} | {th[f'{state}_2_threads_steps_s']:.1f} |")
+    m = results.get("memory")
+    if m:
+        lines += ["", "## Peak memory, stylizing one frame (tile 512, whole process RSS)", "",
+                  "| preset | 1920x1080 | 3840x2160 |", "|---|---|---|"]
+        for preset in ("fast", "reference"):
+            lines.append(f"| {preset} | {m[f'peak_rss_mb_{preset}_1920x1080_tile512']:.0f} MB | "
+                         f"{m[f'peak_rss_mb_{preset}_3840x2160_tile512']:.0f} MB |")
+    q = results.get("quality")
+    if q:
+        lines += ["", "## Quality on non-key frames (PSNR dB / SSIM against the ground truth; 3 keyframes; "
+                  "1 thread per run)", ""]
+        for b in q["baselines"]:
+            lines += [f"### {b['clip']}", "", "| method | budget | steps | PSNR | SSIM | vs LUT |", "|---|---|---|---|---|---|",
+                      f"| input as output | | | {b['identity_psnr']:.2f} | {b['identity_ssim']:.3f} | |",
+                      f"| colour lookup table (\"basic colorization\") | | | {b['lut_psnr']:.2f} | {b['lut_ssim']:.3f} | |"]
+            for r in q["runs"]:
+                if r["clip"] != b["clip"]:
+                    continue
+                label = f"{r['preset']}, loss {r['loss']}, {'bf16' if r['precision'] == 'auto' else r['precision']}"
+                lines.append(f"| {label} | {r['seconds']:.0f} s | {r['steps']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
+                             f"{r['psnr'] - b['lut_psnr']:+.2f} dB / {r['ssim'] - b['lut_ssim']:+.3f} |")
+            lines.append("")
+        bf = [r for r in q["runs"] if "bf16_vs_fp32_psnr" in r]
+        if bf:
+            worst = min(r["bf16_vs_fp32_psnr"] for r in bf)
+            lines += [f"bf16 vs fp32 inference of the same models: outputs within {worst:.1f} dB PSNR of each other "
+                      f"(worst case); quality deltas vs truth: " + ", ".join(
+                          f"{r['preset']}/{r['clip'][:6]} {r['ssim'] - r['fp32_infer_ssim']:+.4f} SSIM" for r in bf), ""]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="speed,threads,memory,quality")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-long", action="store_true", help="skip the 10x-budget quality runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed section")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                          f"{_cpu_name()}, no GPU"}
+    for name in args.only.split(","):
+        start = time.time()
+        if name == "speed":
+            results["speed"] = section_speed(args.quick)
+        elif name == "threads":
+            results["threads"] = section_threads(args.quick)
+        elif name == "memory":
+            results["memory"] = section_memory(args.quick)
+        elif name == "quality":
+            results["quality"] = section_quality(args.quick, not args.no_long)
+        print(f"[{name}: {time.time() - start:.0f} s]", file=sys.stderr, flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=2))
+    text = report(results)
+    if not args.quick:
+        (REPO / "benchmarks" / "RESULTS.md").write_text(text)
+    print(text)
+    return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

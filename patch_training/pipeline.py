@@ -1,0 +1,95 @@
+"""One-call training and stylization with frame-consistency guides: what the CLI, the demo and ComfyUI use.
+
+`fit_style` computes the guides a GuideSpec asks for (optical flow once, guides at the keyframes for training,
+the preview frame's guides), trains, and records the spec in the model; `model_guides` rebuilds, for
+stylization, exactly the guides a model was trained with.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import torch
+
+from .config import TrainConfig
+from .errors import FramesError, GuideError, KeyframeError, MaskError
+from .guides import GuideSpec, compute_flow, compute_guides, detect_shots, shot_coverage, training_guides
+from .keyframes import Keyframes
+from .models import StyleModel
+from .trainer import TrainProgress, train_style_model
+
+log = logging.getLogger(__name__)
+
+
+def guide_spec_of(model: StyleModel) -> GuideSpec | None:
+    """The model's GuideSpec, or None for a model trained on the frames alone."""
+    if not model.guides or not model.guides.get("guides"):
+        return None
+    return GuideSpec.from_dict(model.guides)
+
+
+def describe_shots(frames: torch.Tensor, keyframe_indices, spec: GuideSpec | None) -> list[str]:
+    """Lines saying which shots were found and which keyframes cover them (a shot without one is a warning)."""
+    if spec is None or not spec.detect_cuts or frames.shape[0] < 2:
+        return []
+    shots = detect_shots(frames)
+    return [info.describe() for info in shot_coverage(shots, list(keyframe_indices))]
+
+
+def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = TrainConfig(),
+              spec: GuideSpec | None = None, on_progress: Callable[[TrainProgress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, preview_index: int | None = None) -> StyleModel:
+    """Train a style model on `frames` [T, H, W, 3] and `keyframes`, with the guides of `spec` (None: RGB only).
+
+    The stylized keyframes feed the 'warp' guide; the masks place the Gaussian blobs. Returns the StyleModel
+    with spec.to_dict() as its `guides` and, in its summary, whether masks were used.
+    """
+    if spec is None or not spec.guides:
+        model = train_style_model(frames, keyframes, config, on_progress=on_progress, should_stop=should_stop,
+                                  preview_index=preview_index)
+        model.summary["masks"] = keyframes.masks is not None
+        return model
+    indices = list(keyframes.indices)
+    flow = compute_flow(frames, spec.flow_preset, spec.flow_scale) if spec.needs_flow else None
+    common = dict(masks=keyframes.masks, keyframes=keyframes.images, flow=flow)
+    if spec.needs_keyframe_images and len(indices) < 2:
+        raise KeyframeError("keyframes: the 'warp' guide learns from one keyframe warped onto another, so it needs "
+                            f"at least 2 keyframes, received {len(indices)}. Add a keyframe or drop 'warp'.")
+    at_keys = training_guides(frames, spec, indices, **common)
+    everywhere = compute_guides(frames, spec, indices, **common)  # for the preview frame; cheap next to training
+    model = train_style_model(frames, keyframes, config, guides=everywhere, keyframe_guides=at_keys,
+                              guide_spec=spec.to_dict(), on_progress=on_progress, should_stop=should_stop,
+                              preview_index=preview_index)
+    model.summary["masks"] = keyframes.masks is not None
+    return model
+
+
+def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tensor | None = None,
+                 masks: torch.Tensor | None = None) -> torch.Tensor | None:
+    """The guides `model` was trained with, rebuilt for `frames` [T, H, W, 3]: [T, H, W, G], or None.
+
+    The keyframe indices come from the model's training summary, so the frames must be the clip it was
+    trained on (or one of the same length and size whose keyframes are at the same frame numbers).
+    keyframes: the stylized keyframes [K, H, W, 3] (needed by the 'warp' guide); masks: [K, H, W] (needed when
+    the model was trained with masks: they placed the Gaussian blobs).
+    """
+    spec = guide_spec_of(model)
+    if spec is None:
+        return None
+    summary = model.summary
+    h, w = summary.get("frame_size", frames.shape[1:3])
+    if tuple(frames.shape[1:3]) != (h, w):
+        raise FramesError(f"frames: this model's guides were built for {w}x{h} frames, received "
+                          f"{frames.shape[2]}x{frames.shape[1]}. Stylize frames of the training size {w}x{h}, "
+                          f"or train a model without guides to stylize other sizes.")
+    indices = list(summary.get("keyframe_indices", []))
+    if not indices or max(indices) >= frames.shape[0]:
+        raise KeyframeError(f"frames: this model's guides start from keyframes at frames {indices}, received a clip "
+                            f"of {frames.shape[0]} frames. Give the clip the model was trained on.")
+    if spec.needs_keyframe_images and keyframes is None:
+        raise GuideError("keyframes: this model uses the 'warp' guide; give the stylized keyframes it was trained "
+                         "with (--keyframes, or the keyframes input) to stylize.")
+    if summary.get("masks") and "gauss" in spec.guides and masks is None:
+        raise MaskError("masks: this model was trained with masks, which placed its Gaussian guide; give the same "
+                        "masks (--masks, or the keyframes' masks) to rebuild identical guides.")
+    return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes)

@@ -1,0 +1,166 @@
+"""The command line contract: train / stylize / info, and a clear error (exit 2, nothing written) per bad input."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from safetensors.torch import save_file
+
+from patch_training.checkpoint import FORMAT_VERSION, checkpoint_metadata
+from patch_training.cli import main
+from support import random_model
+
+
+def write_frames(folder: Path, count: int = 4, size=(40, 56), ext: str = "png", seed: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        p = folder / f"{i:05d}.{ext}"
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture
+def clip(tmp_path):
+    write_frames(tmp_path / "frames", 4)
+    keys = tmp_path / "keys"
+    write_frames(keys, 1, seed=1)  # 00000.png stylizes frame 00000.png
+    (keys / "00000.png").rename(keys / "00003.png")
+    write_frames(keys, 1, seed=2)
+    return tmp_path
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_stylize_info_round_trip(clip, capsys):
+    model = clip / "m.safetensors"
+    code, out, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+                         "--steps", 3, "--guides", "rgb")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["steps"] == 3 and "step 3" in err  # progress on stderr, result on stdout
+    code, out, err = run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "styled")
+    assert code == 0, err
+    assert sorted(p.name for p in (clip / "styled").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+    code, out, _ = run(capsys, "info", model)
+    assert json.loads(out)["summary"]["keyframe_indices"] == [0, 3]
+
+
+def test_guided_model_rebuilds_its_guides_and_refuses_another_size(clip, capsys):
+    model = clip / "g.safetensors"
+    assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+               "--steps", 2, "--guides", "rgb,gauss,edges")[0] == 0
+    assert run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o1")[0] == 0
+    write_frames(clip / "big", 4, size=(48, 64))
+    code, _, err = run(capsys, "stylize", "--model", model, "--frames", clip / "big", "--out", clip / "o2")
+    assert code == 2 and "guides were built for 56x40 frames, received 64x48" in err
+    assert not (clip / "o2").exists()
+
+
+def test_video_file_frames_are_read_and_named_by_number(clip, capsys):
+    video = clip / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (56, 40))
+    for i in range(5):
+        writer.write(np.full((40, 56, 3), 40 * i, np.uint8))
+    writer.release()
+    model = clip / "m.safetensors"
+    assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+               "--steps", 1, "--guides", "rgb")[0] == 0
+    code, _, err = run(capsys, "stylize", "--model", model, "--frames", video, "--out", clip / "v")
+    assert code == 0, err
+    assert sorted(p.name for p in (clip / "v").iterdir()) == [f"{i:05d}.png" for i in range(5)]
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("unmatched", "match no frame name"),
+    ("key_size", "keyframes: 00000.png is 64x48, the frames are 56x40"),
+    ("mixed_frames", "all frames must have one size"),
+    ("empty_frames", "holds no images"),
+    ("empty_keys", "keyframes: the folder"),
+    ("unreadable", "cannot read"),
+    ("mask_size", "masks: 00000.png is 64x48"),
+    ("mask_missing", "no mask for ['00003']"),
+])
+def test_bad_training_input_is_named_and_writes_nothing(clip, capsys, case, expected):
+    frames, keys, masks = clip / "frames", clip / "keys", None
+    if case == "unmatched":
+        write_frames(keys, 1, seed=5)
+        (keys / "00000.png").rename(keys / "frame_999.png")
+    elif case == "key_size":
+        write_frames(keys, 1, size=(48, 64))
+    elif case == "mixed_frames":
+        write_frames(frames, 1, size=(48, 64))
+        (frames / "00000.png").rename(frames / "00009.png")
+        write_frames(frames, 1)
+    elif case == "empty_frames":
+        frames = clip / "nothing"
+        frames.mkdir()
+    elif case == "empty_keys":
+        keys = clip / "nokeys"
+        keys.mkdir()
+    elif case == "unreadable":
+        (frames / "00002.png").write_bytes(b"this is not a PNG")
+    elif case in ("mask_size", "mask_missing"):
+        masks = clip / "masks"
+        write_frames(masks, 1, size=(48, 64) if case == "mask_size" else (40, 56))
+    argv = ["train", "--frames", frames, "--keyframes", keys, "--out", clip / "m.safetensors", "--steps", 1]
+    if masks is not None:
+        argv += ["--masks", masks]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and expected in err and "Traceback" not in err
+    assert not (clip / "m.safetensors").exists()
+
+
+def test_existing_outputs_are_never_replaced_without_overwrite(clip, capsys):
+    model = clip / "m.safetensors"
+    model.write_bytes(b"a model the user saved")
+    code, _, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+                       "--steps", 1)
+    assert code == 2 and "already exists" in err and model.read_bytes() == b"a model the user saved"
+    good = clip / "good.safetensors"
+    assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", good,
+               "--steps", 1, "--guides", "rgb")[0] == 0
+    out_dir = clip / "styled"
+    out_dir.mkdir()
+    (out_dir / "00000.png").write_bytes(b"keep me")
+    code, _, err = run(capsys, "stylize", "--model", good, "--frames", clip / "frames", "--out", out_dir)
+    assert code == 2 and "not empty" in err and (out_dir / "00000.png").read_bytes() == b"keep me"
+
+
+def test_a_failing_stylize_leaves_no_partial_output(clip, capsys):
+    good = clip / "good.safetensors"
+    assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", good,
+               "--steps", 1, "--guides", "rgb")[0] == 0
+    write_frames(clip / "long", 12)
+    (clip / "long" / "00010.png").write_bytes(b"broken")
+    code, _, err = run(capsys, "stylize", "--model", good, "--frames", clip / "long", "--out", clip / "styled",
+                       "--batch", 1)
+    assert code == 2 and "00010.png" in err
+    assert not (clip / "styled").exists() and not list(clip.glob(".styled*"))
+
+
+@pytest.mark.parametrize("kind,expected", [("junk", "is not a safetensors file"),
+                                           ("newer", "Update patch-toon"),
+                                           ("other", "not a patch_training checkpoint")])
+def test_model_files_that_cannot_be_used_are_named(clip, capsys, kind, expected):
+    path = clip / "x.safetensors"
+    model = random_model()
+    if kind == "junk":
+        path.write_bytes(b"\x00" * 100)
+    elif kind == "newer":
+        save_file(dict(model.generator.state_dict()), str(path),
+                  metadata={**checkpoint_metadata(model), "format_version": str(FORMAT_VERSION + 1)})
+    else:
+        save_file(dict(model.generator.state_dict()), str(path), metadata={"format": "diffusers"})
+    for argv in (["info", path], ["stylize", "--model", path, "--frames", clip / "frames", "--out", clip / "o"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and expected in err
+    assert not (clip / "o").exists()
