@@ -1,0 +1,148 @@
+"""The web extension in a real ComfyUI page: monitor, "Finish now", example workflows menu."""
+
+import json
+
+import pytest
+
+from comfy_host import output_files, setup_host
+
+EXAMPLES = setup_host.REPO / "examples_workflows"
+WORKFLOW_1 = EXAMPLES / "train_and_stylize_sample.json"
+TRAIN_NODE = "PatchToonTrain"
+BUDGET_WIDGET = "seconds"  # the training budget in seconds on Train Patch Model
+MONITOR = ".patch-toon-monitor"
+
+
+def example_names():
+    return sorted(path.stem for path in EXAMPLES.glob("*.json"))
+
+
+def workflow_1():
+    if not WORKFLOW_1.exists():
+        pytest.fail(f"{WORKFLOW_1.relative_to(setup_host.REPO)} is missing: the browser tests run workflow 1")
+    return json.loads(WORKFLOW_1.read_text())
+
+
+def monitor_state(comfy_page):
+    return comfy_page.js(f"""() => {{
+        const el = document.querySelector("{MONITOR}");
+        if (!el) return null;
+        const img = el.querySelector("img.patch-toon-preview");
+        return {{...el.dataset, status: el.querySelector(".patch-toon-status").textContent,
+                 preview_src: img?.getAttribute("src") || "", terms: [...el.querySelectorAll("[data-term]")].map(t => t.dataset.term)}};
+    }}""")
+
+
+def wait_for_monitor(comfy_page, condition: str, timeout: float = 180.0):
+    """Waits until `condition` (JS over `d`, the monitor's dataset) holds; returns the monitor state."""
+    comfy_page.wait_for(f"""() => {{
+        const d = document.querySelector("{MONITOR}")?.dataset;
+        return d && ({condition});
+    }}""", timeout=timeout)
+    return monitor_state(comfy_page)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_the_page_loads_without_errors_and_registers_the_extensions(comfy_page):
+    names = comfy_page.js("() => window.app.extensions.map(e => e.name)")
+    served = set(comfy_page.server._json("GET", "/extensions"))
+    comfy_page.screenshot("page")
+
+    assert {"patch_toon.TrainingMonitor", "patch_toon.ExampleWorkflows"} <= set(names)
+    assert {"/extensions/patch-toon/training_monitor.js", "/extensions/patch-toon/workflows_menu.js"} <= served
+    assert comfy_page.failed_scripts == []
+    assert comfy_page.errors == []
+
+
+def test_a_new_training_node_carries_the_monitor_but_saves_only_its_own_widget_values(comfy_page):
+    saved = comfy_page.js(f"""() => {{
+        window.app.graph.clear();
+        const node = LiteGraph.createNode("{TRAIN_NODE}");
+        window.app.graph.add(node);
+        return {{widgets: node.widgets.map(w => w.name), saved: node.serialize().widgets_values}};
+    }}""")
+    own = [name for name in saved["widgets"] if name != "patch_toon_monitor"]
+
+    assert "patch_toon_monitor" in saved["widgets"]
+    assert comfy_page.page.locator(MONITOR).count() == 1
+    assert len(saved["saved"]) == len(own)
+    assert comfy_page.errors == []
+
+
+# --------------------------------------------------------------------------- training monitor
+
+
+def test_queueing_workflow_1_shows_the_monitor_updating_with_a_preview(comfy_page):
+    comfy_page.load_workflow(workflow_1())
+    comfy_page.set_widget(TRAIN_NODE, BUDGET_WIDGET, 8.0)
+    comfy_page.fit_to_view()
+
+    prompt_id = comfy_page.queue_from_page()
+    running = wait_for_monitor(comfy_page, "d.state === 'running' && Number(d.updates) >= 2 && d.preview === '1'")
+    comfy_page.screenshot("training")
+    comfy_page.focus_node(TRAIN_NODE)
+    comfy_page.screenshot("training-node", clip=comfy_page.node_clip(TRAIN_NODE))
+    entry = comfy_page.server.wait(prompt_id, timeout=300)
+    finished = wait_for_monitor(comfy_page, "d.state === 'finished'", timeout=30)
+    comfy_page.screenshot("finished")
+    comfy_page.focus_node(TRAIN_NODE)
+    comfy_page.screenshot("finished-node", clip=comfy_page.node_clip(TRAIN_NODE))
+
+    assert running["preview_src"].startswith("data:image/jpeg;base64,")
+    assert "total" in running["terms"] and len(running["terms"]) >= 2  # total and each loss term
+    assert int(finished["updates"]) >= int(running["updates"])  # the chart is kept after training
+    assert "done" in finished["status"]
+    assert output_files(entry)
+    assert comfy_page.errors == []
+
+
+def test_finish_now_ends_training_early_and_the_workflow_completes(comfy_page):
+    budget = 600.0
+    comfy_page.load_workflow(workflow_1())
+    comfy_page.set_widget(TRAIN_NODE, BUDGET_WIDGET, budget)
+    comfy_page.fit_to_view()
+
+    prompt_id = comfy_page.queue_from_page()
+    wait_for_monitor(comfy_page, "d.state === 'running' && Number(d.updates) >= 1")
+    comfy_page.screenshot("before-finish")
+    comfy_page.page.click(f"{MONITOR} button.patch-toon-finish")
+    entry = comfy_page.server.wait(prompt_id, timeout=300)
+    finished = wait_for_monitor(comfy_page, "d.state === 'finished'", timeout=30)
+    comfy_page.screenshot("after-finish")
+
+    saved = [f for f in output_files(entry) if f["type"] == "output"]
+    assert finished.get("finishRequested") == "1"
+    assert float(finished["elapsed"]) < budget / 2
+    assert saved and all((comfy_page.server.output_dir / f["subfolder"] / f["filename"]).is_file() for f in saved)
+    assert comfy_page.errors == []
+
+
+# --------------------------------------------------------------------------- example workflows
+
+
+def test_the_menu_lists_every_example_workflow_of_the_pack(comfy_page):
+    comfy_page.page.click("#patch-toon-workflows-button")
+    comfy_page.page.wait_for_selector(".patch-toon-workflow")
+    listed = comfy_page.js("() => [...document.querySelectorAll('.patch-toon-workflow')].map(r => r.dataset.name)")
+    comfy_page.screenshot("menu")
+
+    assert example_names(), "the pack ships no example workflow"
+    assert sorted(listed) == example_names()
+
+
+@pytest.mark.parametrize("name", example_names() or ["<none>"])
+def test_an_example_workflow_loads_from_the_menu_with_all_its_nodes(comfy_page, name):
+    expected = json.loads((EXAMPLES / f"{name}.json").read_text())
+    comfy_page.js("() => window.app.graph.clear()")
+
+    comfy_page.page.click("#patch-toon-workflows-button")
+    comfy_page.page.click(f".patch-toon-workflow[data-name='{name}'] button.patch-toon-workflow-load")
+    comfy_page.page.wait_for_selector(".patch-toon-workflows-dialog", state="detached")
+    comfy_page.fit_to_view()
+    comfy_page.screenshot("loaded")
+    loaded = comfy_page.graph_nodes()
+
+    assert sorted((n["id"], n["type"]) for n in loaded) == sorted((n["id"], n["type"]) for n in expected["nodes"])
+    assert comfy_page.errors == []

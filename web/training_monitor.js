@@ -1,0 +1,323 @@
+// Training monitor on the "Train Patch Model" node: loss chart (total and per term), steps/s,
+// elapsed and ETA, the latest preview, and "Finish now", which ends training at the next step
+// and keeps the model (the graph then goes on, unlike Cancel).
+//
+// Fed by the server event "patch_toon.progress" that the training node sends with
+// PromptServer.send_sync: {node, step, elapsed_s, seconds_budget, steps_budget, losses,
+// steps_per_s, eta_s, fraction, done, preview?}. Only documented extension points are used
+// (registerExtension, nodeCreated, api.addEventListener, node.addDOMWidget), so that it runs on
+// the legacy frontend (2024) and on today's Vue frontend.
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const NODE_TYPES = new Set(["PatchToonTrain", "PatchToonTrainAdvanced"]);
+const EVENT = "patch_toon.progress";
+const WIDGET_NAME = "patch_toon_monitor";
+const MAX_POINTS = 600; // chart history; older points are thinned, never the latest
+const HEIGHT = 300; // px of the node given to the monitor
+// Loss terms in a fixed colour order; "total" is drawn thick and white-ish.
+const COLORS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176"];
+const TOTAL_COLOR = "#eeeeee";
+
+const monitors = new Set();
+
+function css(element, style) {
+  Object.assign(element.style, style);
+  return element;
+}
+
+function el(tag, className, text) {
+  const element = document.createElement(tag);
+  if (className) element.className = className;
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+export function formatSeconds(seconds) {
+  if (seconds == null || !Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const pad = (v) => String(v).padStart(2, "0");
+  return h > 0 ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
+}
+
+function formatLoss(value) {
+  if (value == null || !Number.isFinite(value)) return "–";
+  return Math.abs(value) >= 0.01 ? value.toFixed(4) : value.toExponential(2);
+}
+
+class TrainingMonitor {
+  constructor(node) {
+    this.node = node;
+    this.history = []; // [{step, losses}]
+    this.terms = []; // loss names in arrival order, "total" first
+    this.updates = 0;
+    this.serverNodeId = null; // the id the server used in its events (subgraphs prefix it)
+    this.state = "idle";
+    this.build();
+  }
+
+  build() {
+    // ComfyUI sets the display of a DOM widget's element (to show or hide it): the layout lives on
+    // an inner box.
+    const root = css(el("div", "patch-toon-monitor"), { overflow: "hidden" });
+    const box = css(el("div", "patch-toon-monitor-box"), {
+      display: "flex", flexDirection: "column", gap: "4px", boxSizing: "border-box", height: "100%",
+      font: "11px sans-serif", color: "var(--input-text, #ddd)", overflow: "hidden",
+      background: "var(--comfy-input-bg, #222)", borderRadius: "6px", padding: "4px",
+    });
+    root.append(box);
+    root.dataset.state = this.state;
+    root.dataset.updates = "0";
+
+    this.status = css(el("div", "patch-toon-status", "Waiting for training to start."), {
+      whiteSpace: "nowrap", overflow: "hidden", textOverflow: "ellipsis",
+    });
+    this.chart = css(el("canvas", "patch-toon-chart"), { width: "100%", height: "96px", flex: "0 0 96px" });
+    this.legend = css(el("div", "patch-toon-legend"), { display: "flex", flexWrap: "wrap", gap: "2px 8px" });
+    this.preview = css(el("img", "patch-toon-preview"), {
+      flex: "1 1 0", minHeight: "0", width: "100%", objectFit: "contain", display: "none",
+    });
+    this.preview.alt = "Preview of a frame stylized by the model being trained";
+    this.placeholder = css(el("div", "patch-toon-preview-placeholder", "The preview appears here."), {
+      flex: "1 1 0", minHeight: "0", display: "flex", alignItems: "center", justifyContent: "center", opacity: "0.6",
+    });
+    const row = css(el("div", "patch-toon-actions"), { display: "flex", gap: "6px", alignItems: "center" });
+    this.progress = css(el("progress", "patch-toon-progress"), { flex: "1 1 auto", height: "10px" });
+    this.progress.max = 1;
+    this.progress.value = 0;
+    this.finishButton = el("button", "patch-toon-finish", "Finish now");
+    this.finishButton.title = "End training at the next step and keep the model trained so far; the graph goes on.";
+    this.finishButton.disabled = true;
+    this.finishButton.addEventListener("click", (event) => {
+      event.stopPropagation();
+      this.requestFinish();
+    });
+    row.append(this.progress, this.finishButton);
+    box.append(this.status, this.chart, this.legend, this.preview, this.placeholder, row);
+    this.root = root;
+
+    this.widget = this.node.addDOMWidget(WIDGET_NAME, "patch_toon_monitor", root, {
+      serialize: false, // not a node input: left out of the prompt
+      hideOnZoom: false,
+      getValue: () => undefined,
+      setValue: () => {},
+      getMinHeight: () => HEIGHT,
+      getHeight: () => HEIGHT,
+    });
+    this.widget.serialize = false; // today's frontend: no slot in widgets_values
+    const size = this.node.computeSize?.();
+    if (size) this.node.setSize([Math.max(this.node.size[0], 340, size[0]), Math.max(this.node.size[1], size[1])]);
+    this.resizeObserver = typeof ResizeObserver === "function" ? new ResizeObserver(() => this.draw()) : null;
+    this.resizeObserver?.observe(this.chart);
+  }
+
+  matches(nodeId) {
+    const id = String(nodeId);
+    const own = String(this.node.id);
+    // Inside a subgraph (today's frontend) the server id is "<parent>:<node>".
+    return id === own || id.endsWith(":" + own);
+  }
+
+  update(data) {
+    const step = Number(data.step) || 0;
+    const last = this.history[this.history.length - 1];
+    if (this.state !== "running" || (last && step < last.step)) this.reset(); // a new run
+    this.serverNodeId = String(data.node);
+    this.state = data.done ? "finished" : "running";
+    this.updates += 1;
+
+    const losses = data.losses && typeof data.losses === "object" ? data.losses : {};
+    for (const name of Object.keys(losses)) {
+      if (!this.terms.includes(name)) this.terms.push(name);
+    }
+    this.terms.sort((a, b) => (a === "total" ? -1 : b === "total" ? 1 : 0));
+    this.history.push({ step, losses });
+    if (this.history.length > MAX_POINTS) {
+      const latest = this.history.pop();
+      this.history = this.history.filter((_, i) => i % 2 === 0);
+      this.history.push(latest);
+    }
+    if (typeof data.preview === "string" && data.preview.startsWith("data:image/")) {
+      this.preview.src = data.preview;
+      this.preview.style.display = "";
+      this.placeholder.style.display = "none";
+      this.root.dataset.preview = "1";
+    }
+
+    const budget = data.steps_budget ? `${step} / ${data.steps_budget} steps` : `step ${step}`;
+    const speed = Number.isFinite(data.steps_per_s) ? `${data.steps_per_s.toFixed(2)} steps/s` : "";
+    const time = `${formatSeconds(data.elapsed_s)} elapsed`;
+    const eta = data.done ? "done" : `ETA ${formatSeconds(data.eta_s)}`;
+    this.status.textContent = [budget, speed, time, eta].filter(Boolean).join(" · ");
+    this.progress.value = data.done ? 1 : Math.min(1, Math.max(0, Number(data.fraction) || 0));
+    this.finishButton.disabled = this.state !== "running";
+    if (this.state !== "running") this.finishButton.textContent = "Finish now";
+    this.renderLegend(losses);
+    this.root.dataset.state = this.state;
+    this.root.dataset.updates = String(this.updates);
+    this.root.dataset.step = String(step);
+    this.root.dataset.elapsed = String(Number(data.elapsed_s) || 0);
+    this.draw();
+  }
+
+  reset() {
+    this.history = [];
+    this.terms = [];
+    this.updates = 0;
+    this.finishButton.textContent = "Finish now";
+    this.preview.removeAttribute("src");
+    this.preview.style.display = "none";
+    this.placeholder.style.display = "";
+    delete this.root.dataset.preview;
+    delete this.root.dataset.finishRequested;
+  }
+
+  stopped() {
+    // The node ended without a final event (error or Cancel): keep the chart, say so.
+    if (this.state !== "running") return;
+    this.state = "stopped";
+    this.root.dataset.state = this.state;
+    this.finishButton.disabled = true;
+    this.finishButton.textContent = "Finish now";
+    this.status.textContent += " · stopped";
+  }
+
+  async requestFinish() {
+    this.finishButton.disabled = true;
+    this.finishButton.textContent = "Finishing…";
+    try {
+      const response = await api.fetchApi("/patch_toon/finish", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ node: this.serverNodeId ?? String(this.node.id) }),
+      });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      this.root.dataset.finishRequested = "1";
+    } catch (error) {
+      console.error("patch-toon: Finish now failed", error);
+      this.finishButton.textContent = "Finish now";
+      this.finishButton.disabled = this.state !== "running";
+    }
+  }
+
+  renderLegend(losses) {
+    const items = this.terms.map((name, i) => {
+      const item = el("span", "patch-toon-legend-item", `${name} ${formatLoss(losses[name])}`);
+      item.dataset.term = name;
+      return css(item, { color: name === "total" ? TOTAL_COLOR : COLORS[(i - 1) % COLORS.length] });
+    });
+    this.legend.replaceChildren(...items);
+  }
+
+  draw() {
+    const canvas = this.chart;
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
+    const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, width, height);
+    ctx.fillStyle = "rgba(0, 0, 0, 0.25)";
+    ctx.fillRect(0, 0, width, height);
+    if (this.history.length < 1) return;
+
+    // Log scale: the terms differ by orders of magnitude and all fall over training.
+    let low = Infinity, high = -Infinity;
+    for (const point of this.history) {
+      for (const name of this.terms) {
+        const v = point.losses[name];
+        if (Number.isFinite(v) && v > 0) {
+          low = Math.min(low, Math.log10(v));
+          high = Math.max(high, Math.log10(v));
+        }
+      }
+    }
+    if (!Number.isFinite(low)) return;
+    if (high - low < 0.1) { low -= 0.05; high += 0.05; }
+    const first = this.history[0].step, lastStep = this.history[this.history.length - 1].step;
+    const pad = 4 * ratio;
+    const x = (step) => pad + ((step - first) / Math.max(1, lastStep - first)) * (width - 2 * pad);
+    const y = (v) => pad + (1 - (Math.log10(v) - low) / (high - low)) * (height - 2 * pad);
+
+    // The range of the log axis, top and bottom left, under the lines.
+    ctx.fillStyle = "rgba(255, 255, 255, 0.55)";
+    ctx.font = `${10 * ratio}px sans-serif`;
+    ctx.textBaseline = "top";
+    ctx.fillText(formatLoss(10 ** high), pad, pad);
+    ctx.textBaseline = "bottom";
+    ctx.fillText(formatLoss(10 ** low), pad, height - pad);
+
+    this.terms.forEach((name, i) => {
+      const total = name === "total";
+      ctx.strokeStyle = total ? TOTAL_COLOR : COLORS[(i - 1) % COLORS.length];
+      ctx.lineWidth = (total ? 2 : 1) * ratio;
+      ctx.beginPath();
+      let started = false;
+      for (const point of this.history) {
+        const v = point.losses[name];
+        if (!(Number.isFinite(v) && v > 0)) continue;
+        if (started) ctx.lineTo(x(point.step), y(v));
+        else { ctx.moveTo(x(point.step), y(v)); started = true; }
+      }
+      if (this.history.length === 1 && started) ctx.lineTo(x(lastStep) + 1, y(this.history[0].losses[name]));
+      ctx.stroke();
+    });
+  }
+
+  remove() {
+    this.resizeObserver?.disconnect();
+    monitors.delete(this);
+  }
+}
+
+function monitorFor(nodeId) {
+  for (const monitor of monitors) {
+    if (monitor.matches(nodeId)) return monitor;
+  }
+  return null;
+}
+
+app.registerExtension({
+  name: "patch_toon.TrainingMonitor",
+
+  async setup() {
+    api.addEventListener(EVENT, ({ detail }) => {
+      if (!detail || detail.node == null) return;
+      monitorFor(detail.node)?.update(detail);
+    });
+    // "executing" names the node that runs now (null once the prompt is done): a monitor whose
+    // node is no longer running and never got its final event was stopped by an error or Cancel.
+    api.addEventListener("executing", ({ detail }) => {
+      const running = detail && typeof detail === "object" ? detail.node : detail;
+      for (const monitor of monitors) {
+        if (running == null || !monitor.matches(running)) monitor.stopped();
+      }
+    });
+  },
+
+  nodeCreated(node) {
+    if (!NODE_TYPES.has(node.comfyClass)) return;
+    const monitor = new TrainingMonitor(node);
+    monitors.add(monitor);
+    const onRemoved = node.onRemoved;
+    node.onRemoved = function () {
+      monitor.remove();
+      return onRemoved?.apply(this, arguments);
+    };
+    // The 2024 frontend saves every widget's value by position: drop the monitor's slot so that
+    // saved workflows hold the node's own widget values only.
+    const onSerialize = node.onSerialize;
+    node.onSerialize = function (data) {
+      onSerialize?.apply(this, arguments);
+      const index = this.widgets?.indexOf(monitor.widget) ?? -1;
+      if (index >= 0 && Array.isArray(data.widgets_values) && index === this.widgets.length - 1
+          && data.widgets_values.length > index) {
+        data.widgets_values.length = index;
+      }
+    };
+  },
+});
