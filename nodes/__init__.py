@@ -1,3 +1,33 @@
 """The ComfyUI adapter: node classes, one file per family. The only code that imports comfy.*."""
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+from ._common import register_models_folder
+from .frames import PatchToonLoadFrames, PatchToonMakeKeyframes, PatchToonSelectFrames
+from .guides import PatchToonGuides, PatchToonGuidesAdvanced
+from .model_io import PatchToonLoadModel, PatchToonSaveModel
+from .training import PatchToonStylize, PatchToonTrain, PatchToonTrainAdvanced
+
+register_models_folder()
+
+NODE_CLASS_MAPPINGS = {
+    "PatchToonLoadFrames": PatchToonLoadFrames,
+    "PatchToonSelectFrames": PatchToonSelectFrames,
+    "PatchToonMakeKeyframes": PatchToonMakeKeyframes,
+    "PatchToonGuides": PatchToonGuides,
+    "PatchToonGuidesAdvanced": PatchToonGuidesAdvanced,
+    "PatchToonTrain": PatchToonTrain,
+    "PatchToonTrainAdvanced": PatchToonTrainAdvanced,
+    "PatchToonStylize": PatchToonStylize,
+    "PatchToonSaveModel": PatchToonSaveModel,
+    "PatchToonLoadModel": PatchToonLoadModel,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "PatchToonLoadFrames": "Load Frames",
+    "PatchToonSelectFrames": "Select Frames",
+    "PatchToonMakeKeyframes": "Make Keyframes",
+    "PatchToonGuides": "Compute Guides",
+    "PatchToonGuidesAdvanced": "Compute Guides (Advanced)",
+    "PatchToonTrain": "Train Patch Model",
+    "PatchToonTrainAdvanced": "Train Patch Model (Advanced)",
+    "PatchToonStylize": "Stylize Frames",
+    "PatchToonSaveModel": "Save Patch Model",
+    "PatchToonLoadModel": "Load Patch Model",
+}

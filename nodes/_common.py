@@ -1,0 +1,112 @@
+"""Glue shared by the nodes: custom type names, the models folder, device and memory, progress reporting."""
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import comfy.model_management as model_management
+import comfy.utils
+import folder_paths
+import torch
+from PIL import Image
+from server import PromptServer
+
+from ..patch_training.frames_io import to_uint8
+from ..patch_training.trainer import TrainProgress
+
+log = logging.getLogger("patch_toon")
+
+PATCH_MODEL, PATCH_KEYFRAMES, PATCH_GUIDES = "PATCH_MODEL", "PATCH_KEYFRAMES", "PATCH_GUIDES"
+ROOT = "patch-toon"
+PACK_DIR = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = PACK_DIR / "examples_workflows" / "assets" / "sample"
+MODELS_FOLDER = "patch_toon"  # models/patch_toon/, and the key in extra_model_paths.yaml
+MODEL_EXTENSIONS = {".safetensors"}
+PROGRESS_EVENT = "patch_toon.progress"  # read by web/training_monitor.js
+BAR_STEPS = 1000  # the training bar shows the used fraction of the budget (time or steps) in 0.1 % steps
+
+
+def register_models_folder() -> None:
+    """Adds models/patch_toon/ to folder_paths, keeping folders already given by extra_model_paths.yaml.
+
+    ComfyUI reads extra_model_paths.yaml before it imports custom nodes; a `patch_toon:` entry there arrives
+    first, with no extensions. The default folder goes first (saves land there), the yaml folders stay.
+    """
+    default = os.path.join(folder_paths.models_dir, MODELS_FOLDER)
+    paths = list(folder_paths.folder_names_and_paths.get(MODELS_FOLDER, ([], set()))[0])
+    if default not in paths:
+        paths.insert(0, default)
+    folder_paths.folder_names_and_paths[MODELS_FOLDER] = (paths, MODEL_EXTENSIONS)
+
+
+def models_dir() -> str:
+    """The folder Save Patch Model writes to: the first patch_toon folder (models/patch_toon/ by default)."""
+    return folder_paths.get_folder_paths(MODELS_FOLDER)[0]
+
+
+def compute_device() -> torch.device:
+    """ComfyUI's compute device if the library can use it (a CUDA GPU), else the CPU (also under --cpu)."""
+    device = model_management.get_torch_device()
+    return device if device.type == "cuda" else torch.device("cpu")
+
+
+def make_room(device: torch.device, needed_bytes: int) -> None:
+    """Before training or stylizing on a GPU, asks ComfyUI to unload models (a diffusion model of the same
+    graph) until `needed_bytes` are free. The patch model itself is tiny and never stays on the GPU: the
+    library moves it back to the CPU and empties the CUDA cache after each run."""
+    if device.type == "cuda":
+        model_management.free_memory(needed_bytes, device)
+
+
+def release(device: torch.device) -> None:
+    """Gives cached GPU memory back after a run (the library already emptied its own)."""
+    if device.type == "cuda":
+        model_management.soft_empty_cache()
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """An IMAGE [1, H, W, 3] or [H, W, 3] 0..1 as a PIL image."""
+    return Image.fromarray(to_uint8(image.reshape(-1, *image.shape[-3:])[0][None])[0])
+
+
+def jpeg_data_url(image: torch.Tensor, max_side: int = 256) -> str:
+    """A small JPEG of `image` as a data: URL for the web monitor."""
+    pil = to_pil(image)
+    pil.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    pil.save(buffer, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def training_reporter(node_id: str | None) -> Callable[[TrainProgress], None]:
+    """The trainer's on_progress: ComfyUI's progress bar (with the preview image), its interrupt, the web event.
+
+    Raising InterruptProcessingException here cancels training: the trainer frees its memory and re-raises.
+    """
+    bar = comfy.utils.ProgressBar(BAR_STEPS)
+
+    def report(progress: TrainProgress) -> None:
+        model_management.throw_exception_if_processing_interrupted()
+        preview = None if progress.preview is None else ("JPEG", to_pil(progress.preview), 512)
+        bar.update_absolute(round(BAR_STEPS * progress.fraction), BAR_STEPS, preview)
+        data = {"node": node_id, **progress.as_dict()}
+        if progress.preview is not None:
+            data["preview"] = jpeg_data_url(progress.preview)
+        PromptServer.instance.send_sync(PROGRESS_EVENT, data)
+
+    return report
+
+
+def count_reporter(total: int) -> Callable[[int, int], None]:
+    """on_progress(done, total) for frame loops: ComfyUI's progress bar and interrupt."""
+    bar = comfy.utils.ProgressBar(max(total, 1))
+
+    def report(done: int, total: int) -> None:
+        model_management.throw_exception_if_processing_interrupted()
+        bar.update_absolute(done, max(total, 1))
+
+    return report

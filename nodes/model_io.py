@@ -1,0 +1,76 @@
+"""Model file nodes: save a trained style model to models/patch_toon/ and load one from there.
+
+Files use the library's checkpoint format (patch_training.checkpoint): a model saved here loads in
+`python -m patch_training stylize`, and a model trained on the command line loads here.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import folder_paths
+
+from ..patch_training.checkpoint import load_model, read_metadata, save_model
+from ..patch_training.errors import PatchToonError
+from ._common import MODELS_FOLDER, PATCH_MODEL, ROOT, models_dir
+
+
+class PatchToonSaveModel:
+    DESCRIPTION = ("Saves a style model to ComfyUI's models/patch_toon/ folder, never replacing a file: each save "
+                   "gets the next number, like Save Image. Load it with Load Patch Model or the command line.")
+    CATEGORY, FUNCTION = f"{ROOT}/models", "save"
+    RETURN_TYPES, OUTPUT_NODE = (), True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (PATCH_MODEL, {"tooltip": "The style model to save, from Train Patch Model."}),
+            "filename_prefix": ("STRING", {"default": "patch_toon", "tooltip": "File name start; '_00001_.safetensors' "
+                                           "and so on is appended. May hold a sub-folder ('clips/shot1')."}),
+        }}
+
+    def save(self, model, filename_prefix):
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, models_dir())
+        path = save_model(model, Path(folder) / f"{name}_{counter:05}_.safetensors")  # refuses to overwrite
+        saved = os.path.relpath(path, models_dir()).replace(os.sep, "/")
+        return {"ui": {"patch_model": [saved]}}
+
+
+class PatchToonLoadModel:
+    DESCRIPTION = ("Loads a style model from ComfyUI's models/patch_toon/ folder (and patch_toon folders set in "
+                   "extra_model_paths.yaml). Connect to Stylize Frames.")
+    CATEGORY, FUNCTION = f"{ROOT}/models", "load"
+    RETURN_TYPES, RETURN_NAMES = (PATCH_MODEL,), ("model",)
+    OUTPUT_TOOLTIPS = ("The style model, as trained.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model_name": (folder_paths.get_filename_list(MODELS_FOLDER), {
+                "tooltip": "A .safetensors style model in models/patch_toon/ (saved by Save Patch Model or "
+                           "`python -m patch_training train`). Refresh the page after adding files."}),
+        }}
+
+    @classmethod
+    def IS_CHANGED(cls, model_name):
+        # Same name, same file: the cached model is reused; a replaced file is loaded again.
+        path = folder_paths.get_full_path(MODELS_FOLDER, model_name)
+        if path is None:
+            return float("nan")
+        stat = os.stat(path)
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_name):
+        path = folder_paths.get_full_path(MODELS_FOLDER, model_name)
+        if path is None:
+            return (f"model_name: {model_name!r} is not in the patch_toon model folders "
+                    f"{folder_paths.get_folder_paths(MODELS_FOLDER)}. Save a model there first, or pick another.")
+        try:
+            read_metadata(path)
+        except PatchToonError as error:
+            return str(error)
+        return True
+
+    def load(self, model_name):
+        return (load_model(folder_paths.get_full_path(MODELS_FOLDER, model_name)),)

@@ -1,0 +1,122 @@
+"""Training and stylization nodes: learn a style from keyframes, stylize every frame with it."""
+from __future__ import annotations
+
+from ..patch_training.config import DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
+from ..patch_training.guide_set import check_guides_match, training_inputs
+from ..patch_training.inference import stylize
+from ..patch_training.memory import inference_bytes, training_bytes
+from ..patch_training.trainer import train_style_model
+from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room,
+                      release, training_reporter)
+from .routes import clear_finish, finish_requested
+
+PRESET_TIP = ("Network size. 'fast': a small U-Net, many steps per second, best on a CPU; 'balanced': wider, "
+              "for a GPU or longer budgets; 'reference': the paper's generator (slow on a CPU).")
+
+
+def _train_inputs(extra: dict) -> dict:
+    return {"required": {
+        "frames": ("IMAGE", {"tooltip": "The clip (the same frames given to Make Keyframes). A frame that is not a "
+                                        "keyframe is stylized as the preview while training."}),
+        "keyframes": (PATCH_KEYFRAMES, {"tooltip": "The stylized keyframes, from Make Keyframes."}),
+        "preset": (list(PRESETS), {"default": DEFAULT_PRESET, "tooltip": PRESET_TIP}),
+        "seconds": ("FLOAT", {"default": 120.0, "min": 0.0, "max": 86400.0, "step": 1.0,
+                              "tooltip": "Training time in seconds; more time learns finer detail. 0 = no time "
+                                         "limit (then steps must be set). Training stops at whichever comes first."}),
+        "steps": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
+                          "tooltip": "Training steps (batches of patches); 0 = no step limit (then seconds must be "
+                                     "set). A step count makes training repeatable on the CPU for a given seed."}),
+        "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1,
+                         "tooltip": "Seeds the network's start and the patch sampling: same seed, inputs and steps "
+                                    "on the CPU give the same model."}),
+        **extra,
+    }, "optional": {
+        "guides": (PATCH_GUIDES, {"tooltip": "Optional consistency guides from Compute Guides; the model then needs "
+                                             "the same guides to stylize. Leave empty to learn from the frames alone."}),
+    }, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+
+class PatchToonTrain:
+    DESCRIPTION = ("Learns the keyframes' style from small patches, for a time or step budget, with a live preview "
+                   "of a held-out frame. Connect to Stylize Frames and Save Patch Model.")
+    CATEGORY, FUNCTION = f"{ROOT}/training", "train"
+    RETURN_TYPES, RETURN_NAMES = (PATCH_MODEL, "IMAGE"), ("model", "preview")
+    OUTPUT_TOOLTIPS = ("The trained style model.", "A frame that is not a keyframe, stylized by the final model.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return _train_inputs({})
+
+    def train(self, frames, keyframes, preset, seconds, steps, seed, guides=None, unique_id=None, **advanced):
+        device = compute_device()
+        config = TrainConfig(preset=preset, seconds=seconds, steps=steps, seed=seed, device=device.type, **advanced)
+        config.validate()
+        channels = 3 + (guides.spec.channels if guides is not None else 0)
+        make_room(device, training_bytes(PRESETS[preset].with_inputs(channels), len(keyframes),
+                                         *frames.shape[1:3], config.resolved_batch(), config.resolved_patch()))
+        clear_finish(unique_id)
+        try:
+            model = train_style_model(frames, keyframes, config, **training_inputs(guides, keyframes),
+                                      on_progress=training_reporter(unique_id),
+                                      should_stop=lambda: finish_requested(unique_id))
+        finally:
+            clear_finish(unique_id)
+            release(device)
+        model.summary["masks"] = keyframes.masks is not None  # as pipeline.fit_style: model_guides reads it
+        return (model, model.preview)
+
+
+class PatchToonTrainAdvanced(PatchToonTrain):
+    DESCRIPTION = PatchToonTrain.DESCRIPTION + " This version also sets the loss, batch, patch size and precision."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return _train_inputs({
+            "loss": (["auto", *LOSS_PRESETS], {"tooltip": "Loss terms. auto: 'paper' for the reference preset, "
+                                                          "'structure' (L1 + SSIM + gradient) otherwise."}),
+            "batch_size": ("INT", {"default": 0, "min": 0, "max": 1024, "tooltip": "Patches per step; 0 = the "
+                                   "preset's default (16, the paper's 40 for reference). More: smoother, slower steps."}),
+            "patch_size": ("INT", {"default": 0, "min": 0, "max": 512, "tooltip": "Patch side in pixels; 0 = the "
+                                   "preset's default (48, the paper's 32 for reference). At least 16."}),
+            "learning_rate": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.0001, "tooltip": "Adam "
+                                        "learning rate; 0 = the preset's default (1e-3 with cosine decay, 4e-4 for "
+                                        "reference)."}),
+            "precision": (["auto", "fp32", "bf16", "fp16"], {"tooltip": "Arithmetic while training. auto: bf16 where "
+                                                                        "the CPU or GPU runs it fast, else fp32."}),
+        })
+
+
+class PatchToonStylize:
+    DESCRIPTION = ("Stylizes every frame with a trained style model, a few frames at a time and in tiles, so that "
+                   "memory stays bounded whatever the frame size. Connect to Save Image, Save Animated WEBP or a "
+                   "video combiner.")
+    CATEGORY, FUNCTION = f"{ROOT}/training", "stylize"
+    RETURN_TYPES, RETURN_NAMES = ("IMAGE",), ("images",)
+    OUTPUT_TOOLTIPS = ("The stylized frames, same count and size as the input frames.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": (PATCH_MODEL, {"tooltip": "A style model from Train Patch Model or Load Patch Model."}),
+            "frames": ("IMAGE", {"tooltip": "The frames to stylize (any count; any size for a model without guides)."}),
+            "batch_size": ("INT", {"default": 4, "min": 1, "max": 256, "tooltip": "Frames per forward pass; more is "
+                                   "faster on a GPU and uses more memory. Does not change the result."}),
+            "tile": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 64, "tooltip": "Frames larger than this "
+                             "many pixels a side are stylized in overlapping tiles, blended without seams. Smaller "
+                             "uses less memory; the result is the same. 0 = by network (1024, the paper's: 768)."}),
+        }, "optional": {
+            "guides": (PATCH_GUIDES, {"tooltip": "The guides of these frames, computed like the ones the model was "
+                                                 "trained with. Needed exactly when the model was trained with guides."}),
+        }}
+
+    def stylize(self, model, frames, batch_size, tile, guides=None):
+        device = compute_device()
+        if guides is not None:
+            check_guides_match(model, guides)
+        make_room(device, inference_bytes(model.config, frames.shape[0], *frames.shape[1:3], batch_size, tile))
+        try:
+            out = stylize(model, frames, None if guides is None else guides.guides, batch_size=batch_size, tile=tile,
+                          device=device, on_progress=count_reporter(frames.shape[0]))
+        finally:
+            release(device)
+        return (out,)

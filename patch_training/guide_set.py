@@ -1,0 +1,90 @@
+"""A clip's guides as one object: every frame's guides, the spec that made them, and their rows for training.
+
+This is what ComfyUI passes between nodes as PATCH_GUIDES: Compute Guides makes it, Train Patch Model and
+Stylize Frames take it. `make_guide_set` computes the optical flow once and uses it for both the inference
+guides and the training guides (which differ only for 'warp', computed leave-one-out).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import GuideError
+from .guides import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
+from .keyframes import Keyframes
+from .models import StyleModel
+
+
+@dataclass(frozen=True)
+class GuideSet:
+    """spec: how the guides were made; guides: [T, H, W, G] float32 0..1 for every frame; keyframe_indices: the
+    keyframes they were made for; training: [K, H, W, G] rows at those keyframes as training sees them."""
+
+    spec: GuideSpec
+    guides: torch.Tensor
+    keyframe_indices: tuple[int, ...]
+    training: torch.Tensor
+
+    def check_keyframes(self, keyframe_indices) -> None:
+        """Raise GuideError unless the guides were computed for these keyframes (they place the guides' patterns)."""
+        indices = sorted(int(i) for i in keyframe_indices)
+        if indices != sorted(self.keyframe_indices):
+            raise GuideError(f"guides: computed for keyframes {list(self.keyframe_indices)}, but the model is "
+                             f"trained on keyframes {indices}. Connect the same keyframes to Compute Guides and "
+                             f"to training.")
+
+    def preview(self) -> torch.Tensor:
+        """The first guide as an IMAGE [T, H, W, 3] (a 1-channel guide as grey)."""
+        name, start, stop = self.spec.layout[0]
+        first = self.guides[..., start:stop]
+        return first if stop - start == 3 else first[..., :1].expand(*first.shape[:3], 3).contiguous()
+
+
+def make_guide_set(frames: torch.Tensor, spec: GuideSpec, keyframes: Keyframes,
+                   on_progress=None) -> GuideSet:
+    """Guides of `frames` [T, H, W, 3] for `keyframes` (indices, masks, stylized images for 'warp').
+
+    on_progress(GuideProgress) as in guides.compute_guides (it may raise to cancel).
+    Raises FramesError, KeyframeError, MaskError or GuideError with the input named.
+    """
+    if not spec.guides:
+        raise GuideError("guides: expected at least one guide name (e.g. 'gauss, edges'), received none. Leave the "
+                         "guides input of training empty instead to learn from the frames alone.")
+    flow = None
+    if spec.needs_flow and frames.shape[0] > 1:
+        report = None if on_progress is None else (lambda d, n: on_progress(GuideProgress("flow", d, n)))
+        flow = compute_flow(frames, spec.flow_preset, spec.flow_scale, report)
+    args = (frames, spec, list(keyframes.indices), keyframes.masks, keyframes.images)
+    guides = compute_guides(*args, flow=flow, on_progress=on_progress)
+    training = (training_guides(*args, flow=flow) if spec.needs_keyframe_images
+                else guides[list(keyframes.indices)])
+    return GuideSet(spec, guides, tuple(keyframes.indices), training)
+
+
+def training_inputs(guide_set: GuideSet | None, keyframes: Keyframes) -> dict:
+    """The guide arguments of trainer.train_style_model for `guide_set` (None: none)."""
+    if guide_set is None:
+        return {}
+    guide_set.check_keyframes(keyframes.indices)
+    return {"guides": guide_set.guides, "keyframe_guides": guide_set.training, "guide_spec": guide_set.spec.to_dict()}
+
+
+def check_guides_match(model: StyleModel, guide_set: GuideSet) -> None:
+    """Raise GuideError unless `guide_set` was made like the guides `model` was trained with (spec and keyframes)."""
+    model_guides = model.guides
+    if not model_guides:
+        raise GuideError("guides: this model was trained on the frames alone; received guides "
+                         f"{guide_set.spec.describe()!r}. Disconnect the guides.")
+    trained = GuideSpec.from_dict(model_guides).to_dict()
+    given = guide_set.spec.to_dict()
+    differ = sorted(k for k in trained if trained[k] != given.get(k))
+    if differ:
+        detail = ", ".join(f"{k}: trained {trained[k]!r}, received {given.get(k)!r}" for k in differ)
+        raise GuideError(f"guides: expected guides computed with the settings the model was trained with; they "
+                         f"differ in {detail}. Set Compute Guides like it was for training.")
+    trained_keys = model.summary.get("keyframe_indices")
+    if trained_keys is not None and sorted(trained_keys) != sorted(guide_set.keyframe_indices):
+        raise GuideError(f"guides: computed for keyframes {list(guide_set.keyframe_indices)}, but the model was "
+                         f"trained with keyframes {list(trained_keys)}. Compute the guides from the keyframes the "
+                         f"model was trained on.")

@@ -1,0 +1,181 @@
+"""The example workflows, as a user would load them, run on a real ComfyUI server (March 2024).
+
+Training budgets are shortened for the tests by editing the converted prompt's widget values (the saved
+workflows train for 60 s or more; a 2-core CI machine runs the whole suite in minutes).
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from comfy_host import PromptRejected, output_files, setup_host, ui_to_api
+
+REPO = setup_host.REPO
+EXAMPLES = REPO / "examples_workflows"
+SAMPLE_FRAMES = EXAMPLES / "assets" / "sample" / "frames"
+TEST_SECONDS = 10.0  # instead of the workflow's 60 s
+
+
+def load(name):
+    return json.loads((EXAMPLES / name).read_text())
+
+
+def nodes_of(workflow, type_):
+    return [str(node["id"]) for node in workflow["nodes"] if node["type"] == type_]
+
+
+def only(ids):
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def webp_frames(data):
+    """Every frame of an animated WEBP as uint8 [T, H, W, 3]."""
+    image = Image.open(io.BytesIO(data))
+    frames = []
+    for index in range(image.n_frames):
+        image.seek(index)
+        frames.append(np.array(image.convert("RGB")))
+    return np.stack(frames)
+
+
+def sample_frames():
+    return np.stack([np.array(Image.open(path).convert("RGB")) for path in sorted(SAMPLE_FRAMES.glob("*.jpg"))])
+
+
+def cached_nodes(entry):
+    """The node ids ComfyUI reused from its cache in this run (its execution_cached message)."""
+    return set(dict(entry["status"]["messages"])["execution_cached"]["nodes"])
+
+
+@pytest.fixture(scope="module")
+def sample_run(comfy):
+    """Workflow 1 run once: the prompt sent, its history entry, the saved model and the animation's frames."""
+    workflow = load("train_and_stylize_sample.json")
+    prompt = ui_to_api(workflow, comfy.object_info())
+    train = only(nodes_of(workflow, "PatchToonTrain"))
+    prompt[train]["inputs"]["seconds"] = TEST_SECONDS
+    models_before = set((comfy.root / "models" / "patch_toon").glob("*.safetensors"))
+    entry = comfy.run(prompt, timeout=300)
+    models = set((comfy.root / "models" / "patch_toon").glob("*.safetensors")) - models_before
+    webps = [f for f in output_files(entry) if f["filename"].endswith(".webp")]
+    assert len(webps) == 1 and len(models) == 1, (webps, models)
+    return {"workflow": workflow, "prompt": prompt, "entry": entry, "model": models.pop(),
+            "webp": webps[0], "frames": webp_frames(comfy.get_file(**webps[0]))}
+
+
+def test_every_example_workflow_uses_only_known_nodes_and_well_typed_links(comfy):
+    object_info = comfy.object_info()
+    names = sorted(path.name for path in EXAMPLES.glob("*.json"))
+    assert names == ["diffusion_keyframes.json", "stylize_with_checkpoint.json", "train_and_stylize_sample.json"]
+    for name in names:
+        workflow = load(name)
+        nodes = {node["id"]: node for node in workflow["nodes"]}
+        for link_id, origin, slot, target, target_slot, type_ in workflow["links"]:
+            source_info, target_node = object_info[nodes[origin]["type"]], nodes[target]
+            assert source_info["output"][slot] == type_, (name, link_id)
+            socket = target_node["inputs"][target_slot]
+            assert socket["link"] == link_id and socket["type"] == type_, (name, link_id)
+            spec = {**object_info[target_node["type"]]["input"]["required"],
+                    **object_info[target_node["type"]]["input"].get("optional", {})}
+            assert spec[socket["name"]][0] == type_, (name, link_id, socket["name"])
+        prompt = ui_to_api(workflow, object_info)  # every node known, widget values fit its inputs
+        for node_id, node in prompt.items():
+            required = object_info[node["class_type"]]["input"]["required"]
+            assert set(required) <= set(node["inputs"]), (name, node_id, set(required) - set(node["inputs"]))
+
+
+def test_the_sample_workflow_saves_one_stylized_frame_per_input_frame(sample_run):
+    inputs = sample_frames()
+    assert sample_run["frames"].shape == inputs.shape == (32, 350, 350, 3)
+    difference = np.abs(sample_run["frames"].astype(float) - inputs).mean() / 255
+    assert difference > 0.03, "the stylized frames are (nearly) the input frames"
+
+
+def test_the_saved_model_stylizes_like_the_command_line(sample_run, tmp_path):
+    # The CLI and the server use the library's thread policy (one torch thread on <= 4 cores) and the
+    # same precision (bf16 autocast where the CPU has it), so they compute the same values; Save Animated
+    # WEBP truncates to 8 bits where the CLI rounds: at most 1/255 apart.
+    # The CLI writes frames under their input names and formats: PNG copies of the JPEG frames (the same
+    # decoded pixels) give lossless results to compare.
+    frames, out = tmp_path / "frames", tmp_path / "cli"
+    frames.mkdir()
+    for path in sorted(SAMPLE_FRAMES.glob("*.jpg")):
+        Image.open(path).save(frames / (path.stem + ".png"))
+    subprocess.run([sys.executable, "-m", "patch_training", "stylize", "--model", str(sample_run["model"]),
+                    "--frames", str(frames), "--out", str(out)], cwd=REPO, check=True, capture_output=True,
+                   timeout=300)
+    cli = np.stack([np.array(Image.open(path).convert("RGB")) for path in sorted(out.glob("*.png"))])
+    assert cli.shape == sample_run["frames"].shape
+    assert np.abs(cli.astype(int) - sample_run["frames"]).max() <= 1
+
+
+def test_the_saved_model_describes_its_training(sample_run):
+    from patch_training.checkpoint import read_metadata
+
+    summary = read_metadata(sample_run["model"])["summary"]
+    assert summary["keyframe_indices"] == [0, 14, 31] and summary["frame_size"] == [350, 350]
+    assert summary["steps"] > 0 and not summary["stopped_early"]
+
+
+def test_queueing_the_same_graph_again_reuses_every_result(comfy, sample_run):
+    entry = comfy.run(sample_run["prompt"], timeout=60)
+    assert cached_nodes(entry) == set(sample_run["prompt"])
+
+
+def test_changing_only_the_animation_settings_does_not_retrain(comfy, sample_run):
+    prompt = json.loads(json.dumps(sample_run["prompt"]))
+    save = only(nodes_of(sample_run["workflow"], "SaveAnimatedWEBP"))
+    prompt[save]["inputs"]["fps"] = 5.0
+    entry = comfy.run(prompt, timeout=60)
+    trained = {only(nodes_of(sample_run["workflow"], t)) for t in ("PatchToonTrain", "PatchToonStylize")}
+    assert trained <= cached_nodes(entry) and save not in cached_nodes(entry)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_prompt(comfy, sample_run):
+    """Workflow 2 pointed at the model that workflow 1 saved."""
+    workflow = load("stylize_with_checkpoint.json")
+    prompt = ui_to_api(workflow, comfy.object_info())
+    loader = only(nodes_of(workflow, "PatchToonLoadModel"))
+    prompt[loader]["inputs"]["model_name"] = sample_run["model"].name
+    return workflow, prompt, loader
+
+
+def test_the_checkpoint_workflow_stylizes_like_the_training_workflow(comfy, sample_run, checkpoint_prompt):
+    workflow, prompt, _ = checkpoint_prompt
+    entry = comfy.run(prompt, timeout=300)
+    (webp,) = [f for f in output_files(entry) if f["filename"].endswith(".webp")]
+    frames = webp_frames(comfy.get_file(**webp))
+    assert np.array_equal(frames, sample_run["frames"])
+
+
+def test_an_unchanged_checkpoint_is_not_loaded_again_and_a_replaced_one_is(comfy, checkpoint_prompt, sample_run):
+    workflow, prompt, loader = checkpoint_prompt
+    save = only(nodes_of(workflow, "SaveAnimatedWEBP"))
+    prompt = json.loads(json.dumps(prompt))
+    prompt[save]["inputs"]["fps"] = 7.0
+    assert loader in cached_nodes(comfy.run(prompt, timeout=300))
+
+    stat = sample_run["model"].stat()
+    later = stat.st_mtime_ns + 2_000_000_000
+    os.utime(sample_run["model"], ns=(later, later))  # same bytes, but the file looks replaced
+    prompt[save]["inputs"]["fps"] = 8.0
+    assert loader not in cached_nodes(comfy.run(prompt, timeout=300))
+
+
+def test_the_diffusion_workflow_checks_out_against_the_server_but_for_its_weights(comfy):
+    # No diffusion weights in CI: the server refuses only the checkpoint name, nothing else in the graph.
+    prompt = ui_to_api(load("diffusion_keyframes.json"), comfy.object_info())
+    with pytest.raises(PromptRejected) as refused:
+        comfy.queue(prompt)
+    errors = [(info["class_type"], error["details"]) for info in refused.value.node_errors.values()
+              for error in info["errors"]]
+    assert errors and all(kind == "CheckpointLoaderSimple" and detail.startswith("ckpt_name")
+                          for kind, detail in errors), errors
