@@ -1,7 +1,8 @@
 """The example workflows, as a user would load them, run on a real ComfyUI server (March 2024).
 
 Training budgets are shortened for the tests by editing the converted prompt's widget values (the saved
-workflows train for 60 s or more; a 2-core CI machine runs the whole suite in minutes).
+workflows train for 60 s or more; a 2-core CI machine runs the whole suite in minutes), and the animations
+are encoded with WEBP's fastest method (still lossless: the frames are the same, the file a little larger).
 """
 
 import io
@@ -49,6 +50,13 @@ def sample_frames():
     return np.stack([np.array(Image.open(path).convert("RGB")) for path in sorted(SAMPLE_FRAMES.glob("*.jpg"))])
 
 
+def quick_webp(workflow, prompt):
+    for node_id in nodes_of(workflow, "SaveAnimatedWEBP"):
+        assert prompt[node_id]["inputs"]["lossless"]
+        prompt[node_id]["inputs"]["method"] = "fastest"
+    return prompt
+
+
 def cached_nodes(entry):
     """The node ids ComfyUI reused from its cache in this run (its execution_cached message)."""
     return set(dict(entry["status"]["messages"])["execution_cached"]["nodes"])
@@ -58,7 +66,7 @@ def cached_nodes(entry):
 def sample_run(comfy):
     """Workflow 1 run once: the prompt sent, its history entry, the saved model and the animation's frames."""
     workflow = load("train_and_stylize_sample.json")
-    prompt = ui_to_api(workflow, comfy.object_info())
+    prompt = quick_webp(workflow, ui_to_api(workflow, comfy.object_info()))
     train = only(nodes_of(workflow, "PatchToonTrain"))
     prompt[train]["inputs"]["seconds"] = TEST_SECONDS
     models_before = set((comfy.root / "models" / "patch_toon").glob("*.safetensors"))
@@ -142,7 +150,7 @@ def test_changing_only_the_animation_settings_does_not_retrain(comfy, sample_run
 def checkpoint_prompt(comfy, sample_run):
     """Workflow 2 pointed at the model that workflow 1 saved."""
     workflow = load("stylize_with_checkpoint.json")
-    prompt = ui_to_api(workflow, comfy.object_info())
+    prompt = quick_webp(workflow, ui_to_api(workflow, comfy.object_info()))
     loader = only(nodes_of(workflow, "PatchToonLoadModel"))
     prompt[loader]["inputs"]["model_name"] = sample_run["model"].name
     return workflow, prompt, loader

@@ -1,0 +1,108 @@
+"""Training and model files on a real ComfyUI server: interrupt, "Finish now", saving, guides end to end."""
+
+import time
+
+import pytest
+import torch
+from support import random_model
+
+from comfy_host import PromptFailed, output_files
+from patch_training.checkpoint import load_model, read_metadata, save_model
+
+FRAMES, KEYFRAMES = "[patch-toon sample] frames", "[patch-toon sample] keyframes"
+LONG = 600.0  # a budget no test waits for: these runs end by interrupt or "Finish now"
+
+
+def load_frames(source=FRAMES, **options):
+    return {"class_type": "PatchToonLoadFrames",
+            "inputs": {"source": source, "start": 0, "count": 0, "every_nth": 1, "max_side": 0, **options}}
+
+
+def training_graph(seconds=LONG, steps=0, prefix="trained", max_side=0):
+    """Sample frames and keyframes -> Make Keyframes -> Train (node "4") -> Save Patch Model."""
+    return {
+        "1": load_frames(max_side=max_side),
+        "2": load_frames(KEYFRAMES),
+        "3": {"class_type": "PatchToonMakeKeyframes", "inputs": {"frames": ["1", 0], "stylized": ["2", 0],
+                                                                 "indices": "0, 14, 31"}},
+        "4": {"class_type": "PatchToonTrain", "inputs": {"frames": ["1", 0], "keyframes": ["3", 0], "preset": "fast",
+                                                         "seconds": seconds, "steps": steps, "seed": 0}},
+        "5": {"class_type": "PatchToonSaveModel", "inputs": {"model": ["4", 0], "filename_prefix": prefix}},
+    }
+
+
+def saved_models(comfy, prefix):
+    return sorted((comfy.root / "models" / "patch_toon").glob(f"{prefix}_*.safetensors"))
+
+
+def wait_until_training(comfy, prompt_id, settle=3.0):
+    """Waits until the prompt runs, then `settle` seconds more: loading the sample takes well under that."""
+    deadline = time.monotonic() + 60
+    while prompt_id not in comfy.running_prompt_ids():
+        assert time.monotonic() < deadline, "the prompt never started"
+        time.sleep(0.05)
+    time.sleep(settle)
+
+
+def test_interrupt_stops_training_promptly_and_the_server_goes_on(comfy):
+    prompt_id = comfy.queue(training_graph(prefix="interrupted"))
+    wait_until_training(comfy, prompt_id)
+    asked = time.monotonic()
+    assert comfy.interrupt(prompt_id)
+    with pytest.raises(PromptFailed) as failed:
+        comfy.wait(prompt_id, timeout=60)
+    stopped_after = time.monotonic() - asked
+    assert failed.value.interrupted and failed.value.node_type == "PatchToonTrain"
+    assert stopped_after < 15, f"training went on for {stopped_after:.1f} s after the interrupt"
+    assert saved_models(comfy, "interrupted") == []  # nothing half-written, nothing saved
+
+    entry = comfy.run(training_graph(seconds=0.0, steps=3, prefix="after_interrupt"), timeout=120)
+    assert entry["status"]["status_str"] == "success" and len(saved_models(comfy, "after_interrupt")) == 1
+
+
+def test_finish_now_ends_training_early_and_the_graph_goes_on(comfy):
+    prompt_id = comfy.queue(training_graph(prefix="finished"))
+    wait_until_training(comfy, prompt_id)
+    answer = comfy._json("POST", "/patch_toon/finish", {"node": "4"})
+    assert answer["finish_requested"]
+    comfy.wait(prompt_id, timeout=60)
+    (path,) = saved_models(comfy, "finished")
+    summary = read_metadata(path)["summary"]
+    assert summary["stopped_early"] and 0 < summary["seconds"] < LONG
+
+
+def test_saving_twice_writes_two_files_and_never_overwrites(comfy):
+    folder = comfy.root / "models" / "patch_toon"
+    save_model(random_model(seed=3), folder / "source.safetensors", overwrite=True)
+    saver = {"class_type": "PatchToonSaveModel", "inputs": {"model": ["1", 0], "filename_prefix": "twice"}}
+    prompt = {"1": {"class_type": "PatchToonLoadModel", "inputs": {"model_name": "source.safetensors"}},
+              "2": saver, "3": dict(saver)}
+    entry = comfy.run(prompt, timeout=60)
+    first, second = saved_models(comfy, "twice")
+    assert (first.name, second.name) == ("twice_00001_.safetensors", "twice_00002_.safetensors")
+    assert sorted(name for out in entry["outputs"].values() for name in out["patch_model"]) == [first.name, second.name]
+    for path in (first, second):
+        weights = load_model(path).generator.state_dict()
+        assert all(torch.equal(weights[k], v) for k, v in random_model(seed=3).generator.state_dict().items())
+
+
+def test_a_model_trained_with_guides_stylizes_with_the_same_guides(comfy):
+    prompt = training_graph(seconds=0.0, steps=20, prefix="guided", max_side=128)
+    prompt["6"] = {"class_type": "PatchToonGuides", "inputs": {"frames": ["1", 0], "keyframes": ["3", 0],
+                   "guides": "gauss, edges", "seed": 0, "flow_preset": "ultrafast", "detect_cuts": True}}
+    prompt["4"]["inputs"]["guides"] = ["6", 0]
+    prompt["7"] = {"class_type": "PatchToonStylize", "inputs": {"model": ["4", 0], "frames": ["1", 0],
+                   "batch_size": 4, "tile": 0, "guides": ["6", 0]}}
+    prompt["8"] = {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "guided"}}
+    prompt["9"] = {"class_type": "PreviewImage", "inputs": {"images": ["6", 1]}}
+    entry = comfy.run(prompt, timeout=300)
+
+    stylized = [f for f in output_files(entry) if f["filename"].startswith("guided")]
+    assert len(stylized) == 32
+    (path,) = saved_models(comfy, "guided")
+    meta = read_metadata(path)
+    assert meta["guides"]["guides"] == ["gauss", "edges"] and meta["summary"]["frame_size"] == [128, 128]
+    assert meta["generator"]["in_channels"] == 3 + 3 + 1
+    guide_preview = [f for f in output_files(entry) if f["type"] == "temp"]
+    assert len(guide_preview) == 32
+
