@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from ..patch_training.config import DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
-from ..patch_training.guide_set import check_guides_match, training_inputs
+from ..patch_training.guide_set import check_guides_match
 from ..patch_training.inference import stylize
 from ..patch_training.memory import inference_bytes, training_bytes
-from ..patch_training.trainer import train_style_model
+from ..patch_training.pipeline import fit_style
 from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room,
                       release, training_reporter)
 from .routes import clear_finish, finish_requested
@@ -56,13 +56,11 @@ class PatchToonTrain:
                                          *frames.shape[1:3], config.resolved_batch(), config.resolved_patch()))
         clear_finish(unique_id)
         try:
-            model = train_style_model(frames, keyframes, config, **training_inputs(guides, keyframes),
-                                      on_progress=training_reporter(unique_id),
-                                      should_stop=lambda: finish_requested(unique_id))
+            model = fit_style(frames, keyframes, config, guide_set=guides, on_progress=training_reporter(unique_id),
+                              should_stop=lambda: finish_requested(unique_id))
         finally:
             clear_finish(unique_id)
             release(device)
-        model.summary["masks"] = keyframes.masks is not None  # as pipeline.fit_style: model_guides reads it
         return (model, model.preview)
 
 

@@ -13,7 +13,8 @@ import torch
 
 from .config import TrainConfig
 from .errors import FramesError, GuideError, KeyframeError, MaskError
-from .guides import GuideSpec, compute_flow, compute_guides, detect_shots, shot_coverage, training_guides
+from .guide_set import GuideSet, make_guide_set, training_inputs
+from .guides import GuideSpec, compute_guides, detect_shots, shot_coverage
 from .keyframes import Keyframes
 from .models import StyleModel
 from .trainer import TrainProgress, train_style_model
@@ -38,28 +39,22 @@ def describe_shots(frames: torch.Tensor, keyframe_indices, spec: GuideSpec | Non
 
 def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = TrainConfig(),
               spec: GuideSpec | None = None, on_progress: Callable[[TrainProgress], None] | None = None,
-              should_stop: Callable[[], bool] | None = None, preview_index: int | None = None) -> StyleModel:
+              should_stop: Callable[[], bool] | None = None, preview_index: int | None = None,
+              guide_set: GuideSet | None = None) -> StyleModel:
     """Train a style model on `frames` [T, H, W, 3] and `keyframes`, with the guides of `spec` (None: RGB only).
 
-    The stylized keyframes feed the 'warp' guide; the masks place the Gaussian blobs. Returns the StyleModel
-    with spec.to_dict() as its `guides` and, in its summary, whether masks were used.
+    guide_set: guides already computed for these frames and keyframes (make_guide_set; ComfyUI's Compute
+    Guides), used instead of computing `spec`'s. The stylized keyframes feed the 'warp' guide; the masks place
+    the Gaussian blobs. Returns the StyleModel with the guide spec as its `guides` and, in its summary,
+    whether masks were used (model_guides needs them again then).
     """
-    if spec is None or not spec.guides:
-        model = train_style_model(frames, keyframes, config, on_progress=on_progress, should_stop=should_stop,
-                                  preview_index=preview_index)
-        model.summary["masks"] = keyframes.masks is not None
-        return model
-    indices = list(keyframes.indices)
-    flow = compute_flow(frames, spec.flow_preset, spec.flow_scale) if spec.needs_flow else None
-    common = dict(masks=keyframes.masks, keyframes=keyframes.images, flow=flow)
-    if spec.needs_keyframe_images and len(indices) < 2:
-        raise KeyframeError("keyframes: the 'warp' guide learns from one keyframe warped onto another, so it needs "
-                            f"at least 2 keyframes, received {len(indices)}. Add a keyframe or drop 'warp'.")
-    at_keys = training_guides(frames, spec, indices, **common)
-    everywhere = compute_guides(frames, spec, indices, **common)  # for the preview frame; cheap next to training
-    model = train_style_model(frames, keyframes, config, guides=everywhere, keyframe_guides=at_keys,
-                              guide_spec=spec.to_dict(), on_progress=on_progress, should_stop=should_stop,
-                              preview_index=preview_index)
+    if guide_set is None and spec is not None and spec.guides:
+        if spec.needs_keyframe_images and len(keyframes) < 2:
+            raise KeyframeError("keyframes: the 'warp' guide learns from one keyframe warped onto another, so it "
+                                f"needs at least 2 keyframes, received {len(keyframes)}. Add a keyframe or drop 'warp'.")
+        guide_set = make_guide_set(frames, spec, keyframes)
+    model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes),
+                              on_progress=on_progress, should_stop=should_stop, preview_index=preview_index)
     model.summary["masks"] = keyframes.masks is not None
     return model
 

@@ -23,7 +23,8 @@ from patch_training.frames_io import FrameSource, images_by_stem, to_tensor, to_
 from patch_training.inference import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import ColorLUT, psnr, ssim  # noqa: E402
-from patch_training.trainer import train_style_model  # noqa: E402
+from patch_training.guides import GuideSpec  # noqa: E402
+from patch_training.pipeline import fit_style, model_guides  # noqa: E402
 
 SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
 
@@ -41,7 +42,7 @@ def main() -> int:
     indices = [source.stems.index(s) for s in styled]
     keyframes, _ = make_keyframes(indices, to_tensor(list(styled.values())), frames=frames)
     print(f"sample: {len(frames)} frames {source.size[1]}x{source.size[0]}, keyframes {list(keyframes.indices)}; "
-          f"training '{args.preset}' for {args.seconds:.0f} s", flush=True)
+          f"training '{args.preset}' with guides {GuideSpec().describe()} for {args.seconds:.0f} s", flush=True)
 
     last = [0.0]
 
@@ -51,10 +52,11 @@ def main() -> int:
             print(f"  step {p.step:5d}  {p.elapsed_s:6.1f} s  loss {p.losses.get('total', float('nan')):.4f}  "
                   f"{p.steps_per_s:.1f} steps/s", flush=True)
 
-    model = train_style_model(frames, keyframes, TrainConfig(preset=args.preset, seconds=args.seconds),
-                              on_progress=report)
+    spec = GuideSpec()  # the default guides (README, Benchmarks)
+    model = fit_style(frames, keyframes, TrainConfig(preset=args.preset, seconds=args.seconds), spec,
+                      on_progress=report)
     start = time.monotonic()
-    result = stylize(model, frames)
+    result = stylize(model, frames, model_guides(model, frames, keyframes.images))
     per_frame = (time.monotonic() - start) / len(frames)
 
     out = args.out
