@@ -201,11 +201,16 @@ class TrainingMonitor {
     }
   }
 
+  color(name) {
+    if (name === "total") return TOTAL_COLOR;
+    return COLORS[this.terms.filter((term) => term !== "total").indexOf(name) % COLORS.length];
+  }
+
   renderLegend(losses) {
-    const items = this.terms.map((name, i) => {
+    const items = this.terms.map((name) => {
       const item = el("span", "patch-toon-legend-item", `${name} ${formatLoss(losses[name])}`);
       item.dataset.term = name;
-      return css(item, { color: name === "total" ? TOTAL_COLOR : COLORS[(i - 1) % COLORS.length] });
+      return css(item, { color: this.color(name) });
     });
     this.legend.replaceChildren(...items);
   }
@@ -240,20 +245,21 @@ class TrainingMonitor {
     if (high - low < 0.1) { low -= 0.05; high += 0.05; }
     const first = this.history[0].step, lastStep = this.history[this.history.length - 1].step;
     const pad = 4 * ratio;
-    const x = (step) => pad + ((step - first) / Math.max(1, lastStep - first)) * (width - 2 * pad);
+    // The range of the log axis, in a gutter on the left.
+    const top = formatLoss(10 ** high), bottom = formatLoss(10 ** low);
+    ctx.font = `${10 * ratio}px sans-serif`;
+    const gutter = Math.max(ctx.measureText(top).width, ctx.measureText(bottom).width) + 2 * pad;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.6)";
+    ctx.textBaseline = "top";
+    ctx.fillText(top, pad, pad);
+    ctx.textBaseline = "bottom";
+    ctx.fillText(bottom, pad, height - pad);
+    const x = (step) => gutter + ((step - first) / Math.max(1, lastStep - first)) * (width - gutter - pad);
     const y = (v) => pad + (1 - (Math.log10(v) - low) / (high - low)) * (height - 2 * pad);
 
-    // The range of the log axis, top and bottom left, under the lines.
-    ctx.fillStyle = "rgba(255, 255, 255, 0.55)";
-    ctx.font = `${10 * ratio}px sans-serif`;
-    ctx.textBaseline = "top";
-    ctx.fillText(formatLoss(10 ** high), pad, pad);
-    ctx.textBaseline = "bottom";
-    ctx.fillText(formatLoss(10 ** low), pad, height - pad);
-
-    this.terms.forEach((name, i) => {
+    this.terms.forEach((name) => {
       const total = name === "total";
-      ctx.strokeStyle = total ? TOTAL_COLOR : COLORS[(i - 1) % COLORS.length];
+      ctx.strokeStyle = this.color(name);
       ctx.lineWidth = (total ? 2 : 1) * ratio;
       ctx.beginPath();
       let started = false;

@@ -158,7 +158,8 @@ class ComfyPage:
         self.js("""([type, scale]) => {
             const canvas = window.app.canvas, node = window.app.graph._nodes.find(n => n.type === type);
             canvas.ds.scale = scale;
-            canvas.ds.offset = [40 / scale - node.pos[0], (40 + LiteGraph.NODE_TITLE_HEIGHT) / scale - node.pos[1]];
+            // Clear of the canvas info text at the bottom left.
+            canvas.ds.offset = [240 / scale - node.pos[0], (40 + LiteGraph.NODE_TITLE_HEIGHT) / scale - node.pos[1]];
             canvas.setDirty(true, true);
         }""", [node_type, scale])
         self.page.wait_for_timeout(300)

@@ -119,6 +119,21 @@ def test_finish_now_ends_training_early_and_the_workflow_completes(comfy_page):
     assert comfy_page.errors == []
 
 
+def test_cancel_leaves_the_monitor_stopped_with_its_chart(comfy_page):
+    comfy_page.load_workflow(workflow_1())
+    comfy_page.set_widget(TRAIN_NODE, BUDGET_WIDGET, 599.0)  # not the finish test's inputs: ComfyUI would reuse its model
+
+    prompt_id = comfy_page.queue_from_page()
+    running = wait_for_monitor(comfy_page, "d.state === 'running' && Number(d.updates) >= 1")
+    assert comfy_page.server.interrupt(prompt_id)
+    stopped = wait_for_monitor(comfy_page, "d.state === 'stopped'", timeout=60)
+    disabled = comfy_page.js(f"() => document.querySelector('{MONITOR} button.patch-toon-finish').disabled")
+
+    assert int(stopped["updates"]) >= int(running["updates"]) and "stopped" in stopped["status"]
+    assert disabled
+    assert comfy_page.errors == []
+
+
 # --------------------------------------------------------------------------- example workflows
 
 
