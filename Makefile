@@ -23,6 +23,7 @@ unit: $(STAMP)
 
 test: $(STAMP)
 	$(PY) tests/comfy_host/setup_host.py
+	bash tests/browser/setup_browser.sh $(PY)
 	$(PY) -m pytest tests
 
 bench: $(STAMP)

@@ -1,4 +1,5 @@
 """The ComfyUI adapter: node classes, one file per family. The only code that imports comfy.*."""
+from . import routes  # noqa: F401  registers the web extension's HTTP routes (Finish now, example workflows)
 from ._common import register_models_folder
 from .frames import PatchToonLoadFrames, PatchToonMakeKeyframes, PatchToonSelectFrames
 from .guides import PatchToonGuides, PatchToonGuidesAdvanced

@@ -1,6 +1,7 @@
 """`make demo`: learn the bundled sample's style from its keyframes, stylize the clip, write the results.
 
-Writes output/demo/: frames/ (stylized PNGs), stylized.mp4, side_by_side.mp4, contact_sheet.png, model.safetensors.
+Writes output/demo/: frames/ (stylized PNGs), stylized.mp4, side_by_side.mp4, contact_sheet.png,
+input_keyframe_result.gif, model.safetensors.
 An earlier output/demo is kept, renamed with its time stamp: nothing is overwritten.
 """
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main() -> int:
     write_mp4(out / "side_by_side.mp4", np.concatenate([inputs, images], axis=2))
     contact_sheet(out / "contact_sheet.png", inputs, images, None if truth is None else to_uint8(truth),
                   keyframes.indices)
+    write_gif(out / "input_keyframe_result.gif", inputs, to_uint8(keyframes.images), keyframes.indices, images)
 
     print(f"trained {model.summary['steps']} steps in {model.summary['seconds']:.0f} s; "
           f"stylized {len(frames)} frames at {per_frame:.3f} s/frame")
@@ -84,7 +86,8 @@ def main() -> int:
         for label, pred in (("input as output", frames[others]), ("colour lookup table", lut),
                             ("patch-toon", result[others])):
             print(f"  {label:20s} {psnr(pred, truth[others]):6.2f} / {ssim(pred, truth[others]):.3f}")
-    print(f"wrote {out}/ (frames/, stylized.mp4, side_by_side.mp4, contact_sheet.png, model.safetensors)")
+    print(f"wrote {out}/ (frames/, stylized.mp4, side_by_side.mp4, contact_sheet.png, input_keyframe_result.gif, "
+          f"model.safetensors)")
     return 0
 
 
@@ -94,6 +97,20 @@ def write_mp4(path: Path, images: np.ndarray, fps: float = 15.0) -> None:
     for image in images:
         writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     writer.release()
+
+
+def write_gif(path: Path, inputs, keys, key_indices, results, side: int = 160, fps: float = 10.0) -> None:
+    """A looping GIF of three panels: the input, the nearest keyframe (the style given), the result."""
+    frames = []
+    width = round(side * inputs.shape[2] / inputs.shape[1])
+    for t in range(len(inputs)):
+        k = min(range(len(key_indices)), key=lambda i: abs(key_indices[i] - t))
+        panels = [Image.fromarray(a).resize((width, side), Image.LANCZOS) for a in (inputs[t], keys[k], results[t])]
+        frame = Image.new("RGB", (3 * width + 8, side), "white")
+        for i, panel in enumerate(panels):
+            frame.paste(panel, (i * (width + 4), 0))
+        frames.append(frame)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0, optimize=True)
 
 
 def contact_sheet(path: Path, inputs, results, truth, key_indices, columns: int = 6) -> None:
