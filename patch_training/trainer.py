@@ -170,8 +170,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             model.preview = _render_preview(generator, gen_config, preview_frame, torch.device("cpu"))
         if on_progress is not None:
             final = _progress(step, seconds, config, sums if counted else last_losses, max(counted, 1),
-                              step - reported_step, time.perf_counter() - last_report, model.preview)
-            final.done = True
+                              step, seconds, model.preview)  # the whole run's rate: the last window may be empty
+            final.done, final.eta_s = True, 0.0
             on_progress(final)
     log.info("trained %d steps in %.1f s", step, seconds)
     return model

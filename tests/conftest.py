@@ -5,7 +5,6 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

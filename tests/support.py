@@ -1,4 +1,6 @@
 """Helpers shared by tests (importable as `support`: tests/ is on sys.path through conftest.py)."""
+from pathlib import Path
+
 import torch
 
 from patch_training.config import PRESETS
@@ -13,3 +15,6 @@ def random_model(preset: str = "fast", guides: int = 0, seed: int = 0) -> StyleM
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
     return StyleModel(net, config, {"names": ["test"]} if guides else {})
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples_workflows" / "assets" / "sample"

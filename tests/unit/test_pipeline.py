@@ -12,7 +12,7 @@ from patch_training.keyframes import make_keyframes
 from patch_training.metrics import ColorLUT, psnr, ssim
 from patch_training.pipeline import fit_style, model_guides
 
-from conftest import SAMPLE
+from support import SAMPLE
 
 
 def moving_clip(textured, t=5, size=(48, 64)):
