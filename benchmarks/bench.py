@@ -1,7 +1,7 @@
 """The project benchmark: speed, memory and quality, as ratios against baselines measured in the same run.
 
     python -m benchmarks.bench                 # everything (about 40 minutes on a 2-core CPU)
-    python -m benchmarks.bench --only speed    # sections: speed, threads, memory, quality, guides
+    python -m benchmarks.bench --only speed    # sections: speed, threads, memory, guides, quality
     python -m benchmarks.bench --quick         # tiny budgets: checks the script, numbers meaningless
 
 Writes benchmarks/RESULTS.md (the tables README quotes) and benchmarks/results/<date>.json.
@@ -173,15 +173,16 @@ def section_threads(quick: bool) -> dict:
 # ----------------------------------------------------------------------------------------------- memory
 
 def _peak_rss_of(preset: str, h: int, w: int, tile: int) -> float:
+    # VmHWM, not getrusage: on Linux ru_maxrss survives fork+exec and would report this (large) process.
     code = (
-        "import resource, torch, sys\n"
+        "import torch, sys\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from patch_training.config import PRESETS\n"
         "from patch_training.models import StyleModel, build_generator\n"
         "from patch_training.inference import stylize\n"
         f"m = StyleModel(build_generator(PRESETS[{preset!r}]), PRESETS[{preset!r}])\n"
-        f"out = stylize(m, torch.rand(1, {h}, {w}, 3), tile={tile})\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+        f"out = stylize(m, torch.rand(1, {h}, {w}, 3), tile={tile}, threads=1)\n"
+        "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
     return float(result.stdout.strip().splitlines()[-1])
@@ -191,8 +192,26 @@ def section_memory(quick: bool) -> dict:
     out = {}
     for preset in ("fast", "reference"):
         for h, w in ((1080, 1920), (2160, 3840)):
-            out[f"peak_rss_mb_{preset}_{w}x{h}_tile512"] = _peak_rss_of(preset, h, w, 512)
+            out[f"peak_rss_mb_{preset}_{w}x{h}"] = _peak_rss_of(preset, h, w, 0)
     return out
+
+
+# ----------------------------------------------------------------------------------------------- guides
+
+def section_guides(quick: bool) -> dict:
+    """Seconds per frame of flow + guides vs stylization with the default preset, at 350x350 and 1920x1080."""
+    from patch_training.guides.bench import measure_speed
+    sizes = ((350, 350), (1080, 1920))
+    rows = measure_speed(sizes, frames=4 if quick else 10, threads=1)
+    torch.manual_seed(0)
+    config = PRESETS["fast"].with_inputs(3 + GuideSpec().channels)
+    model = StyleModel(build_generator(config), config, GuideSpec().to_dict())
+    for row, (h, w) in zip(rows, sizes):
+        frames, guides = torch.rand(2, h, w, 3), torch.rand(2, h, w, GuideSpec().channels)
+        row["stylize_s"] = _median_time(lambda: stylize(model, frames, guides, threads=1), 1 if quick else 3) / 2
+        default = ["flow_s"] + [f"{g}_s" for g in GuideSpec().guides]
+        row["default_guides_s"] = sum(row[k] for k in default)
+    return {"rows": rows, "default": list(GuideSpec().guides)}
 
 
 # ----------------------------------------------------------------------------------------------- quality
@@ -320,11 +339,21 @@ def report(results: dict) -> str:
             lines.append(f"| {state} | {th[f'{state}_1_threads_steps_s']:.1f} | {th[f'{state}_2_threads_steps_s']:.1f} |")
     m = results.get("memory")
     if m:
-        lines += ["", "## Peak memory, stylizing one frame (tile 512, whole process RSS)", "",
+        lines += ["", "## Peak memory, stylizing one frame (default tile: 1024 fast, 768 reference; whole process, "
+                  "torch included)", "",
                   "| preset | 1920x1080 | 3840x2160 |", "|---|---|---|"]
         for preset in ("fast", "reference"):
-            lines.append(f"| {preset} | {m[f'peak_rss_mb_{preset}_1920x1080_tile512']:.0f} MB | "
-                         f"{m[f'peak_rss_mb_{preset}_3840x2160_tile512']:.0f} MB |")
+            lines.append(f"| {preset} | {m[f'peak_rss_mb_{preset}_1920x1080']:.0f} MB | "
+                         f"{m[f'peak_rss_mb_{preset}_3840x2160']:.0f} MB |")
+    g = results.get("guides")
+    if g:
+        lines += ["", f"## Guides: seconds per frame (1 thread; default guides: {', '.join(g['default'])})", "",
+                  "| size | flow | gauss | edges | denoise | warp | default guides + flow | stylize (fast) | "
+                  "default guides / stylize |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in g["rows"]:
+            lines.append(f"| {r['size']} | {r['flow_s']:.3f} | {r['gauss_s']:.3f} | {r['edges_s']:.3f} | "
+                         f"{r['denoise_s']:.3f} | {r['warp_s']:.3f} | {r['default_guides_s']:.3f} | "
+                         f"{r['stylize_s']:.3f} | {r['default_guides_s'] / r['stylize_s']:.2f} |")
     q = results.get("quality")
     if q:
         lines += ["", f"## Quality on non-key frames (3 keyframes; budget: the steps this CPU does in "
@@ -358,7 +387,7 @@ def report(results: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="speed,threads,memory,quality")
+    parser.add_argument("--only", default="speed,threads,memory,guides,quality")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-long", action="store_true", help="skip the 10x-budget quality runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed section")
@@ -375,6 +404,8 @@ def main() -> int:
             results["threads"] = section_threads(args.quick)
         elif name == "memory":
             results["memory"] = section_memory(args.quick)
+        elif name == "guides":
+            results["guides"] = section_guides(args.quick)
         elif name == "quality":
             results["quality"] = section_quality(args.quick, not args.no_long)
         print(f"[{name}: {time.time() - start:.0f} s]", file=sys.stderr, flush=True)
