@@ -9,6 +9,7 @@
 // the legacy frontend (2024) and on today's Vue frontend.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { css, el } from "./dom.js";
 
 const NODE_TYPES = new Set(["PatchToonTrain", "PatchToonTrainAdvanced"]);
 const EVENT = "patch_toon.progress";
@@ -21,17 +22,6 @@ const TOTAL_COLOR = "#eeeeee";
 
 const monitors = new Set();
 
-function css(element, style) {
-  Object.assign(element.style, style);
-  return element;
-}
-
-function el(tag, className, text) {
-  const element = document.createElement(tag);
-  if (className) element.className = className;
-  if (text !== undefined) element.textContent = text;
-  return element;
-}
 
 export function formatSeconds(seconds) {
   if (seconds == null || !Number.isFinite(seconds)) return "–";

@@ -6,22 +6,12 @@
 // legacy frontend (2024), which has no top menu. Each frontend ignores the other's entry point.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { css, el } from "./dom.js";
 
 const COMMAND_ID = "patch_toon.ExampleWorkflows";
 const LABEL = "patch-toon example workflows";
 const DIALOG_CLASS = "patch-toon-workflows-dialog";
 
-function css(element, style) {
-  Object.assign(element.style, style);
-  return element;
-}
-
-function el(tag, className, text) {
-  const element = document.createElement(tag);
-  if (className) element.className = className;
-  if (text !== undefined) element.textContent = text;
-  return element;
-}
 
 async function fetchJson(route) {
   const response = await api.fetchApi(route, { cache: "no-store" });
