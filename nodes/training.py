@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from ..patch_training.config import DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
+from ..patch_training.errors import GuideError
 from ..patch_training.guide_set import check_guides_match
 from ..patch_training.inference import stylize
 from ..patch_training.memory import inference_bytes, training_bytes
-from ..patch_training.pipeline import fit_style
+from ..patch_training.pipeline import fit_style, guide_spec_of, model_guides
 from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room,
                       release, training_reporter)
 from .routes import clear_finish, finish_requested
@@ -104,17 +105,39 @@ class PatchToonStylize:
                              "uses less memory; the result is the same. 0 = by network (1024, the paper's: 768)."}),
         }, "optional": {
             "guides": (PATCH_GUIDES, {"tooltip": "The guides of these frames, computed like the ones the model was "
-                                                 "trained with. Needed exactly when the model was trained with guides."}),
+                                                 "trained with. Leave empty to let Stylize rebuild them from the "
+                                                 "settings stored in the model (as the command line does): that works "
+                                                 "on the clip the model was trained on, unless it used the 'warp' "
+                                                 "guide or masks. A model trained without guides takes none."}),
         }}
 
     def stylize(self, model, frames, batch_size, tile, guides=None):
         device = compute_device()
         if guides is not None:
             check_guides_match(model, guides)
+            guides = guides.guides
+        else:
+            guides = rebuilt_guides(model, frames)
         make_room(device, inference_bytes(model.config, frames.shape[0], *frames.shape[1:3], batch_size, tile))
         try:
-            out = stylize(model, frames, None if guides is None else guides.guides, batch_size=batch_size, tile=tile,
+            out = stylize(model, frames, guides, batch_size=batch_size, tile=tile,
                           device=device, on_progress=count_reporter(frames.shape[0]))
         finally:
             release(device)
         return (out,)
+
+
+def rebuilt_guides(model, frames):
+    """The guides a guided model was trained with, rebuilt from its stored settings; None for an RGB model.
+
+    Only where that needs nothing but the frames: the 'warp' guide needs the stylized keyframes and a model
+    trained with masks needs its masks, so those ask for the guides input instead.
+    """
+    spec = guide_spec_of(model)
+    if spec is None:
+        return None
+    if spec.needs_keyframe_images or (model.summary.get("masks") and "gauss" in spec.guides):
+        needs = "the stylized keyframes ('warp' guide)" if spec.needs_keyframe_images else "the keyframes' masks"
+        raise GuideError(f"guides: this model was trained with guides {list(spec.guides)}, which need {needs} to "
+                         f"rebuild; none were given. Connect Compute Guides, set as for training.")
+    return model_guides(model, frames)

@@ -134,15 +134,29 @@ def test_a_training_budget_of_nothing_is_named(comfy):
     assert error.node_id == "4" and "steps and seconds are both 0" in error.exception_message
 
 
-def test_a_model_trained_with_guides_asks_for_them(comfy):
-    model = random_model(guides=4)
-    model.guides = GuideSpec(guides=("gauss", "edges")).to_dict()
+def _guided_model(comfy, name, guides):
+    spec = GuideSpec(guides=guides)
+    model = random_model(guides=spec.channels)
+    model.guides = spec.to_dict()
     model.summary = {"keyframe_indices": [0, 14, 31], "frame_size": [350, 350]}
-    save_model(model, models_dir(comfy) / "guided.safetensors", overwrite=True)
+    save_model(model, models_dir(comfy) / name, overwrite=True)
+
+
+def test_a_guided_model_rebuilds_its_guides_only_for_a_clip_they_fit(comfy):
+    # No guides connected: Stylize rebuilds them from the model's settings, which start from frame 31.
+    _guided_model(comfy, "guided.safetensors", ("gauss", "edges"))
     error = failed(comfy, stylize_graph("guided.safetensors"))
     assert (error.node_id, error.node_type) == ("3", "PatchToonStylize")
-    assert error.exception_message.startswith("guides: this model was trained with guides")
-    assert "none were given" in error.exception_message
+    assert error.exception_message.startswith("frames: this model's guides start from keyframes at frames "
+                                              "[0, 14, 31], received a clip of 2 frames")
+
+
+def test_a_model_whose_guides_need_its_keyframes_asks_for_them(comfy):
+    _guided_model(comfy, "warped.safetensors", ("gauss", "warp"))
+    error = failed(comfy, stylize_graph("warped.safetensors"))
+    assert error.node_id == "3"
+    assert error.exception_message.startswith("guides: this model was trained with guides ['gauss', 'warp'], which "
+                                              "need the stylized keyframes ('warp' guide) to rebuild; none were given")
 
 
 def test_guides_given_to_a_model_trained_without_them_are_named(comfy):
