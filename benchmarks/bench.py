@@ -347,13 +347,17 @@ def report(results: dict) -> str:
                          f"{m[f'peak_rss_mb_{preset}_3840x2160']:.0f} MB |")
     g = results.get("guides")
     if g:
+        ref = (s or {}).get("infer_reference_auto_s_per_mp")
         lines += ["", f"## Guides: seconds per frame (1 thread; default guides: {', '.join(g['default'])})", "",
                   "| size | flow | gauss | edges | denoise | warp | default guides + flow | stylize (fast) | "
-                  "default guides / stylize |", "|---|---|---|---|---|---|---|---|---|"]
+                  "default guides / stylize (fast) | / stylize (reference, from the speed table) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in g["rows"]:
+            w, h = map(int, r["size"].split("x"))
+            vs_ref = f"{r['default_guides_s'] / (ref * w * h / 1e6):.2f}" if ref else "not measured"
             lines.append(f"| {r['size']} | {r['flow_s']:.3f} | {r['gauss_s']:.3f} | {r['edges_s']:.3f} | "
                          f"{r['denoise_s']:.3f} | {r['warp_s']:.3f} | {r['default_guides_s']:.3f} | "
-                         f"{r['stylize_s']:.3f} | {r['default_guides_s'] / r['stylize_s']:.2f} |")
+                         f"{r['stylize_s']:.3f} | {r['default_guides_s'] / r['stylize_s']:.2f} | {vs_ref} |")
     q = results.get("quality")
     if q:
         lines += ["", f"## Quality on non-key frames (3 keyframes; budget: the steps this CPU does in "
@@ -391,7 +395,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-long", action="store_true", help="skip the 10x-budget quality runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed section")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="measure nothing: merge the sections of these "
+                        "result files (benchmarks/results/*.json; later files win) into benchmarks/RESULTS.md")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge)
     torch.set_num_threads(args.threads)
     results = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -414,6 +422,21 @@ def main() -> int:
     text = report(results)
     if not args.quick:
         (REPO / "benchmarks" / "RESULTS.md").write_text(text)
+    print(text)
+    return 0
+
+
+def merge(paths: list[str]) -> int:
+    """RESULTS.md from sections measured in separate runs (e.g. quality in the background, speed on a quiet CPU)."""
+    merged: dict = {}
+    for path in paths:
+        part = json.loads(Path(path).read_text())
+        if merged and part["machine"] != merged["machine"]:
+            print(f"--merge: {path} was measured on {part['machine']}, not {merged['machine']}", file=sys.stderr)
+            return 2
+        merged = {**merged, **part, "date": max(merged.get("date", ""), part["date"])}
+    text = report(merged)
+    (REPO / "benchmarks" / "RESULTS.md").write_text(text)
     print(text)
     return 0
 
