@@ -199,29 +199,36 @@ def section_memory(quick: bool) -> dict:
 # ----------------------------------------------------------------------------------------------- guides
 
 def section_guides(quick: bool) -> dict:
-    """Seconds per frame of flow + guides vs stylization with the default preset, at 350x350 and 1920x1080."""
+    """Seconds per frame of flow + guides vs stylization with the default preset, at 350x350 and 1920x1080,
+    with the default flow preset and with 'fast' (a quarter-resolution flow, for large frames)."""
     from patch_training.guides.bench import measure_speed
     sizes = ((350, 350), (1080, 1920))
-    rows = measure_speed(sizes, frames=4 if quick else 10, threads=1)
+    frames = 4 if quick else 10
     torch.manual_seed(0)
     config = PRESETS["fast"].with_inputs(3 + GuideSpec().channels)
     model = StyleModel(build_generator(config), config, GuideSpec().to_dict())
-    for row, (h, w) in zip(rows, sizes):
-        frames, guides = torch.rand(2, h, w, 3), torch.rand(2, h, w, GuideSpec().channels)
-        row["stylize_s"] = _median_time(lambda: stylize(model, frames, guides, threads=1), 1 if quick else 3) / 2
-        default = ["flow_s"] + [f"{g}_s" for g in GuideSpec().guides]
-        row["default_guides_s"] = sum(row[k] for k in default)
-    return {"rows": rows, "default": list(GuideSpec().guides)}
+    stylize_s = {}
+    for h, w in sizes:
+        x, guides = torch.rand(2, h, w, 3), torch.rand(2, h, w, GuideSpec().channels)
+        stylize_s[f"{w}x{h}"] = _median_time(lambda: stylize(model, x, guides, threads=1), 1 if quick else 3) / 2
+    rows = []
+    for preset in dict.fromkeys((GuideSpec().flow_preset, "fast")):
+        for row in measure_speed(sizes, frames=frames, threads=1, spec=GuideSpec(flow_preset=preset)):
+            row["stylize_s"] = stylize_s[row["size"]]
+            row["default_guides_s"] = sum(row[k] for k in ["flow_s"] + [f"{g}_s" for g in GuideSpec().guides])
+            rows.append(row)
+    return {"rows": rows, "default": list(GuideSpec().guides), "default_flow_preset": GuideSpec().flow_preset}
 
 
 # ----------------------------------------------------------------------------------------------- quality
 
-def quality_job(clip: str, preset: str, loss: str, precision: str, guides: str, steps: int, label: str) -> dict:
+def quality_job(clip: str, preset: str, loss: str, precision: str, guides: str, flow: str, steps: int,
+                label: str) -> dict:
     torch.set_num_threads(1)
     frames, truth, keys = load_clip(clip)
     keyframes, _ = make_keyframes(keys, truth[keys], frames=frames)
     others = [i for i in range(len(frames)) if i not in keys]
-    spec = GuideSpec(guides=parse_guides(guides))
+    spec = GuideSpec(guides=parse_guides(guides), flow_preset=flow)
     config = TrainConfig(preset=preset, loss=loss, steps=steps, seconds=0, precision=precision, threads=1)
     start = time.perf_counter()
     model = fit_style(frames, keyframes, config, spec if spec.guides else None)
@@ -229,11 +236,11 @@ def quality_job(clip: str, preset: str, loss: str, precision: str, guides: str, 
     start = time.perf_counter()
     result = stylize(model, frames, model_guides(model, frames, keyframes.images), threads=1)
     per_frame = (time.perf_counter() - start) / len(frames)
-    flow = compute_flow(frames, "balanced", 1)
+    motion = compute_flow(frames, "balanced", 1)  # measures instability, whatever the guides used
     row = {"clip": clip, "label": label, "preset": preset, "loss": loss, "precision": precision, "guides": guides,
-           "steps": steps, "train_s": train_s, "psnr": psnr(result[others], truth[others]),
+           "flow_preset": flow, "steps": steps, "train_s": train_s, "psnr": psnr(result[others], truth[others]),
            "ssim": ssim(result[others], truth[others]), "s_per_frame": per_frame,
-           "instability": temporal_instability(result, flow)}
+           "instability": temporal_instability(result, motion)}
     if label == "default":  # the same model, inference in float32: does bf16 inference cost quality?
         exact = stylize(model, frames, model_guides(model, frames, keyframes.images), precision="fp32", threads=1)
         row["fp32_infer_psnr"], row["fp32_infer_ssim"] = psnr(exact[others], truth[others]), ssim(exact[others], truth[others])
@@ -255,33 +262,36 @@ def section_quality(quick: bool, long: bool) -> dict:
     while the (parallel) quality jobs train."""
     budget = 4.0 if quick else 120.0
     default = ",".join(("rgb",) + DEFAULT_GUIDES)
-    variants = [  # label, preset, loss, precision, guides
-        ("default", "fast", "auto", "auto", default),
-        ("rgb only", "fast", "auto", "auto", "rgb"),
-        ("loss l1", "fast", "l1", "auto", default),
-        ("loss paper (no VGG)", "fast", "paper", "auto", default),
-        ("fp32", "fast", "auto", "fp32", default),
-        ("gauss only", "fast", "auto", "auto", "rgb,gauss"),
-        ("edges only", "fast", "auto", "auto", "rgb,edges"),
-        ("+denoise", "fast", "auto", "auto", default + ",denoise"),
-        ("+warp", "fast", "auto", "auto", default + ",warp"),
-        ("balanced", "balanced", "auto", "auto", default),
-        ("reference", "reference", "auto", "auto", default),
+    flow = GuideSpec().flow_preset
+    variants = [  # label, preset, loss, precision, guides, flow preset
+        ("default", "fast", "auto", "auto", default, flow),
+        ("rgb only", "fast", "auto", "auto", "rgb", flow),
+        ("loss l1", "fast", "l1", "auto", default, flow),
+        ("loss paper (no VGG)", "fast", "paper", "auto", default, flow),
+        ("fp32", "fast", "auto", "fp32", default, flow),
+        ("gauss only", "fast", "auto", "auto", "rgb,gauss", flow),
+        ("edges only", "fast", "auto", "auto", "rgb,edges", flow),
+        ("+denoise", "fast", "auto", "auto", default + ",denoise", flow),
+        ("+warp", "fast", "auto", "auto", default + ",warp", flow),
+        ("flow 'fast'" if flow != "fast" else "flow 'balanced'", "fast", "auto", "auto", default,
+         "fast" if flow != "fast" else "balanced"),
+        ("balanced", "balanced", "auto", "auto", default, flow),
+        ("reference", "reference", "auto", "auto", default, flow),
     ]
     rates = {}
-    for _, preset, loss, precision, _ in variants:
+    for _, preset, loss, precision, _, _ in variants:
         if (preset, loss, precision) not in rates:
             rates[(preset, loss, precision)] = calibrate(preset, loss, precision, quick)
     clips = ["sample", "api_google_gemini_omni_flash_video_edit"]
     jobs = []
     for clip in clips:
-        for label, preset, loss, precision, guides in variants:
+        for label, preset, loss, precision, guides, flow_preset in variants:
             steps = max(1, round(rates[(preset, loss, precision)] * budget))
-            jobs.append((clip, preset, loss, precision, guides, steps, label))
+            jobs.append((clip, preset, loss, precision, guides, flow_preset, steps, label))
     if long:
         for label, preset in (("default", "fast"), ("reference", "reference")):
             steps = max(1, round(rates[(preset, "auto", "auto")] * budget * 10))
-            jobs.append(("sample", preset, "auto", "auto", default, steps, f"{label}, 10x budget"))
+            jobs.append(("sample", preset, "auto", "auto", default, flow, steps, f"{label}, 10x budget"))
     baselines = []
     for clip in clips:
         frames, truth, keys = load_clip(clip)
@@ -295,7 +305,7 @@ def section_quality(quick: bool, long: bool) -> dict:
                           "input_instability": temporal_instability(frames, flow),
                           "lut_instability": temporal_instability(lut, flow)})
     # Longest first, two at a time, one thread each: each job has a core of its own (the machine has 2).
-    jobs.sort(key=lambda j: -j[5] * (20 if j[1] == "reference" else 1))
+    jobs.sort(key=lambda j: -j[6] * (20 if j[1] == "reference" else 1))
     with cf.ProcessPoolExecutor(max_workers=2) as pool:
         rows = list(pool.map(quality_job, *zip(*jobs)))
     return {"budget_s": budget, "rates": {"/".join(k): v for k, v in rates.items()}, "baselines": baselines,
@@ -349,13 +359,13 @@ def report(results: dict) -> str:
     if g:
         ref = (s or {}).get("infer_reference_auto_s_per_mp")
         lines += ["", f"## Guides: seconds per frame (1 thread; default guides: {', '.join(g['default'])})", "",
-                  "| size | flow | gauss | edges | denoise | warp | default guides + flow | stylize (fast) | "
-                  "default guides / stylize (fast) | / stylize (reference, from the speed table) |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| size | flow preset | flow | gauss | edges | denoise | warp | default guides + flow | "
+                  "stylize (fast) | default guides / stylize (fast) | / stylize (reference, from the speed table) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in g["rows"]:
             w, h = map(int, r["size"].split("x"))
             vs_ref = f"{r['default_guides_s'] / (ref * w * h / 1e6):.2f}" if ref else "not measured"
-            lines.append(f"| {r['size']} | {r['flow_s']:.3f} | {r['gauss_s']:.3f} | {r['edges_s']:.3f} | "
+            lines.append(f"| {r['size']} | {r['flow_preset']} | {r['flow_s']:.3f} | {r['gauss_s']:.3f} | {r['edges_s']:.3f} | "
                          f"{r['denoise_s']:.3f} | {r['warp_s']:.3f} | {r['default_guides_s']:.3f} | "
                          f"{r['stylize_s']:.3f} | {r['default_guides_s'] / r['stylize_s']:.2f} | {vs_ref} |")
     q = results.get("quality")
@@ -365,6 +375,7 @@ def report(results: dict) -> str:
                   "PSNR dB / SSIM against the ground truth on the frames that are not keyframes; instability: mean "
                   "colour change along the input's optical flow between consecutive frames (lower is steadier), "
                   "as a ratio to the ground truth's own.", ""]
+        flow = results.get("guides", {}).get("default_flow_preset", "balanced")
         for b in q["baselines"]:
             ti = b["truth_instability"]
             lines += [f"### {b['clip']}", "", "| method | guides | steps | PSNR | SSIM | vs LUT | instability vs truth |",
@@ -377,7 +388,9 @@ def report(results: dict) -> str:
                 if r["clip"] != b["clip"]:
                     continue
                 label = f"{r['preset']} ({r['label']})"
-                lines.append(f"| {label} | {r['guides']} | {r['steps']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
+                guides = r["guides"] + ("" if r.get("flow_preset", flow) == flow or r["guides"] == "rgb"
+                                        else f" (flow {r['flow_preset']})")
+                lines.append(f"| {label} | {guides} | {r['steps']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
                              f"{r['psnr'] - b['lut_psnr']:+.2f} dB / {r['ssim'] - b['lut_ssim']:+.3f} | "
                              f"{r['instability'] / ti:.2f}x |")
             lines.append("")
