@@ -95,7 +95,7 @@ def build(info, out):
     g.add(6, "SaveAnimatedWEBP", [1540, 80], ["patch_toon/sample", 15.0, True, 90, "default"], [420, 460])
     g.add(7, "PatchToonSaveModel", [1170, 260], ["sample_style"], [320, 80])
     g.add(8, "PreviewImage", [1170, 400], None, [320, 340], "Training preview")
-    g.add(10, "PatchToonGuides", [420, 500], ["gauss, edges", 0, "fixed", "balanced", True], [320, 200])
+    g.add(10, "PatchToonGuides", [420, 500], ["gauss, edges", 0, "fixed", "fast", True], [320, 200])
     g.add(11, "PreviewImage", [420, 740], None, [320, 320], "Gaussian guide")
     g.add(9, "Note", [40, 580], ["Train on the bundled sample and stylize it.\n\n"
         "The sample clip has 32 frames; frames 0, 14 and 31 were stylized by hand (the second Load Frames). "

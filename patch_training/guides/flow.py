@@ -17,8 +17,11 @@ from ..errors import GuideError
 #   fast          2.4 ms   0.13 / 0.14        39 ms
 #   balanced      7.7 ms   0.02 / 0.07       147 ms   (= fast, finest scale 1)
 #   medium       10.6 ms   0.02 / 0.06       198 ms
-# The finest pyramid scale decides the accuracy; errors accumulate along advected guides, so the default is
-# 'balanced': medium's accuracy for 3/4 of its time.
+# The finest pyramid scale decides the accuracy of the flow, but not the stylization's: after 120 s of training
+# on two real clips (benchmarks/RESULTS.md), guides from 'fast' flow scored as well as from 'balanced' (-0.21 dB
+# on one clip, +0.39 dB on the other, the same instability) for a third of the cost, which keeps the guides
+# under a quarter of the stylization time at 1080p. So the default is 'fast'; 'balanced' and 'medium' follow
+# fine motion more closely for those who want it.
 FLOW_PRESETS: dict[str, tuple[int, dict[str, int]]] = {
     "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, {}),
     "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, {}),

@@ -36,7 +36,7 @@ class GuideSpec:
     gauss_chain: bool = True      # later keyframes of a shot inherit the first one's blobs, advected (the same
     #                               object part keeps its guide colour; the first keyframe's mask places them);
     #                               False: each keyframe scatters its own blobs in its own mask
-    flow_preset: str = "balanced"  # DIS optical flow preset (see flow.FLOW_PRESETS for the measurement)
+    flow_preset: str = "fast"      # DIS optical flow preset (see flow.FLOW_PRESETS for the measurement)
     flow_scale: int = 0           # flow and advection on a grid this many times coarser (0 = auto: 2 from 192 px)
     detect_cuts: bool = True      # split the clip at hard cuts and never advect across them
     denoise_radius: int = 2       # frames on each side averaged by the temporal denoise guide

@@ -175,8 +175,8 @@ def test_a_flow_of_other_frames_or_settings_is_refused(clip):
     spec = GuideSpec(guides=("gauss",))
     with pytest.raises(GuideError, match="flow of 6 frames"):
         compute_guides(clip, spec, [0], flow=compute_flow(clip[:6]))
-    with pytest.raises(GuideError, match="preset 'fast'"):
-        compute_guides(clip, spec, [0], flow=compute_flow(clip, "fast"))
+    with pytest.raises(GuideError, match="preset 'balanced'"):
+        compute_guides(clip, spec, [0], flow=compute_flow(clip, "balanced"))
 
 
 def test_bad_shots_are_refused(clip):
