@@ -164,3 +164,20 @@ def test_model_files_that_cannot_be_used_are_named(clip, capsys, kind, expected)
         code, _, err = run(capsys, *argv)
         assert code == 2 and expected in err
     assert not (clip / "o").exists()
+
+
+def test_frames_are_read_chunk_by_chunk_not_all_at_once(tmp_path):
+    # What lets `stylize` take a 10,000-frame clip: a chunk is decoded only when it is asked for, so a frame
+    # the reader has not reached yet (here a broken file) does not stop the chunks before it.
+    from patch_training.errors import FramesError
+    from patch_training.frames_io import FrameSource
+
+    paths = write_frames(tmp_path / "frames", 12)
+    paths[10].write_bytes(b"not an image")
+    chunks = FrameSource(tmp_path / "frames").chunks(4)
+    names, first = next(chunks)
+    assert names == [p.name for p in paths[:4]] and first.shape == (4, 40, 56, 3)
+    names, _ = next(chunks)
+    assert names == [p.name for p in paths[4:8]]
+    with pytest.raises(FramesError, match="00010.png"):
+        next(chunks)
