@@ -139,6 +139,12 @@ def section_speed(quick: bool) -> dict:
             t = _median_time(lambda: stylize(model, frame, precision=precision, threads=torch.get_num_threads()),
                              1 if quick else 3)
             out[f"infer_{preset}_{precision}_s_per_mp"] = t / mp
+    # The network alone: one tile covering the frame (the default 768 tile cuts 960x540 in two overlapping tiles)
+    torch.manual_seed(0)
+    model = StyleModel(build_generator(PRESETS["reference"]), PRESETS["reference"])
+    t = _median_time(lambda: stylize(model, frame, tile=1024, precision="fp32", threads=torch.get_num_threads()),
+                     1 if quick else 3)
+    out["infer_reference_fp32_one_tile_s_per_mp"] = t / mp
     return out
 
 
@@ -200,7 +206,7 @@ def section_memory(quick: bool) -> dict:
 
 def section_guides(quick: bool) -> dict:
     """Seconds per frame of flow + guides vs stylization with the default preset, at 350x350 and 1920x1080,
-    with the default flow preset and with 'fast' (a quarter-resolution flow, for large frames)."""
+    with each of the flow presets 'fast' (the default) and 'balanced'."""
     from patch_training.guides.bench import measure_speed
     sizes = ((350, 350), (1080, 1920))
     frames = 4 if quick else 10
@@ -212,7 +218,7 @@ def section_guides(quick: bool) -> dict:
         x, guides = torch.rand(2, h, w, 3), torch.rand(2, h, w, GuideSpec().channels)
         stylize_s[f"{w}x{h}"] = _median_time(lambda: stylize(model, x, guides, threads=1), 1 if quick else 3) / 2
     rows = []
-    for preset in dict.fromkeys((GuideSpec().flow_preset, "fast")):
+    for preset in dict.fromkeys((GuideSpec().flow_preset, "fast", "balanced")):
         for row in measure_speed(sizes, frames=frames, threads=1, spec=GuideSpec(flow_preset=preset)):
             row["stylize_s"] = stylize_s[row["size"]]
             row["default_guides_s"] = sum(row[k] for k in ["flow_s"] + [f"{g}_s" for g in GuideSpec().guides])
@@ -341,6 +347,10 @@ def report(results: dict) -> str:
             for p in ("fp32", "auto"):
                 v = s[f"infer_{preset}_{p}_s_per_mp"]
                 lines.append(f"| {preset}, {'bf16' if p == 'auto' else 'fp32'} | {v:.3f} | {io_ / v:.1f}x |")
+            if preset == "reference" and "infer_reference_fp32_one_tile_s_per_mp" in s:
+                v = s["infer_reference_fp32_one_tile_s_per_mp"]
+                lines.append(f"| reference, fp32, one tile (tile 1024: the network alone, no tile overlap) | "
+                             f"{v:.3f} | {io_ / v:.1f}x |")
     th = results.get("threads")
     if th:
         lines += ["", "## Threads (default preset, training steps/s)", "", "| CPU | 1 thread | 2 threads |",
