@@ -101,6 +101,18 @@ def training_reporter(node_id: str | None) -> Callable[[TrainProgress], None]:
     return report
 
 
+def guide_reporter() -> Callable:
+    """on_progress(GuideProgress) for guide computation: ComfyUI's progress bar (flow pairs, then frames) and
+    interrupt (Cancel stops between two frames)."""
+    bar = comfy.utils.ProgressBar(1)
+
+    def report(progress) -> None:
+        model_management.throw_exception_if_processing_interrupted()
+        bar.update_absolute(progress.done, max(progress.total, 1))
+
+    return report
+
+
 def count_reporter(total: int) -> Callable[[int, int], None]:
     """on_progress(done, total) for frame loops: ComfyUI's progress bar and interrupt."""
     bar = comfy.utils.ProgressBar(max(total, 1))

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import comfy.utils
-import comfy.model_management as model_management
 
 from ..patch_training.errors import PatchToonError
 from ..patch_training.guide_set import make_guide_set
 from ..patch_training.guides import GUIDE_CHANNELS, GuideSpec, parse_guides
 from ..patch_training.guides.spec import FLOW_PRESET_NAMES
-from ._common import PATCH_GUIDES, PATCH_KEYFRAMES, ROOT
+from ._common import PATCH_GUIDES, PATCH_KEYFRAMES, ROOT, guide_reporter
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(GuideSpec)}
 GUIDES_TIP = (f"Which guides, comma-separated, in channel order: {', '.join(GUIDE_CHANNELS)}. gauss: coloured blobs "
@@ -58,13 +56,7 @@ class PatchToonGuides:
 
     def compute(self, frames, keyframes, guides, **settings):
         spec = GuideSpec(guides=parse_guides(guides), **settings)
-        bar = comfy.utils.ProgressBar(1)
-
-        def report(progress):
-            model_management.throw_exception_if_processing_interrupted()
-            bar.update_absolute(progress.done, max(progress.total, 1))
-
-        guide_set = make_guide_set(frames, spec, keyframes, on_progress=report)
+        guide_set = make_guide_set(frames, spec, keyframes, on_progress=guide_reporter())
         return (guide_set, guide_set.preview())
 
 

@@ -7,8 +7,8 @@ from ..patch_training.guide_set import check_guides_match
 from ..patch_training.inference import stylize
 from ..patch_training.memory import inference_bytes, training_bytes
 from ..patch_training.pipeline import fit_style, guide_spec_of, model_guides
-from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room,
-                      release, training_reporter)
+from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
+                      guide_reporter, make_room, release, training_reporter)
 from .routes import clear_finish, finish_requested
 
 PRESET_TIP = ("Network size. 'fast': a small U-Net, many steps per second, best on a CPU; 'balanced': wider, "
@@ -140,4 +140,4 @@ def rebuilt_guides(model, frames):
         needs = "the stylized keyframes ('warp' guide)" if spec.needs_keyframe_images else "the keyframes' masks"
         raise GuideError(f"guides: this model was trained with guides {list(spec.guides)}, which need {needs} to "
                          f"rebuild; none were given. Connect Compute Guides, set as for training.")
-    return model_guides(model, frames)
+    return model_guides(model, frames, on_progress=guide_reporter())

@@ -60,13 +60,14 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
 
 
 def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tensor | None = None,
-                 masks: torch.Tensor | None = None) -> torch.Tensor | None:
+                 masks: torch.Tensor | None = None, on_progress=None) -> torch.Tensor | None:
     """The guides `model` was trained with, rebuilt for `frames` [T, H, W, 3]: [T, H, W, G], or None.
 
     The keyframe indices come from the model's training summary, so the frames must be the clip it was
     trained on (or one of the same length and size whose keyframes are at the same frame numbers).
     keyframes: the stylized keyframes [K, H, W, 3] (needed by the 'warp' guide); masks: [K, H, W] (needed when
-    the model was trained with masks: they placed the Gaussian blobs).
+    the model was trained with masks: they placed the Gaussian blobs). on_progress(GuideProgress) as in
+    guides.compute_guides (it may raise to cancel).
     """
     spec = guide_spec_of(model)
     if spec is None:
@@ -87,4 +88,4 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
     if summary.get("masks") and "gauss" in spec.guides and masks is None:
         raise MaskError("masks: this model was trained with masks, which placed its Gaussian guide; give the same "
                         "masks (--masks, or the keyframes' masks) to rebuild identical guides.")
-    return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes)
+    return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes, on_progress=on_progress)

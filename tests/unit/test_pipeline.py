@@ -34,6 +34,27 @@ def test_checkpoint_round_trip_rebuilds_identical_guides_and_frames(textured, tm
                        stylize(model, frames, model_guides(model, frames), precision="fp32"))
 
 
+def test_rebuilding_a_models_guides_reports_progress_and_can_be_cancelled(textured):
+    # Stylize Frames in ComfyUI rebuilds a guided model's guides with a progress bar and honours Cancel.
+    frames, keyframes = moving_clip(textured)
+    model = fit_style(frames, keyframes, TrainConfig(steps=1, seconds=0), GuideSpec(guides=("gauss",)))
+    seen = []
+    model_guides(model, frames, on_progress=seen.append)
+    for stage in ("flow", "guides"):  # the flow first, then the guides, each reaching its total
+        reports = [p for p in seen if p.stage == stage]
+        assert reports and reports[-1].done == reports[-1].total > 0
+    assert seen[0].stage == "flow" and seen[-1].stage == "guides"
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(progress):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        model_guides(model, frames, on_progress=cancel)
+
+
 def test_rgb_only_models_need_no_guides_and_take_any_size(textured):
     frames, keyframes = moving_clip(textured)
     model = fit_style(frames, keyframes, TrainConfig(steps=2, seconds=0), None)
