@@ -240,7 +240,8 @@ def quality_job(clip: str, preset: str, loss: str, precision: str, guides: str, 
     model = fit_style(frames, keyframes, config, spec if spec.guides else None)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    result = stylize(model, frames, model_guides(model, frames, keyframes.images), threads=1)
+    guide_maps = model_guides(model, frames, keyframes.images)  # computed once: both inferences below use them
+    result = stylize(model, frames, guide_maps, threads=1)
     per_frame = (time.perf_counter() - start) / len(frames)
     motion = compute_flow(frames, "balanced", 1)  # measures instability, whatever the guides used
     row = {"clip": clip, "label": label, "preset": preset, "loss": loss, "precision": precision, "guides": guides,
@@ -248,7 +249,7 @@ def quality_job(clip: str, preset: str, loss: str, precision: str, guides: str, 
            "ssim": ssim(result[others], truth[others]), "s_per_frame": per_frame,
            "instability": temporal_instability(result, motion)}
     if label == "default":  # the same model, inference in float32: does bf16 inference cost quality?
-        exact = stylize(model, frames, model_guides(model, frames, keyframes.images), precision="fp32", threads=1)
+        exact = stylize(model, frames, guide_maps, precision="fp32", threads=1)
         row["fp32_infer_psnr"], row["fp32_infer_ssim"] = psnr(exact[others], truth[others]), ssim(exact[others], truth[others])
         row["bf16_vs_fp32_psnr"] = psnr(result, exact)
     return row

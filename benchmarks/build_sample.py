@@ -2,7 +2,7 @@
 
     python benchmarks/build_sample.py                      # what is committed
     python benchmarks/build_sample.py --pair api_google_gemini_omni_flash_video_edit \\
-        --step 1 --count 45 --keyframes 0 22 44 --out /tmp/sample
+        --step 1 --count 45 --keyframes 0 22 44 --out output/other_sample
 
 Writes, with the frame number in the sampled sequence as the stem:
     frames/00000.jpg ...    the footage (JPEG quality 90)

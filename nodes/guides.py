@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 
-
 from ..patch_training.errors import PatchToonError
 from ..patch_training.guide_set import make_guide_set
 from ..patch_training.guides import GUIDE_CHANNELS, GuideSpec, parse_guides

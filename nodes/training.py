@@ -6,7 +6,7 @@ from ..patch_training.errors import GuideError
 from ..patch_training.guide_set import check_guides_match
 from ..patch_training.inference import stylize
 from ..patch_training.memory import inference_bytes, training_bytes
-from ..patch_training.pipeline import fit_style, guide_spec_of, model_guides
+from ..patch_training.pipeline import fit_style, guide_spec_of, guides_need, model_guides
 from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
                       guide_reporter, make_room, release, training_reporter)
 from .routes import clear_finish, finish_requested
@@ -133,11 +133,9 @@ def rebuilt_guides(model, frames):
     Only where that needs nothing but the frames: the 'warp' guide needs the stylized keyframes and a model
     trained with masks needs its masks, so those ask for the guides input instead.
     """
-    spec = guide_spec_of(model)
-    if spec is None:
-        return None
-    if spec.needs_keyframe_images or (model.summary.get("masks") and "gauss" in spec.guides):
-        needs = "the stylized keyframes ('warp' guide)" if spec.needs_keyframe_images else "the keyframes' masks"
-        raise GuideError(f"guides: this model was trained with guides {list(spec.guides)}, which need {needs} to "
-                         f"rebuild; none were given. Connect Compute Guides, set as for training.")
+    needs = guides_need(model)
+    if needs:
+        what = "the stylized keyframes ('warp' guide)" if "keyframes" in needs else "the keyframes' masks"
+        raise GuideError(f"guides: this model was trained with guides {list(guide_spec_of(model).guides)}, which "
+                         f"need {what} to rebuild; none were given. Connect Compute Guides, set as for training.")
     return model_guides(model, frames, on_progress=guide_reporter())

@@ -29,6 +29,17 @@ def guide_spec_of(model: StyleModel) -> GuideSpec | None:
     return GuideSpec.from_dict(model.guides)
 
 
+def guides_need(model: StyleModel) -> tuple[str, ...]:
+    """What rebuilding the model's guides needs besides the frames: 'keyframes' (the stylized keyframes, for
+    the 'warp' guide) and/or 'masks' (trained with masks, which placed the Gaussian blobs); () for none."""
+    spec = guide_spec_of(model)
+    if spec is None:
+        return ()
+    return tuple(need for need, needed in (("keyframes", spec.needs_keyframe_images),
+                                           ("masks", bool(model.summary.get("masks")) and "gauss" in spec.guides))
+                 if needed)
+
+
 def describe_shots(frames: torch.Tensor, keyframe_indices, spec: GuideSpec | None) -> list[str]:
     """Lines saying which shots were found and which keyframes cover them (a shot without one is a warning)."""
     if spec is None or not spec.detect_cuts or frames.shape[0] < 2:
@@ -82,10 +93,11 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
     if not indices or max(indices) >= frames.shape[0]:
         raise KeyframeError(f"frames: this model's guides start from keyframes at frames {indices}, received a clip "
                             f"of {frames.shape[0]} frames. Give the clip the model was trained on.")
-    if spec.needs_keyframe_images and keyframes is None:
+    needs = guides_need(model)
+    if "keyframes" in needs and keyframes is None:
         raise GuideError("keyframes: this model uses the 'warp' guide; give the stylized keyframes it was trained "
                          "with (--keyframes, or the keyframes input) to stylize.")
-    if summary.get("masks") and "gauss" in spec.guides and masks is None:
+    if "masks" in needs and masks is None:
         raise MaskError("masks: this model was trained with masks, which placed its Gaussian guide; give the same "
                         "masks (--masks, or the keyframes' masks) to rebuild identical guides.")
     return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes, on_progress=on_progress)

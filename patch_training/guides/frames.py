@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import FramesError, KeyframeError, MaskError
+from ..errors import FramesError, KeyframeError, MaskError, check_image_batch
 
 
 def as_numpy_frames(frames, name: str = "frames") -> np.ndarray:
@@ -23,14 +23,10 @@ def as_numpy_frames(frames, name: str = "frames") -> np.ndarray:
                               for f in frames])
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(frames)
-    if not isinstance(frames, torch.Tensor):
-        raise FramesError(f"{name}: expected an image batch (a torch tensor [T, H, W, 3]), "
-                          f"received {type(frames).__name__}.")
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] < 1 or min(frames.shape[1:3]) < 1:
+    check_image_batch(name, frames)
+    if min(frames.shape[1:3]) < 1:
         raise FramesError(f"{name}: expected an image batch of shape [T, H, W, 3] with T >= 1, "
                           f"received shape {list(frames.shape)}.")
-    if not frames.is_floating_point():
-        raise FramesError(f"{name}: expected float values in 0..1, received dtype {frames.dtype}.")
     return np.ascontiguousarray(frames.detach().to("cpu", torch.float32).numpy())
 
 
