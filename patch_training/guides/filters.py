@@ -18,6 +18,14 @@ BLOB_GAIN = 2.0
 PAD_FRACTION = 0.2
 
 
+def _exp(x: np.ndarray) -> np.ndarray:
+    """exp of a float array by OpenCV, not numpy: numpy's SIMD exp differs in the last bit between numpy 1.x
+    and 2.x and between CPUs (measured: 6e-7 on an AMD EPYC), which moved a few stylized pixels by a level
+    between ComfyUI (numpy 1.26) and the CLI (numpy 2). OpenCV is pinned alike on both sides."""
+    x = np.ascontiguousarray(x)
+    return cv2.exp(x.reshape(1, -1) if x.ndim == 1 else x).reshape(x.shape)
+
+
 def pattern_pad(h: int, w: int) -> int:
     """Context in pixels rendered around each advected source image (gauss pattern, warped keyframe)."""
     return max(4, round(PAD_FRACTION * max(h, w)))
@@ -54,8 +62,9 @@ def gauss_pattern(h: int, w: int, blobs: int, radius: float, seed: int, key: int
     for cx, cy, colour in zip((xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5, colours):
         x0, x1 = max(int(cx - 3 * sigma * sx), 0), min(int(cx + 3 * sigma * sx) + 2, lw)
         y0, y1 = max(int(cy - 3 * sigma * sy), 0), min(int(cy + 3 * sigma * sy) + 2, lh)
-        gx = np.exp(-0.5 * ((np.arange(x0, x1, dtype=np.float32) - cx) / (sigma * sx)) ** 2)
-        gy = np.exp(-0.5 * ((np.arange(y0, y1, dtype=np.float32) - cy) / (sigma * sy)) ** 2)
+        # float64 throughout: numpy 1.x computed `float32 array - float64 scalar` in float32, numpy 2 in float64.
+        gx = _exp(-0.5 * ((np.arange(x0, x1, dtype=np.float64) - cx) / (sigma * sx)) ** 2).astype(np.float32)
+        gy = _exp(-0.5 * ((np.arange(y0, y1, dtype=np.float64) - cy) / (sigma * sy)) ** 2).astype(np.float32)
         acc[y0:y1, x0:x1] += (gy[:, None] * gx[None, :])[..., None] * colour
     if (lh, lw) != (ph, pw):
         acc = np.maximum(cv2.resize(acc, (pw, ph), interpolation=cv2.INTER_CUBIC), 0.0)
@@ -75,7 +84,7 @@ def edge_map(frame: np.ndarray, sigma: float) -> np.ndarray:
         lum = cv2.GaussianBlur(lum, (0, 0), sigma)
     gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)  # 1/8: the 3x3 Sobel's gain on a ramp
     gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    return (1.0 - np.exp(-np.sqrt(gx * gx + gy * gy) / EDGE_SCALE))[..., None]
+    return (1.0 - _exp(-np.sqrt(gx * gx + gy * gy) / EDGE_SCALE))[..., None]
 
 
 def temporal_denoise(frames: np.ndarray, flow: FlowField, t: int, start: int, end: int,
@@ -108,7 +117,7 @@ def temporal_denoise(frames: np.ndarray, flow: FlowField, t: int, start: int, en
                 moved = sample(stack(move, check), pos)
                 pos, vis = pos + moved[..., :2], vis * moved[..., 2]
             seen = sample(frames[there], flow.to_frame_positions(pos))
-            weight = flow.to_frame_map(vis) * np.exp(inv * sqnorm(seen - frame))
+            weight = flow.to_frame_map(vis) * _exp(inv * sqnorm(seen - frame))
             acc += seen * weight[..., None]
             wsum += weight
     return acc / wsum[..., None]

@@ -109,9 +109,9 @@ def test_the_sample_workflow_saves_one_stylized_frame_per_input_frame(sample_run
 def test_the_saved_model_stylizes_like_the_command_line(sample_run, tmp_path):
     # The CLI and the server use the library's thread policy (one torch thread on <= 4 cores) and the
     # same precision (bf16 autocast where the CPU has it), so they compute the same values; Save Animated
-    # WEBP truncates to 8 bits where the CLI rounds: 1/255 apart. The CLI rebuilds the model's guides with the
-    # dev environment's numpy 2 and the server computed them with the host's numpy 1.26 (same OpenCV): float
-    # rounding differs in the last bits, which moves a few pixels by one more level.
+    # WEBP truncates to 8 bits where the CLI rounds: at most 1/255 apart. The guides are rebuilt bit for bit
+    # alike by the server's numpy 1.26 and the CLI's numpy 2 (OpenCV's exp, explicit float64 where numpy's
+    # type promotion changed), so no CPU-dependent tolerance is needed.
     # The CLI writes frames under their input names and formats: PNG copies of the JPEG frames (the same
     # decoded pixels) give lossless results to compare.
     frames, out = tmp_path / "frames", tmp_path / "cli"
@@ -124,7 +124,7 @@ def test_the_saved_model_stylizes_like_the_command_line(sample_run, tmp_path):
     cli = np.stack([np.array(Image.open(path).convert("RGB")) for path in sorted(out.glob("*.png"))])
     assert cli.shape == sample_run["frames"].shape
     difference = np.abs(cli.astype(int) - sample_run["frames"])
-    assert difference.max() <= 2 and (difference > 1).mean() < 1e-4
+    assert difference.max() <= 1
 
 
 def test_the_saved_model_describes_its_training(sample_run):
