@@ -3,26 +3,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from . import __version__
 from .checkpoint import load_model, read_metadata, save_model
 from .config import PRESETS, LOSS_PRESETS, TrainConfig
 from .errors import OutputExistsError, PatchToonError
 from .frames_io import FrameSource, images_by_stem, to_tensor, to_uint8
-from .inference import DEFAULT_TILE, model_inputs, stylize_chunks
+from .inference import DEFAULT_TILE
+from .outputs import VIDEO_CODECS, FrameWriter
+from .streaming import stylize_stream
 from .keyframes import make_keyframes
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
-from .pipeline import describe_shots, fit_style, guide_spec_of, model_guides
+from .pipeline import describe_shots, fit_style
 from .trainer import TrainProgress
 
 
@@ -107,56 +105,47 @@ def _read_keyframes(source: FrameSource, frames: torch.Tensor, keyframe_dir: str
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"--out: {out} exists and is not a folder. Give a folder for the stylized frames.")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise OutputExistsError(f"--out: the folder {out} is not empty; its files are never replaced silently. "
-                                f"Choose a new folder, or add --overwrite to replace files of the same names.")
     model = load_model(args.model)
     source = FrameSource(args.frames, "--frames")
-    chunks = source.chunks(max(args.batch, 1) * 4)
-    if guide_spec_of(model) is not None:
-        # Guides follow the clip (optical flow from the keyframes): they need the whole clip at once.
-        frames = source.read_all()
-        keyframes = None
-        if args.keyframes:
-            keyframes, _ = _read_keyframes(source, frames, args.keyframes, args.masks)
-            if list(keyframes.indices) != list(model.summary.get("keyframe_indices", [])):
-                raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
-                                     f"{model.summary.get('keyframe_indices')}, these are at {list(keyframes.indices)}.")
-        elif args.masks:
-            raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
-        guides = model_guides(model, frames, None if keyframes is None else keyframes.images,
-                              None if keyframes is None else keyframes.masks)
-        step = max(args.batch, 1) * 4
-        chunks = ((source.names[i:i + step], frames[i:i + step], guides[i:i + step]) for i in range(0, len(frames), step))
-    else:
-        chunks = ((names, part, None) for names, part in chunks)
-    # Write into a hidden folder beside --out and move files into place at the end: an error or Ctrl-C
-    # half-way leaves no partial results behind.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    keyframes = masks = None
+    if args.keyframes:
+        shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
+        found, _ = _read_keyframes(source, shape, args.keyframes, args.masks)
+        if list(found.indices) != list(model.summary.get("keyframe_indices", [])):
+            raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
+                                 f"{model.summary.get('keyframe_indices')}, these are at {list(found.indices)}.")
+        keyframes, masks = found.images, found.masks
+    elif args.masks:
+        raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
+    # Frames go to a hidden staging place beside --out and are moved into place at the end: an error or
+    # Ctrl-C half-way leaves no partial results behind (outputs.FrameWriter).
+    writer = FrameWriter(args.out, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
+    for path in writer.removed:
+        print(f"note: removed {path}, left by an interrupted run", file=sys.stderr)
     bar = ProgressBar("stylize")
-    done, start = 0, time.monotonic()
+    total, start = len(source), time.monotonic()
+
+    def report(done: int, _total: int) -> None:
+        rate = done / max(time.monotonic() - start, 1e-9)
+        bar.show(done / max(total, done), f"{done}/{total} frames  {rate:.2f} frames/s  "
+                 f"ETA {_eta(max(total - done, 0) / rate)}")
+
+    named = source.files is not None
+    done = 0
     try:
-        for names, part, part_guides in chunks:
-            x = model_inputs(model, part, part_guides)
-            for first, styled in stylize_chunks(model, x, args.batch, args.tile, args.device, args.precision):
-                for name, image in zip(names[first:first + len(styled)], to_uint8(styled)):
-                    Image.fromarray(image).save(staging / name)
-            done += len(names)
-            rate = done / max(time.monotonic() - start, 1e-9)
-            bar.show(done / max(len(source), done), f"{done}/{len(source)} frames  {rate:.2f} frames/s  "
-                     f"ETA {_eta(max(len(source) - done, 0) / rate)}")
+        frames = (image for _, image in source.images())
+        for t, styled in stylize_stream(model, frames, total if named else None, keyframes, masks, args.batch,
+                                        args.tile, args.device, args.precision, on_progress=report,
+                                        scratch=args.scratch):
+            writer.write(source.names[t] if named else f"{t:05d}.png", to_uint8(styled[None])[0])
+            done += 1
         bar.show(1.0, f"{done}/{done} frames", force=True)
         bar.close()
-        out.mkdir(exist_ok=True)
-        for path in sorted(staging.iterdir()):
-            os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    print(json.dumps({"out": str(out), "frames": done, "seconds": round(time.monotonic() - start, 3)}))
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    print(json.dumps({"out": str(writer.out), "frames": done, "seconds": round(time.monotonic() - start, 3)}))
     return 0
 
 
@@ -196,7 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     styl = sub.add_parser("stylize", help="stylize every frame with a trained model")
     styl.add_argument("--model", required=True, help="model file (.safetensors) from train")
     styl.add_argument("--frames", required=True, help="folder of frames or a video file")
-    styl.add_argument("--out", required=True, help="folder for the stylized frames (same file names)")
+    styl.add_argument("--out", required=True, help="folder for the stylized frames (same file names), or a video "
+                      f"file ({', '.join(VIDEO_CODECS)})")
+    styl.add_argument("--fps", type=float, default=0.0,
+                      help="frame rate of a video --out (0: the source video's, 25 for a folder of frames)")
+    styl.add_argument("--scratch", help="folder for the frames that wait for their next keyframe beyond 256 MB "
+                      "of RAM (default: the system's temporary folder)")
     styl.add_argument("--keyframes", help="the stylized keyframes (models using the 'warp' guide)")
     styl.add_argument("--masks", help="the keyframes' masks (models trained with masks and guides)")
     styl.add_argument("--batch", type=int, default=4, help="frames per forward pass")

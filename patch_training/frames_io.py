@@ -50,7 +50,7 @@ class FrameSource:
             if not files:
                 raise FramesError(f"{what}: the folder {self.path} holds no images ({', '.join(IMAGE_SUFFIXES)}). "
                                   f"Point to the folder that holds the frames.")
-            self.files = files
+            self.files, self.fps = files, None
             self.names = [p.name for p in files]
             first = read_image(files[0], what)
             self.size = first.shape[:2]
@@ -79,26 +79,51 @@ class FrameSource:
 
     def chunks(self, size: int) -> Iterator[tuple[list[str], torch.Tensor]]:
         """Yields (names, frames [N, H, W, 3] float32 0..1) in order, at most `size` frames at a time."""
+        names, batch = [], []
+        for name, image in self.images():
+            names.append(name)
+            batch.append(image)
+            if len(batch) == size:
+                yield names, to_tensor(batch)
+                names, batch = [], []
+        if batch:
+            yield names, to_tensor(batch)
+
+    def images(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Yields (name, frame [H, W, 3] uint8 RGB) one at a time, in order: nothing of the clip is held."""
         if self.files is not None:
-            for start in range(0, len(self.files), size):
-                part = self.files[start:start + size]
-                yield [p.name for p in part], to_tensor([self._checked(read_image(p, self.what), p) for p in part])
+            for p in self.files:
+                yield p.name, self._checked(read_image(p, self.what), p)
             return
         cap = cv2.VideoCapture(str(self.path))
         try:
-            index, batch = 0, []
+            index = 0
             while True:
                 ok, frame = cap.read()
-                if ok:
-                    batch.append(self._checked(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.path))
-                if batch and (not ok or len(batch) == size):
-                    yield [f"{i:05d}.png" for i in range(index, index + len(batch))], to_tensor(batch)
-                    index, batch = index + len(batch), []
                 if not ok:
                     break
+                yield f"{index:05d}.png", self._checked(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.path)
+                index += 1
             self.names = self.names[:index]  # the container's frame count can be an estimate
         finally:
             cap.release()
+
+    def read_frames(self, indices) -> torch.Tensor:
+        """The frames at `indices` only, [N, H, W, 3] float32 0..1 in the order given (one pass over a video)."""
+        want = {int(i) for i in indices}
+        if self.files is not None:
+            return to_tensor([self._checked(read_image(self.files[i], self.what), self.files[i]) for i in indices])
+        found = {}
+        for index, (_, image) in enumerate(self.images()):
+            if index in want:
+                found[index] = image
+            if len(found) == len(want):
+                break
+        missing = sorted(want - set(found))
+        if missing:
+            raise FramesError(f"{self.what}: the video {self.path} has {len(self.names)} frames, frames {missing} "
+                              f"were asked for. Pick frames that exist.")
+        return to_tensor([found[int(i)] for i in indices])
 
     def read_all(self) -> torch.Tensor:
         """Every frame at once, [T, H, W, 3]. For training-size clips; stylization streams with chunks()."""

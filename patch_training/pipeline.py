@@ -83,16 +83,24 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
     spec = guide_spec_of(model)
     if spec is None:
         return None
+    indices = check_guided_clip(model, tuple(frames.shape[1:3]), frames.shape[0], keyframes, masks)
+    return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes, on_progress=on_progress)
+
+
+def check_guided_clip(model: StyleModel, size: tuple[int, int], count: int | None, keyframes=None,
+                      masks=None) -> list[int]:
+    """The keyframe numbers a guided model's guides start from, after checking that a clip of `count` frames
+    (None: not known yet) of `size` (H, W) and the given keyframes/masks let them be rebuilt."""
     summary = model.summary
-    h, w = summary.get("frame_size", frames.shape[1:3])
-    if tuple(frames.shape[1:3]) != (h, w):
+    h, w = summary.get("frame_size", size)
+    if tuple(size) != (h, w):
         raise FramesError(f"frames: this model's guides were built for {w}x{h} frames, received "
-                          f"{frames.shape[2]}x{frames.shape[1]}. Stylize frames of the training size {w}x{h}, "
+                          f"{size[1]}x{size[0]}. Stylize frames of the training size {w}x{h}, "
                           f"or train a model without guides to stylize other sizes.")
     indices = list(summary.get("keyframe_indices", []))
-    if not indices or max(indices) >= frames.shape[0]:
+    if not indices or (count is not None and max(indices) >= count):
         raise KeyframeError(f"frames: this model's guides start from keyframes at frames {indices}, received a clip "
-                            f"of {frames.shape[0]} frames. Give the clip the model was trained on.")
+                            f"of {count} frames. Give the clip the model was trained on.")
     needs = guides_need(model)
     if "keyframes" in needs and keyframes is None:
         raise GuideError("keyframes: this model uses the 'warp' guide; give the stylized keyframes it was trained "
@@ -100,4 +108,4 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
     if "masks" in needs and masks is None:
         raise MaskError("masks: this model was trained with masks, which placed its Gaussian guide; give the same "
                         "masks (--masks, or the keyframes' masks) to rebuild identical guides.")
-    return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes, on_progress=on_progress)
+    return indices

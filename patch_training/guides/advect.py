@@ -185,16 +185,32 @@ def merge_shot(flow: FlowField | None, start: int, end: int, sources: list[Sourc
         for t, coords, conf in advect(flow, a.index, max(inner)):
             if t in inner:
                 sink.put(t, render(a, flow.to_frame_positions(coords)))
-                held[t] = np.round(_smooth(conf) * 255.0).astype(np.uint8)
+                held[t] = held_confidence(conf)
         for t, coords, conf in advect(flow, b.index, min(inner)):
             if t not in held:
                 continue
-            conf_a = held.pop(t).astype(np.float32) * (1.0 / 255.0)
-            from_a, from_b = sink.get(t), render(b, flow.to_frame_positions(coords))
-            wa = (b.index - t) / (b.index - a.index) * (conf_a + LOW_CONFIDENCE_WEIGHT)
-            wb = (t - a.index) / (b.index - a.index) * (_smooth(conf) + LOW_CONFIDENCE_WEIGHT)
-            alpha = flow.to_frame_map(wb / (wa + wb))[..., None]  # share of b
-            from_b -= from_a
-            from_b *= alpha
-            from_b += from_a
-            sink.put(t, from_b)
+            alpha = share_of_later(held.pop(t), conf, t, a.index, b.index)
+            sink.put(t, blend(flow, sink.get(t), render(b, flow.to_frame_positions(coords)), alpha))
+
+
+def held_confidence(conf: np.ndarray) -> np.ndarray:
+    """The forward pass's tracking confidence as merge_shot keeps it until the backward pass: smoothed, uint8."""
+    return np.round(_smooth(conf) * 255.0).astype(np.uint8)
+
+
+def share_of_later(held_a: np.ndarray, conf_b: np.ndarray, t: int, a: int, b: int) -> np.ndarray:
+    """[h, w] share of source b in frame t (a < t < b), from a's held_confidence and b's tracking confidence:
+    the distance in time to each source times the confidence of its tracking."""
+    conf_a = held_a.astype(np.float32) * (1.0 / 255.0)
+    wa = (b - t) / (b - a) * (conf_a + LOW_CONFIDENCE_WEIGHT)
+    wb = (t - a) / (b - a) * (_smooth(conf_b) + LOW_CONFIDENCE_WEIGHT)
+    return wb / (wa + wb)
+
+
+def blend(flow: FlowField, from_a: np.ndarray, from_b: np.ndarray, share_b: np.ndarray) -> np.ndarray:
+    """from_a + (from_b - from_a) * share_b (at frame size), computed in from_b's buffer."""
+    alpha = flow.to_frame_map(share_b)[..., None]
+    from_b -= from_a
+    from_b *= alpha
+    from_b += from_a
+    return from_b

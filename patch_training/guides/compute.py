@@ -189,7 +189,7 @@ class _Job:
         if keys:
             sources = [patterns[i] for i in keys]
         else:  # a shot without keyframe: the nearest keyframe's images, placed at the shot's first frame
-            nearest = min(patterns, key=lambda i: (min(abs(i - start), abs(i - (end - 1))), i))
+            nearest = nearest_keyframe(patterns, start, end)
             sources = [Source(start, patterns[nearest].image, patterns[nearest].pad)]
         merge_shot(self.flow, start, end, sources, sink, want)
 
@@ -210,19 +210,37 @@ class _Job:
         return sources
 
     def _source_image(self, names: list[str], i: int, gauss: np.ndarray | None) -> Source:
-        pad = pattern_pad(self.h, self.w)
-        parts = []
-        for name in names:
-            if name == "gauss":
-                mask = None if self.masks is None else self.masks[i]
-                parts.append(gauss if gauss is not None else gauss_pattern(
-                    self.h, self.w, self.spec.gauss_blobs, self.spec.gauss_radius, self.spec.seed, i, mask, pad))
-            else:  # the stylization knows nothing beyond the frame: mirror it
-                parts.append(cv2.copyMakeBorder(self.styles[i], pad, pad, pad, pad, cv2.BORDER_REFLECT_101))
-        return Source(i, np.ascontiguousarray(np.concatenate(parts, axis=-1)), pad)
+        return source_image(self.spec, names, self.h, self.w, i, None if self.masks is None else self.masks[i],
+                            None if self.styles is None else self.styles[i], gauss)
 
     def _shot_of(self, t: int) -> tuple[int, int]:
         return next((s, e) for s, e in self.shots if s <= t < e)
+
+
+def advected_names(spec: GuideSpec) -> list[str]:
+    """The guides carried along the flow from the keyframes (they share one advection), in channel order."""
+    return [n for n, _, _ in spec.layout if n in ("gauss", "warp")]
+
+
+def source_image(spec: GuideSpec, names: list[str], h: int, w: int, i: int, mask: np.ndarray | None,
+                 style: np.ndarray | None, gauss: np.ndarray | None) -> Source:
+    """The image advected from keyframe i: its gauss pattern (or `gauss`, inherited along the chain) and/or
+    its stylization `style`, concatenated in the order of `names`, with pattern_pad pixels of context."""
+    pad = pattern_pad(h, w)
+    parts = []
+    for name in names:
+        if name == "gauss":
+            parts.append(gauss if gauss is not None else gauss_pattern(
+                h, w, spec.gauss_blobs, spec.gauss_radius, spec.seed, i, mask, pad))
+        else:  # the stylization knows nothing beyond the frame: mirror it
+            parts.append(cv2.copyMakeBorder(style, pad, pad, pad, pad, cv2.BORDER_REFLECT_101))
+    return Source(i, np.ascontiguousarray(np.concatenate(parts, axis=-1)), pad)
+
+
+def nearest_keyframe(keyframes, start: int, end: int) -> int:
+    """The keyframe whose images a shot start..end-1 without keyframes borrows: nearest to either end of the
+    shot, the earlier one on a tie."""
+    return min(keyframes, key=lambda i: (min(abs(i - start), abs(i - (end - 1))), i))
 
 
 class _Counter:

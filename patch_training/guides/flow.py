@@ -62,7 +62,8 @@ class FlowField:
 
     def pair_confidence(self) -> np.ndarray:
         """[T-1] mean forward-backward confidence of each consecutive pair (low: a cut or a failure)."""
-        return 0.5 * (self.forward_confidence.mean(axis=(1, 2)) + self.backward_confidence.mean(axis=(1, 2)))
+        return np.array([pair_confidence(self.forward_confidence[i], self.backward_confidence[i])
+                         for i in range(self.frames - 1)], np.float64)
 
     def to_frame_positions(self, pos: np.ndarray) -> np.ndarray:
         """[h, w, 2] working-grid positions -> [H, W, 2] frame-pixel positions (resampled and rescaled)."""
@@ -114,23 +115,38 @@ def compute_flow(frames, preset: str = "balanced", scale: int = 0,
         raise GuideError(f"flow_preset: expected one of {list(FLOW_PRESETS)}, received {preset!r}.")
     t, fh, fw = x.shape[:3]
     h, w = working_size(fh, fw, scale)
-    dis = make_dis(preset)
+    pairs = PairFlow(preset, h, w)
     fwd = np.empty((t - 1, h, w, 2), np.float32)
     bwd = np.empty((t - 1, h, w, 2), np.float32)
     fconf = np.empty((t - 1, h, w), np.float32)
     bconf = np.empty((t - 1, h, w), np.float32)
-    grid = pixel_grid(h, w)
     prev = to_gray_u8(x[0])
     for i in range(t - 1):
         nxt = to_gray_u8(x[i + 1])
-        fwd[i] = _to_working(dis.calc(prev, nxt, None), h, w)
-        bwd[i] = _to_working(dis.calc(nxt, prev, None), h, w)
-        fconf[i] = consistency(fwd[i], bwd[i], grid)
-        bconf[i] = consistency(bwd[i], fwd[i], grid)
+        fwd[i], bwd[i], fconf[i], bconf[i] = pairs(prev, nxt)
         prev = nxt
         if on_progress is not None:
             on_progress(i + 1, t - 1)
     return FlowField(fwd, bwd, fconf, bconf, preset, (fh, fw))
+
+
+class PairFlow:
+    """The flow of one consecutive pair, as compute_flow computes it (the streamed guides call it pair by pair)."""
+
+    def __init__(self, preset: str, h: int, w: int):
+        self.dis, self.h, self.w = make_dis(preset), h, w
+        self.grid = pixel_grid(h, w)
+
+    def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Grey uint8 frames t, t+1 -> forward, backward [h, w, 2], forward, backward confidence [h, w]."""
+        fwd = _to_working(self.dis.calc(prev, nxt, None), self.h, self.w)
+        bwd = _to_working(self.dis.calc(nxt, prev, None), self.h, self.w)
+        return fwd, bwd, consistency(fwd, bwd, self.grid), consistency(bwd, fwd, self.grid)
+
+
+def pair_confidence(forward_confidence: np.ndarray, backward_confidence: np.ndarray) -> float:
+    """Mean forward-backward confidence of one pair (low: a cut or a failure of the flow)."""
+    return 0.5 * (float(forward_confidence.mean(dtype=np.float64)) + float(backward_confidence.mean(dtype=np.float64)))
 
 
 def _to_working(flow: np.ndarray, h: int, w: int) -> np.ndarray:

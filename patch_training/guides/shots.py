@@ -35,15 +35,26 @@ class ShotInfo:
         return f"{span}: keyframes {list(self.keyframes)}"
 
 
+def frame_histogram(frame: np.ndarray) -> np.ndarray:
+    """The colour histogram that cut detection compares: 8x8x8 RGB bins of a 64x64 thumbnail."""
+    thumb = cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA)
+    return cv2.calcHist([np.clip(thumb, 0, 1)], [0, 1, 2], None, [8, 8, 8], [0, 1.0001] * 3)
+
+
+def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya distance of two frame_histogram()s, 0 (same) .. 1 (disjoint)."""
+    return float(np.float32(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA)))
+
+
+def is_cut(distance: float, confidence: float | None) -> bool:
+    """A cut between two frames: their histogram distance, and the pair's flow confidence (None: no flow)."""
+    return distance > HIST_CUT or (confidence is not None and distance > HIST_SUSPECT and confidence < FLOW_COLLAPSE)
+
+
 def histogram_distances(frames: np.ndarray) -> np.ndarray:
     """[T-1] Bhattacharyya distance between the colour histograms of consecutive frames (0..1)."""
-    hists = []
-    for f in frames:
-        thumb = cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA)
-        hist = cv2.calcHist([np.clip(thumb, 0, 1)], [0, 1, 2], None, [8, 8, 8], [0, 1.0001] * 3)
-        hists.append(hist)
-    return np.array([cv2.compareHist(hists[i], hists[i + 1], cv2.HISTCMP_BHATTACHARYYA)
-                     for i in range(len(hists) - 1)], np.float32)
+    hists = [frame_histogram(f) for f in frames]
+    return np.array([histogram_distance(hists[i], hists[i + 1]) for i in range(len(hists) - 1)], np.float32)
 
 
 def detect_shots(frames, flow: FlowField | None = None) -> list[tuple[int, int]]:
@@ -61,10 +72,8 @@ def detect_shots(frames, flow: FlowField | None = None) -> list[tuple[int, int]]
     if t < 2:
         return [(0, t)]
     hist = histogram_distances(x)
-    cut = hist > HIST_CUT
-    if flow is not None:
-        cut |= (hist > HIST_SUSPECT) & (flow.pair_confidence() < FLOW_COLLAPSE)
-    bounds = [0] + [int(i) + 1 for i in np.flatnonzero(cut)] + [t]
+    confidence = [None] * (t - 1) if flow is None else flow.pair_confidence()
+    bounds = [0] + [i + 1 for i in range(t - 1) if is_cut(float(hist[i]), confidence[i])] + [t]
     return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 

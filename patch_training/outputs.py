@@ -1,0 +1,119 @@
+"""Writing stylized frames so that nothing partial is ever left in place: a folder of images or a video file.
+
+Frames go to a hidden staging place beside the output (`.NAME.PID.partial`: a folder, or a video file) and
+are moved into place by `commit()`; `abort()` (an error, Ctrl-C, ComfyUI's Cancel) removes them. A run killed
+outright (SIGKILL, power loss) leaves only the hidden staging place, never a half-written output: the next run
+on the same output removes staging places whose process is gone and says so.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .errors import OutputExistsError, PatchToonError
+
+# OpenCV's bundled FFmpeg writes these without any system codec (checked with opencv-python-headless 4.10).
+VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+
+
+def is_video_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_CODECS
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(out: Path) -> list[Path]:
+    """Remove the staging places of earlier runs on `out` whose process has ended; returns what was removed."""
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for p in out.parent.glob(f".{out.name}.*.partial*"):
+        try:
+            pid = int(p.name[len(out.name) + 2:].split(".", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+class FrameWriter:
+    """Stylized frames to `out`: a folder (one image per frame, under the frame's name) or a video file.
+
+    overwrite: replace files of the same names in a non-empty folder / an existing video. fps: the video's
+    frame rate. Raises OutputExistsError before anything is written when `out` is in the way.
+    """
+
+    def __init__(self, out: str | os.PathLike, fps: float = 25.0, overwrite: bool = False, what: str = "--out"):
+        self.out, self.fps, self.what = Path(out), float(fps), what
+        self.video = is_video_path(self.out)
+        if self.video:
+            if self.out.exists() and (self.out.is_dir() or not overwrite):
+                raise OutputExistsError(f"{what}: {self.out} already exists; it is never replaced silently. Choose "
+                                        f"another name, or add --overwrite to replace it.")
+        elif self.out.exists() and not self.out.is_dir():
+            raise OutputExistsError(f"{what}: {self.out} exists and is not a folder. Give a folder for the stylized "
+                                    f"frames, or a video file name ({', '.join(VIDEO_CODECS)}).")
+        elif self.out.is_dir() and any(self.out.iterdir()) and not overwrite:
+            raise OutputExistsError(f"{what}: the folder {self.out} is not empty; its files are never replaced "
+                                    f"silently. Choose a new folder, or add --overwrite to replace files of the "
+                                    f"same names.")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.removed = clean_stale(self.out)
+        self.staging = self.out.parent / f".{self.out.name}.{os.getpid()}.partial{self.out.suffix if self.video else ''}"
+        self._video = None
+        self.count = 0
+        if not self.video:
+            self.staging.mkdir()
+
+    def write(self, name: str, image: np.ndarray) -> None:
+        """One frame, uint8 RGB [H, W, 3]: under `name` in a folder, or the next frame of the video."""
+        if self.video:
+            if self._video is None:
+                h, w = image.shape[:2]
+                fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.out.suffix.lower()])
+                self._video = cv2.VideoWriter(str(self.staging), fourcc, self.fps, (w, h))
+                if not self._video.isOpened():
+                    raise PatchToonError(f"{self.what}: OpenCV cannot write {self.out.suffix} video here. Write a "
+                                         f"folder of frames, or another of {', '.join(VIDEO_CODECS)}.")
+            self._video.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        else:
+            Image.fromarray(image).save(self.staging / name)
+        self.count += 1
+
+    def commit(self) -> None:
+        """Move everything written into place."""
+        if self.video:
+            if self._video is not None:
+                self._video.release()
+                self._video = None
+            os.replace(self.staging, self.out)
+            return
+        self.out.mkdir(exist_ok=True)
+        for path in sorted(self.staging.iterdir()):
+            os.replace(path, self.out / path.name)
+        self.staging.rmdir()
+
+    def abort(self) -> None:
+        """Remove everything written; the output stays as it was."""
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+        if self.staging.is_dir():
+            shutil.rmtree(self.staging, ignore_errors=True)
+        else:
+            self.staging.unlink(missing_ok=True)

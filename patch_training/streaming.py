@@ -1,0 +1,76 @@
+"""Stylizing a clip of any length as a stream: frames in, guides made, stylized and handed on batch by batch.
+
+Nothing of the whole clip is held: a guided model's guides come from guides.stream_guides (identical to the
+whole-clip guides), an RGB model's frames go straight to the network. The result equals
+inference.stylize(model, whole clip, model_guides(...)) frame for frame.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .guides.stream import DEFAULT_STORE_BUDGET_MB, as_float_frame, stream_guides
+from .inference import DEFAULT_TILE, model_inputs, stylize_chunks
+from .models import StyleModel
+from .pipeline import check_guided_clip, guide_spec_of
+
+
+def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count: int | None = None,
+                   keyframes: torch.Tensor | None = None, masks: torch.Tensor | None = None, batch_size: int = 4,
+                   tile: int = DEFAULT_TILE, device: str = "auto", precision: str = "auto", threads: int = 0,
+                   on_progress: Callable[[int, int], None] | None = None,
+                   store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
+                   scratch: str | os.PathLike | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (t, stylized frame [H, W, 3] float32 0..1) for t = 0, 1, ... in order.
+
+    frames: the clip one frame at a time, [H, W, 3] uint8 or float32 0..1 numpy. A guided model's guides are
+    rebuilt as in pipeline.model_guides (the clip it was trained on; keyframes [K, H, W, 3] for 'warp', masks
+    [K, H, W] when trained with masks). frame_count: the clip's length when known (progress, early checks).
+    on_progress(done, total) after each batch (it may raise to cancel; total is 0 when unknown).
+    store_budget_mb, scratch: see guides.stream_guides. Raises FramesError, KeyframeError, GuideError.
+    """
+    spec = guide_spec_of(model)
+    if spec is None:
+        stream = ((t, as_float_frame(np.asarray(f)), None) for t, f in enumerate(frames))
+    else:
+        stream = _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch)
+    batch: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+    for item in stream:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield from _run(model, batch, tile, device, precision, threads)
+            batch = []
+            if on_progress is not None:
+                on_progress(item[0] + 1, frame_count or 0)
+    if batch:
+        yield from _run(model, batch, tile, device, precision, threads)
+        if on_progress is not None:
+            on_progress(batch[-1][0] + 1, frame_count or 0)
+
+
+def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch):
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        return
+    first = np.asarray(first)
+    indices = check_guided_clip(model, first.shape[:2], frame_count, keyframes, masks)
+
+    def clip():
+        yield first
+        yield from frames
+
+    yield from stream_guides(clip(), spec, indices, masks=masks, keyframes=keyframes, frame_count=frame_count,
+                             store_budget_mb=store_budget_mb, scratch=scratch)
+
+
+def _run(model, batch, tile, device, precision, threads) -> Iterator[tuple[int, torch.Tensor]]:
+    frames = torch.from_numpy(np.stack([f for _, f, _ in batch]))
+    guides = None if batch[0][2] is None else torch.from_numpy(np.stack([g for _, _, g in batch]))
+    x = model_inputs(model, frames, guides)
+    for first, styled in stylize_chunks(model, x, len(batch), tile, device, precision, threads):
+        for i in range(styled.shape[0]):
+            yield batch[first + i][0], styled[i]
