@@ -17,7 +17,7 @@ from .errors import OutputExistsError, PatchToonError
 from .frames_io import FrameSource, images_by_stem, to_tensor, to_uint8
 from .inference import DEFAULT_TILE
 from .outputs import VIDEO_CODECS, FrameWriter
-from .streaming import stylize_stream
+from .streaming import fit_style_stream, stylize_stream
 from .keyframes import make_keyframes
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
 from .pipeline import describe_shots, fit_style
@@ -61,16 +61,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 f"name, or add --overwrite to replace it.")
     spec = GuideSpec(guides=parse_guides(args.guides), seed=args.seed)
     source = FrameSource(args.frames, "--frames")
-    frames = source.read_all()
-    keyframes, notes = _read_keyframes(source, frames, args.keyframes, args.masks)
+    shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
+    keyframes, notes = _read_keyframes(source, shape, args.keyframes, args.masks)
     steps = args.steps or 0
     seconds = args.seconds if args.seconds is not None else (0.0 if steps else 120.0)
     config = TrainConfig(preset=args.preset, loss=args.loss, steps=steps, seconds=seconds, seed=args.seed,
                          device=args.device, precision=args.precision, threads=args.threads, vgg_path=args.vgg or "")
     config.validate()
-    print(f"frames: {len(frames)} ({source.size[1]}x{source.size[0]}), keyframes: "
+    print(f"frames: {len(source)} ({source.size[1]}x{source.size[0]}), keyframes: "
           f"{[source.names[i] for i in keyframes.indices]}, guides: {spec.describe()}", file=sys.stderr)
-    for note in notes + describe_shots(frames, keyframes.indices, spec if spec.guides else None):
+    for note in notes:
         print(f"note: {note}", file=sys.stderr)
     bar = ProgressBar("train")
 
@@ -79,8 +79,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.show(p.fraction, f"step {p.step}  loss {total:.4f}  {p.steps_per_s:.1f} steps/s  ETA {_eta(p.eta_s)}",
                  force=p.done)
 
-    model = fit_style(frames, keyframes, config, spec if spec.guides else None, on_progress=report)
+    if spec.needs_keyframe_images:  # 'warp' trains leave-one-out on the whole clip's flow
+        frames = source.read_all()
+        notes = describe_shots(frames, keyframes.indices, spec)
+        model = fit_style(frames, keyframes, config, spec, on_progress=report)
+    else:  # only the keyframes' and the preview's frames and guides are kept, whatever the clip's length
+        notes = []
+        images = (image for _, image in source.images())
+        model = fit_style_stream(images, len(source), keyframes, config, spec if spec.guides else None,
+                                 on_progress=report, notes=notes, scratch=args.scratch)
     bar.close()
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     save_model(model, out, overwrite=args.overwrite)
     s = model.summary
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
@@ -180,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    train.add_argument("--scratch", help="folder for guide data that waits for the next keyframe beyond 256 MB of "
+                       "RAM (default: the system's temporary folder)")
     train.set_defaults(run=cmd_train)
 
     styl = sub.add_parser("stylize", help="stylize every frame with a trained model")

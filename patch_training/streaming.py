@@ -12,10 +12,15 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from .config import TrainConfig
+from .errors import KeyframeError
+from .guides import GuideSpec, shot_coverage
 from .guides.stream import DEFAULT_STORE_BUDGET_MB, as_float_frame, stream_guides
 from .inference import DEFAULT_TILE, model_inputs, stylize_chunks
+from .keyframes import Keyframes
 from .models import StyleModel
-from .pipeline import check_guided_clip, guide_spec_of
+from .pipeline import check_guided_clip, fit_style, guide_spec_of
+from .trainer import TrainProgress, default_preview_index
 
 
 def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count: int | None = None,
@@ -74,3 +79,60 @@ def _run(model, batch, tile, device, precision, threads) -> Iterator[tuple[int, 
     for first, styled in stylize_chunks(model, x, len(batch), tile, device, precision, threads):
         for i in range(styled.shape[0]):
             yield batch[first + i][0], styled[i]
+
+
+def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: Keyframes,
+                     config: TrainConfig = TrainConfig(), spec: GuideSpec | None = None,
+                     on_progress: Callable[[TrainProgress], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None, notes: list[str] | None = None,
+                     store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
+                     scratch: str | os.PathLike | None = None) -> StyleModel:
+    """pipeline.fit_style on a clip of any length, holding only the frames training uses.
+
+    frames: the clip one frame at a time ([H, W, 3] uint8 or float32 0..1); frame_count: its length.
+    Keeps the keyframes' frames and guides and the preview frame's (the middle frame that is not a keyframe):
+    the same model as fit_style(whole clip, ...), in memory that does not grow with the clip's length.
+    notes: if given, receives a line per shot saying which keyframes cover it. The 'warp' guide's training
+    rows (each keyframe from the others, leave-one-out) are not streamed: GuideError asks for the whole clip.
+    """
+    from .errors import GuideError
+
+    if spec is not None and spec.needs_keyframe_images:
+        raise GuideError("guides: the 'warp' guide is trained on the keyframes warped onto each other, which is "
+                         "computed on the whole clip; use fit_style with the frames in memory, or drop 'warp'.")
+    idx = list(keyframes.indices)
+    preview = default_preview_index(frame_count, idx)
+    wanted = sorted(set(idx) | {preview})
+    kept: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    if spec is not None and spec.guides:
+        shots: list[tuple[int, int]] = []
+        stream = stream_guides(frames, spec, idx, masks=keyframes.masks, frame_count=frame_count,
+                               store_budget_mb=store_budget_mb, scratch=scratch,
+                               on_shot=lambda s, e: shots.append((s, e)))
+        for t, frame, guides in stream:
+            if t in wanted:
+                kept[t] = (frame, guides)
+        if notes is not None and spec.detect_cuts and len(shots) > 1:
+            notes.extend(info.describe() for info in shot_coverage(shots, idx))
+    else:
+        for t, frame in enumerate(frames):
+            if t in wanted:
+                kept[t] = (as_float_frame(np.asarray(frame)), None)
+    missing = [t for t in idx if t not in kept]
+    if missing:
+        raise KeyframeError(f"keyframe_indices: expected frame numbers from 0 to {len(kept) - 1}, received "
+                            f"{missing}: the clip is shorter. Pick keyframes from the clip's frames.")
+    wanted = [t for t in wanted if t in kept]
+    position = {t: n for n, t in enumerate(wanted)}
+    sub_frames = torch.from_numpy(np.stack([kept[t][0] for t in wanted]))
+    sub_keys = Keyframes(tuple(position[t] for t in idx), keyframes.images, keyframes.masks)
+    guide_set = None
+    if spec is not None and spec.guides:
+        from .guide_set import GuideSet
+
+        guides = torch.from_numpy(np.stack([kept[t][1] for t in wanted]))
+        guide_set = GuideSet(spec, guides, sub_keys.indices, guides[list(sub_keys.indices)])
+    model = fit_style(sub_frames, sub_keys, config, spec if guide_set is not None else None, on_progress,
+                      should_stop, position.get(preview, position[idx[0]]), guide_set)
+    model.summary["keyframe_indices"] = idx
+    return model

@@ -236,8 +236,7 @@ def _preview_input(frames, guides, keyframe_indices, preview_index) -> torch.Ten
     """The frame shown while training: the given index, else the middle frame not used as a keyframe."""
     t = frames.shape[0]
     if preview_index is None:
-        others = [i for i in range(t) if i not in keyframe_indices] or list(range(t))
-        preview_index = others[len(others) // 2]
+        preview_index = default_preview_index(t, keyframe_indices)
     if not 0 <= preview_index < t:
         raise FramesError(f"preview frame: expected a frame number from 0 to {t - 1}, received {preview_index}.")
     x = frames[preview_index:preview_index + 1]
@@ -249,6 +248,13 @@ def _preview_input(frames, guides, keyframe_indices, preview_index) -> torch.Ten
         x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2).float(), scale_factor=scale, mode="area")
         x = x.permute(0, 2, 3, 1)
     return x.clone().float()
+
+
+def default_preview_index(frame_count: int, keyframe_indices) -> int:
+    """The frame shown while training when none is chosen: the middle frame that is not a keyframe."""
+    keys = set(keyframe_indices)
+    others = [i for i in range(frame_count) if i not in keys] or list(range(frame_count))
+    return others[len(others) // 2]
 
 
 def _render_preview(generator, gen_config, x: torch.Tensor, device) -> torch.Tensor:

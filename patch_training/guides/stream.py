@@ -110,8 +110,8 @@ def as_float_frame(frame: np.ndarray) -> np.ndarray:
 
 def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,
                   frame_count: int | None = None, on_progress: Callable[[GuideProgress], None] | None = None,
-                  store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
-                  scratch: str | os.PathLike | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+                  store_budget_mb: float = DEFAULT_STORE_BUDGET_MB, scratch: str | os.PathLike | None = None,
+                  on_shot: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield (t, frame [H, W, 3] float32 0..1, guides [H, W, spec.channels] float32) for t = 0, 1, ... in order.
 
     frames: the clip's frames one at a time, [H, W, 3] uint8 or float32 0..1 (numpy), any length.
@@ -121,10 +121,11 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
     frame_count: the clip's length if known (progress, and an early check of the keyframe numbers).
     on_progress(GuideProgress('guides', done, total)) after each frame (it may raise to cancel).
     store_budget_mb: RAM for frames waiting for the next keyframe; scratch: folder for the rest (None: $TMPDIR).
+    on_shot(start, end) when a shot (frames start..end-1) is complete, as detect_shots would split the clip.
     Raises FramesError, KeyframeError, MaskError or GuideError with the input named.
     """
     job = _Stream(spec, keyframe_indices, masks, keyframes, frame_count, on_progress,
-                  Store(int(store_budget_mb * 2 ** 20), scratch))
+                  Store(int(store_budget_mb * 2 ** 20), scratch), on_shot)
     try:
         yield from job.run(frames)
     finally:
@@ -132,10 +133,11 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
 
 
 class _Stream:
-    def __init__(self, spec, keyframe_indices, masks, keyframes, frame_count, on_progress, store):
+    def __init__(self, spec, keyframe_indices, masks, keyframes, frame_count, on_progress, store, on_shot):
         if not isinstance(spec, GuideSpec):
             raise KeyframeError(f"spec: expected a GuideSpec, received {type(spec).__name__}.")
         self.spec, self.on_progress, self.store, self.frame_count = spec, on_progress, store, frame_count
+        self.on_shot = on_shot
         self.keys = check_keyframe_indices(keyframe_indices, _NO_END if frame_count is None else frame_count)
         self.key_set = set(self.keys)
         self.raw_masks, self.raw_styles = masks, keyframes
@@ -302,6 +304,8 @@ class _Stream:
         for t in range(start, end):
             self.shot_of[t] = (start, end)
         self.shot_closed = end
+        if self.on_shot is not None:
+            self.on_shot(start, end)
 
     # --- output ------------------------------------------------------------------------------------------------
     def _emit(self, last_read: int, final: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

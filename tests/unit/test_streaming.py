@@ -234,3 +234,21 @@ def test_ctrl_c_leaves_nothing_and_a_killed_run_only_complete_frames(guided, tmp
     assert result.returncode == 0 and "left by an interrupted run" in result.stderr
     assert len(list((tmp_path / "b").iterdir())) == len(frames)
     assert not any(tmp_path.glob(".b.*"))
+
+
+@pytest.mark.parametrize("spec", [GuideSpec(), None])
+def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
+    from patch_training.config import TrainConfig
+    from patch_training.keyframes import make_keyframes
+    from patch_training.pipeline import fit_style
+    from patch_training.streaming import fit_style_stream
+
+    frames = sample_frames()
+    keyframes, _ = make_keyframes([0, 31, 14], frames[[0, 31, 14]].flip(-1), frames=frames)
+    config = TrainConfig(steps=4, seconds=0, seed=3)
+    whole = fit_style(frames, keyframes, config, spec)
+    streamed = fit_style_stream(iter(to_uint8(frames)), len(frames), keyframes, config, spec)
+    assert streamed.summary["keyframe_indices"] == whole.summary["keyframe_indices"] == [0, 14, 31]
+    for (name, a), (_, b) in zip(whole.generator.state_dict().items(), streamed.generator.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert torch.equal(whole.preview, streamed.preview)
