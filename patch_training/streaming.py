@@ -16,7 +16,7 @@ from .config import TrainConfig
 from .errors import KeyframeError
 from .guides import GuideSpec, shot_coverage
 from .guides.stream import DEFAULT_STORE_BUDGET_MB, as_float_frame, stream_guides
-from .inference import DEFAULT_TILE, model_inputs, stylize_chunks
+from .inference import BATCH_PIXELS, DEFAULT_TILE, model_inputs, stylize_chunks
 from .keyframes import Keyframes
 from .models import StyleModel
 from .pipeline import check_guided_clip, fit_style, guide_spec_of
@@ -44,6 +44,9 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
         stream = _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch)
     batch: list[tuple[int, np.ndarray, np.ndarray | None]] = []
     for item in stream:
+        if not batch and item[0] == 0:  # as inference.stylize_chunks: about a megapixel of frames at a time
+            h, w = item[1].shape[:2]
+            batch_size = max(1, min(batch_size, BATCH_PIXELS // (h * w)))
         batch.append(item)
         if len(batch) == batch_size:
             yield from _run(model, batch, tile, device, precision, threads)
