@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from patch_training.checkpoint import FORMAT_VERSION, checkpoint_metadata
 from patch_training.cli import main
-from support import random_model
+from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model
 
 
 def write_frames(folder: Path, count: int = 4, size=(40, 56), ext: str = "png", seed: int = 0) -> list[Path]:
@@ -163,6 +163,16 @@ def test_model_files_that_cannot_be_used_are_named(clip, capsys, kind, expected)
     for argv in (["info", path], ["stylize", "--model", path, "--frames", clip / "frames", "--out", clip / "o"]):
         code, _, err = run(capsys, *argv)
         assert code == 2 and expected in err
+    assert not (clip / "o").exists()
+
+
+@pytest.mark.parametrize("kind", HOSTILE_CHECKPOINTS)
+def test_a_damaged_or_edited_model_file_is_an_error_line_not_a_traceback(clip, capsys, kind):
+    path = hostile_checkpoint(kind, clip / "bad.safetensors")
+    for argv in (["info", path], ["stylize", "--model", path, "--frames", clip / "frames", "--out", clip / "o"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "" and "Traceback" not in err
+        assert err.startswith(f"error: model: {path}") and err.count("\n") == 1, err
     assert not (clip / "o").exists()
 
 
