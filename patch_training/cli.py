@@ -18,11 +18,13 @@ from . import __version__
 from .checkpoint import load_model, read_metadata, save_model
 from .config import PRESETS, LOSS_PRESETS, TrainConfig
 from .errors import OutputExistsError, PatchToonError
-from .frames_io import FrameSource, images_by_stem, to_tensor, to_uint8
-from .inference import DEFAULT_TILE, model_inputs, stylize_chunks
+from .frames_io import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor, to_uint8
+from .inference import DEFAULT_TILE, STYLIZE_FIXES, model_inputs, stylize_chunks
 from .keyframes import make_keyframes
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
-from .pipeline import describe_shots, fit_style, guide_spec_of, model_guides
+from .memory import check_host_memory, guides_host_bytes, stylize_host_bytes
+from .pipeline import check_training_memory, describe_shots, fit_style, guide_spec_of, model_guides
+from .runtime import resolve_device
 from .trainer import TrainProgress
 
 
@@ -62,14 +64,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise OutputExistsError(f"--out: {out} already exists; it is never replaced silently. Choose another "
                                 f"name, or add --overwrite to replace it.")
     spec = GuideSpec(guides=parse_guides(args.guides), seed=args.seed)
-    source = FrameSource(args.frames, "--frames")
-    frames = source.read_all()
-    keyframes, notes = _read_keyframes(source, frames, args.keyframes, args.masks)
     steps = args.steps or 0
     seconds = args.seconds if args.seconds is not None else (0.0 if steps else 120.0)
     config = TrainConfig(preset=args.preset, loss=args.loss, steps=steps, seconds=seconds, seed=args.seed,
                          device=args.device, precision=args.precision, threads=args.threads, vgg_path=args.vgg or "")
     config.validate()
+    source = FrameSource(args.frames, "--frames")
+    stylized = [p for p in Path(args.keyframes).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    check_training_memory(len(source), *source.size, max(len(stylized), 1), config,
+                          spec=spec if spec.guides else None, frames_held=False)  # before reading a frame
+    frames = source.read_all()
+    keyframes, notes = _read_keyframes(source, frames, args.keyframes, args.masks)
     print(f"frames: {len(frames)} ({source.size[1]}x{source.size[0]}), keyframes: "
           f"{[source.names[i] for i in keyframes.indices]}, guides: {spec.describe()}", file=sys.stderr)
     for note in notes + describe_shots(frames, keyframes.indices, spec if spec.guides else None):
@@ -115,8 +120,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
                                 f"Choose a new folder, or add --overwrite to replace files of the same names.")
     model = load_model(args.model)
     source = FrameSource(args.frames, "--frames")
-    chunks = source.chunks(max(args.batch, 1) * 4)
-    if guide_spec_of(model) is not None:
+    step = max(args.batch, 1) * 4
+    spec = guide_spec_of(model)
+    # Before reading a frame: a guided model holds the whole clip and its guides, an RGB model `step` frames.
+    held = len(source) if spec is not None else min(step, len(source))
+    needed = stylize_host_bytes(model.config, held, *source.size, args.batch, args.tile, frames_held=False,
+                                output=False, on_gpu=resolve_device(args.device).type == "cuda")
+    needed += guides_host_bytes(held, *source.size, spec.channels, spec.needs_flow) if spec is not None else 0
+    check_host_memory(needed, f"stylizing {held} frames of {source.size[1]}x{source.size[0]} at once", STYLIZE_FIXES)
+    chunks = source.chunks(step)
+    if spec is not None:
         # Guides follow the clip (optical flow from the keyframes): they need the whole clip at once.
         frames = source.read_all()
         keyframes = None
@@ -129,7 +142,6 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
         guides = model_guides(model, frames, None if keyframes is None else keyframes.images,
                               None if keyframes is None else keyframes.masks)
-        step = max(args.batch, 1) * 4
         chunks = ((source.names[i:i + step], frames[i:i + step], guides[i:i + step]) for i in range(0, len(frames), step))
     else:
         chunks = ((names, part, None) for names, part in chunks)

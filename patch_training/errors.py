@@ -30,6 +30,10 @@ class OutputExistsError(PatchToonError):
     """Writing would overwrite something the user did not ask to replace."""
 
 
+class MemoryLimitError(PatchToonError):
+    """The work would need more memory than the machine has available: refused before it starts."""
+
+
 class ConfigError(PatchToonError):
     """A setting (preset, steps, seconds, tile size, ...) is out of range or unknown."""
 

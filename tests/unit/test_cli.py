@@ -176,6 +176,23 @@ def test_a_damaged_or_edited_model_file_is_an_error_line_not_a_traceback(clip, c
     assert not (clip / "o").exists()
 
 
+def test_work_too_big_for_the_memory_available_is_refused_before_reading_a_frame(clip, capsys, monkeypatch):
+    model = clip / "m.safetensors"
+    assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+               "--steps", 1, "--guides", "rgb")[0] == 0
+    (clip / "frames" / "00001.png").write_bytes(b"not an image: reading it would be another error")
+    monkeypatch.setenv("PATCH_TOON_MEMORY_LIMIT_MB", "1")
+    code, out, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys",
+                         "--out", clip / "big.safetensors", "--steps", 1)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("error: memory: training on 4 frames of 56x40 (2 keyframes, guides rgb,gauss,edges) "
+                          "needs about ") and "1 MB is available (PATCH_TOON_MEMORY_LIMIT_MB)" in err
+    code, out, err = run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o")
+    assert code == 2 and err.startswith("error: memory: stylizing 4 frames of 56x40 at once needs about ")
+    assert not (clip / "big.safetensors").exists() and not (clip / "o").exists()
+    assert sorted(p.name for p in clip.iterdir()) == ["frames", "keys", "m.safetensors"]
+
+
 def test_frames_are_read_chunk_by_chunk_not_all_at_once(tmp_path):
     # What lets `stylize` take a 10,000-frame clip: a chunk is decoded only when it is asked for, so a frame
     # the reader has not reached yet (here a broken file) does not stop the chunks before it.
