@@ -9,17 +9,24 @@ output held (as ComfyUI's Stylize Frames). One torch thread.
     .venv/bin/python -m benchmarks.memory_preflight            # all cases, about 4 minutes on 2 cores
     .venv/bin/python -m benchmarks.memory_preflight --quick    # the small ones
 
-Prints a Markdown table and writes it to benchmarks/results/memory_preflight.md.
+Prints a Markdown table and writes it to its section of benchmarks/RELIABILITY.md.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.sections import write_section  # noqa: E402
+
 TRAIN_SIDES = (256, 512, 1024, 2048, 4096)
 STYLIZE_SIZES = ((350, 350), (720, 1280), (1080, 1920), (1440, 2560), (2160, 3840))
 FRAMES, KEYFRAMES = 4, 2
@@ -88,10 +95,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"{result['estimate'] / 2**20:.0f} | {result['measured'] / 2**20:.0f} | {ratio:.2f} |")
         print(rows[-1], flush=True)
     rows.append(f"\nLowest estimate / measured: {worst:.2f} (target: at least 0.80).")
-    out = REPO / "benchmarks" / "results" / "memory_preflight.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(rows) + "\n")
-    print("\n".join(rows))
+    write_section("Memory pre-flight: estimate vs measured peak", [
+        f"{time.strftime('%Y-%m-%d')}, `python -m benchmarks.memory_preflight`: each case in a fresh process, the "
+        f"growth of VmHWM over VmRSS before the work; 'fast' preset, 1 torch thread, {platform.machine()}, "
+        f"{os.cpu_count()} cores.", "", *rows])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ memory (VmRSS) after the warm-up and after the runs, and any file left that no r
 
     .venv/bin/python -m benchmarks.soak [--runs 30]     # about 3 minutes on 2 cores; needs `make test`'s host
 
-Writes benchmarks/results/soak.md.
+Writes its section of benchmarks/RELIABILITY.md.
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
+from benchmarks.sections import write_section  # noqa: E402
 from comfy_host import ComfyServer, setup_host  # noqa: E402
 from comfy_host.soak import files_left, soak  # noqa: E402
 
@@ -33,19 +35,16 @@ def main(argv: list[str] | None = None) -> None:
         report = soak(server, args.runs, log=print)
         left = files_left(server, report["entries"])
     outcomes = collections.Counter(f"{kind} -> {outcome}" for kind, outcome, _ in report["outcomes"])
-    lines = [f"Soak, {time.strftime('%Y-%m-%d')}: {args.runs} runs of train_and_stylize_sample.json on one server "
-             f"(+ warm-up and 2 fixed-seed runs), {time.monotonic() - start:.0f} s.",
-             "", "| what | value |", "|---|---|",
+    lines = [f"{time.strftime('%Y-%m-%d')}, `python -m benchmarks.soak --runs {args.runs}`: {args.runs} runs of "
+             f"train_and_stylize_sample.json on one server (+ a warm-up and 2 fixed-seed runs), "
+             f"{time.monotonic() - start:.0f} s.", "", "| what | value |", "|---|---|",
              *(f"| {name} | {count} |" for name, count in sorted(outcomes.items())),
              f"| server VmRSS after warm-up | {report['rss_after_warmup'] / 2**20:.0f} MB |",
              f"| server VmRSS after the runs | {report['rss_after'] / 2**20:.0f} MB |",
              f"| growth | {(report['rss_after'] - report['rss_after_warmup']) / 2**20:+.0f} MB |",
              f"| files left beyond the outputs | {len(left)} {left[:5] if left else ''} |",
              f"| fixed-seed run after the runs equals the fresh server's | {report['same_as_fresh']} |"]
-    out = REPO / "benchmarks" / "results" / "soak.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_section("Long-running server (soak)", lines)
 
 
 if __name__ == "__main__":
