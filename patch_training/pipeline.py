@@ -85,10 +85,10 @@ def check_training_memory(frames: int, height: int, width: int, keyframes: int, 
     in_channels: RGB plus the channels of guides already computed; spec: guides still to compute (None: none);
     frames_held: the clip and keyframes are in memory already (else they count too: before reading them).
     """
+    if config.preset not in PRESETS:
+        return  # config.validate() names the preset
     computing = spec.channels if spec is not None else 0
-    network = PRESETS[config.preset].with_inputs(in_channels + computing) if config.preset in PRESETS else None
-    if network is None:
-        return  # config.validate names the preset
+    network = PRESETS[config.preset].with_inputs(in_channels + computing)
     needed = training_host_bytes(network, frames, height, width, keyframes, config.resolved_batch(),
                                  config.resolved_patch(), computing, frames_held,
                                  on_gpu=resolve_device(config.device).type == "cuda")
