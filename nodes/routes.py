@@ -4,6 +4,7 @@ Registered on ComfyUI's PromptServer when this module is imported (the pack's __
 
 - POST /patch_toon/finish  {"node": "<id>"}: asks the training node with that id to stop at its
   next step and return the model trained so far (the graph then goes on, unlike an interrupt).
+  Anything else (not JSON, over 1 KB, other keys, a node that is not training) is answered 400.
 - GET /patch_toon/workflows: [{"name", "title", "description", "nodes"}] for every example workflow.
 - GET /patch_toon/workflows/{name}: that workflow's JSON, as saved by ComfyUI's page.
 
@@ -12,11 +13,13 @@ Today's ComfyUI also serves every route under /api (the Vue frontend's api.fetch
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import threading
 from pathlib import Path
+from typing import Callable, Iterator
 
 from aiohttp import web
 from server import PromptServer
@@ -30,30 +33,47 @@ EXAMPLE_DIRS = ("examples_workflows", "example_workflows")
 # A workflow name is a file stem: no separators, no dots, so no way out of the folder.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
 NOTE_TYPES = ("Note", "MarkdownNote")
+MAX_FINISH_BODY = 1024  # bytes: {"node": "<id>"} is a few dozen
+# ComfyUI's node ids: "12", or "5:3" / "5.3" inside group nodes and subgraphs.
+NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$")
 
 # ------------------------------------------------------------------ finish requests
 # Written by the route (the server's event loop thread), read by the training node (the
-# execution thread): a lock keeps the check-and-clear pair consistent.
+# execution thread): a lock keeps the check-and-set pairs consistent. A finish request names a
+# node that is training now; any other id is refused, so that nothing is left behind for a later run.
 _finish_lock = threading.Lock()
+_training: set[str] = set()
 _finish_requested: set[str] = set()
 
 
-def request_finish(node_id: str) -> None:
-    """Marks the training node `node_id` to finish at its next step."""
+@contextlib.contextmanager
+def training_session(node_id) -> Iterator[Callable[[], bool]]:
+    """While the training node `node_id` trains: finish requests for it are taken. Yields should_stop()."""
+    node = str(node_id)
     with _finish_lock:
+        _training.add(node)
+        _finish_requested.discard(node)
+    try:
+        yield lambda: finish_requested(node)
+    finally:
+        with _finish_lock:
+            _training.discard(node)
+            _finish_requested.discard(node)
+
+
+def request_finish(node_id: str) -> bool:
+    """Marks the training node `node_id` to finish at its next step; False when no such node is training."""
+    with _finish_lock:
+        if str(node_id) not in _training:
+            return False
         _finish_requested.add(str(node_id))
+        return True
 
 
 def finish_requested(node_id: str) -> bool:
-    """True once "Finish now" was pressed for `node_id` (until clear_finish)."""
+    """True once "Finish now" was pressed for `node_id` during its training session."""
     with _finish_lock:
         return str(node_id) in _finish_requested
-
-
-def clear_finish(node_id: str) -> None:
-    """Forgets a finish request: the training node calls it before it starts training."""
-    with _finish_lock:
-        _finish_requested.discard(str(node_id))
 
 
 # ------------------------------------------------------------------ example workflows
@@ -120,15 +140,37 @@ def _error(status: int, message: str) -> web.Response:
 
 @routes.post("/patch_toon/finish")
 async def finish_training(request: web.Request) -> web.Response:
+    usage = '{"node": "<id of a Train Patch Model node that is training>"}'
+    body = await _bounded_body(request, MAX_FINISH_BODY)
+    if body is None:
+        return _error(400, f"expected a JSON body of at most {MAX_FINISH_BODY} bytes, {usage}")
     try:
-        body = await request.json()
-    except ValueError:
-        return _error(400, 'expected a JSON body {"node": "<training node id>"}')
-    node = body.get("node") if isinstance(body, dict) else None
-    if isinstance(node, bool) or not isinstance(node, (str, int)) or str(node).strip() == "":
-        return _error(400, f'"node": expected the id of a Train Patch Model node, received {node!r}')
-    request_finish(str(node))
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return _error(400, f"expected a JSON body {usage}, received text that is not JSON")
+    if not isinstance(data, dict) or set(data) != {"node"}:
+        keys = sorted(map(str, data))[:5] if isinstance(data, dict) else type(data).__name__
+        return _error(400, f"expected a JSON body {usage}, received {keys}")
+    node = data["node"]
+    if isinstance(node, bool) or not isinstance(node, (str, int)) or not NODE_ID_PATTERN.match(str(node)):
+        return _error(400, f'"node": expected the id of a Train Patch Model node, received {repr(node)[:80]}')
+    if not request_finish(str(node)):
+        return _error(400, f'"node": no Train Patch Model node with id {str(node)!r} is training now; '
+                           f"Finish now applies while training runs")
     return web.json_response({"node": str(node), "finish_requested": True})
+
+
+async def _bounded_body(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than `limit` bytes (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = b""
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            return body
+        body += chunk
+    return None
 
 
 @routes.get("/patch_toon/workflows")

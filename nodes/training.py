@@ -9,7 +9,7 @@ from ..patch_training.memory import inference_bytes, training_bytes
 from ..patch_training.pipeline import fit_style, guide_spec_of, guides_need, model_guides
 from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
                       guide_reporter, make_room, release, training_reporter)
-from .routes import clear_finish, finish_requested
+from .routes import training_session
 
 PRESET_TIP = ("Network size. 'fast': a small U-Net, many steps per second, best on a CPU; 'balanced': wider, "
               "for a GPU or longer budgets; 'reference': the paper's generator (slow on a CPU).")
@@ -55,12 +55,11 @@ class PatchToonTrain:
         channels = 3 + (guides.spec.channels if guides is not None else 0)
         make_room(device, training_bytes(PRESETS[preset].with_inputs(channels), len(keyframes),
                                          *frames.shape[1:3], config.resolved_batch(), config.resolved_patch()))
-        clear_finish(unique_id)
         try:
-            model = fit_style(frames, keyframes, config, guide_set=guides, on_progress=training_reporter(unique_id),
-                              should_stop=lambda: finish_requested(unique_id))
+            with training_session(unique_id) as should_stop:
+                model = fit_style(frames, keyframes, config, guide_set=guides,
+                                  on_progress=training_reporter(unique_id), should_stop=should_stop)
         finally:
-            clear_finish(unique_id)
             release(device)
         return (model, model.preview)
 

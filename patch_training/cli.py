@@ -14,13 +14,15 @@ from . import __version__
 from .checkpoint import load_model, read_metadata, save_model
 from .config import PRESETS, LOSS_PRESETS, TrainConfig
 from .errors import OutputExistsError, PatchToonError
-from .frames_io import FrameSource, images_by_stem, to_tensor, to_uint8
-from .inference import DEFAULT_TILE
+from .frames_io import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor, to_uint8
+from .inference import DEFAULT_TILE, STYLIZE_FIXES
 from .outputs import VIDEO_CODECS, FrameWriter
 from .streaming import fit_style_stream, stylize_stream
 from .keyframes import make_keyframes
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
-from .pipeline import describe_shots, fit_style
+from .guides.compute import advected_names
+from .memory import check_host_memory, stream_host_bytes
+from .pipeline import check_training_memory, describe_shots, fit_style, guide_spec_of
 from .trainer import TrainProgress
 
 
@@ -60,14 +62,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise OutputExistsError(f"--out: {out} already exists; it is never replaced silently. Choose another "
                                 f"name, or add --overwrite to replace it.")
     spec = GuideSpec(guides=parse_guides(args.guides), seed=args.seed)
-    source = FrameSource(args.frames, "--frames")
-    shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
-    keyframes, notes = _read_keyframes(source, shape, args.keyframes, args.masks)
     steps = args.steps or 0
     seconds = args.seconds if args.seconds is not None else (0.0 if steps else 120.0)
     config = TrainConfig(preset=args.preset, loss=args.loss, steps=steps, seconds=seconds, seed=args.seed,
                          device=args.device, precision=args.precision, threads=args.threads, vgg_path=args.vgg or "")
     config.validate()
+    source = FrameSource(args.frames, "--frames")
+    stylized = [p for p in Path(args.keyframes).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    keys = max(len(stylized), 1)
+    # Before reading a frame: streamed training holds the keyframes' and the preview's frames (the whole clip
+    # for 'warp').
+    held = len(source) if spec.needs_keyframe_images else keys + 1
+    check_training_memory(held, *source.size, keys, config, spec=spec if spec.guides else None, frames_held=False)
+    shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
+    keyframes, notes = _read_keyframes(source, shape, args.keyframes, args.masks)
     print(f"frames: {len(source)} ({source.size[1]}x{source.size[0]}), keyframes: "
           f"{[source.names[i] for i in keyframes.indices]}, guides: {spec.describe()}", file=sys.stderr)
     for note in notes:
@@ -117,6 +125,10 @@ def _read_keyframes(source: FrameSource, frames: torch.Tensor, keyframe_dir: str
 def cmd_stylize(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     source = FrameSource(args.frames, "--frames")
+    spec = guide_spec_of(model)
+    needed = stream_host_bytes(model.config, *source.size, 0 if spec is None else spec.channels,
+                               0 if spec is None else 3 * len(advected_names(spec)), args.batch, args.tile)
+    check_host_memory(needed, f"stylizing frames of {source.size[1]}x{source.size[0]}", STYLIZE_FIXES)
     keyframes = masks = None
     if args.keyframes:
         shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only

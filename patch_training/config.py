@@ -4,7 +4,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
+
+
+# What the library builds at most: every preset lies far inside (a checkpoint asking for more is refused).
+MAX_WIDTH = 1024        # channels of one scale
+MAX_SCALES = 8          # unet scales (stride 128)
+MAX_RES_BLOCKS = 64
+MAX_IN_CHANNELS = 64    # RGB + guide channels (the guides known today add at most 10)
 
 
 @dataclass(frozen=True)
@@ -32,24 +39,41 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "GeneratorConfig":
+        """Inverse of to_dict, strict: unknown keys, wrong types and out-of-range values raise ConfigError."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"generator config: expected a JSON object, received {type(data).__name__}.")
         data = _known_keys(cls, data, "generator config")
         if "widths" in data:
-            data["widths"] = tuple(int(w) for w in data["widths"])
+            if not isinstance(data["widths"], (list, tuple)) or len(data["widths"]) > MAX_SCALES:
+                raise ConfigError(f"widths: expected a list of at most {MAX_SCALES} channel counts, received "
+                                  f"{shown(data['widths'])}.")
+            data["widths"] = tuple(data["widths"])
         config = cls(**data)
         config.validate()
         return config
 
     def validate(self) -> None:
+        """Raise ConfigError unless every field has its type and lies within what the library can build."""
+        for name, kind in (("arch", str), ("norm", str), ("smoothers", bool), ("residual", bool),
+                           ("res_blocks", int), ("in_channels", int)):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigError(f"{name}: expected {kind.__name__}, received {shown(value)}.")
         if self.arch not in ("texler", "unet"):
-            raise ConfigError(f"arch: expected 'texler' or 'unet', received {self.arch!r}.")
+            raise ConfigError(f"arch: expected 'texler' or 'unet', received {shown(self.arch)}.")
         if self.norm not in ("batch", "none"):
-            raise ConfigError(f"norm: expected 'batch' or 'none', received {self.norm!r}.")
+            raise ConfigError(f"norm: expected 'batch' or 'none', received {shown(self.norm)}.")
+        if not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= MAX_WIDTH for w in self.widths):
+            raise ConfigError(f"widths: expected channel counts from 1 to {MAX_WIDTH}, received "
+                              f"{shown(list(self.widths))}.")
         if self.arch == "texler" and len(self.widths) != 6:
             raise ConfigError(f"widths: the texler generator takes 6 widths, received {list(self.widths)}.")
-        if self.arch == "unet" and len(self.widths) < 2:
-            raise ConfigError(f"widths: a unet needs at least 2 scales, received {list(self.widths)}.")
-        if self.in_channels < 3:
-            raise ConfigError(f"in_channels: expected at least 3 (RGB), received {self.in_channels}.")
+        if self.arch == "unet" and not 2 <= len(self.widths) <= MAX_SCALES:
+            raise ConfigError(f"widths: a unet needs 2 to {MAX_SCALES} scales, received {list(self.widths)}.")
+        if not 0 <= self.res_blocks <= MAX_RES_BLOCKS:
+            raise ConfigError(f"res_blocks: expected 0 to {MAX_RES_BLOCKS}, received {self.res_blocks}.")
+        if not 3 <= self.in_channels <= MAX_IN_CHANNELS:
+            raise ConfigError(f"in_channels: expected 3 (RGB) to {MAX_IN_CHANNELS}, received {self.in_channels}.")
 
 
 # The paper's "P" setting (Texler et al. 2020, reference_P.yaml of the original): GeneratorJ with
@@ -159,5 +183,5 @@ def _known_keys(cls, data: dict, what: str) -> dict:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{what}: unknown keys {unknown}: written by a newer patch-toon? Update patch-toon.")
+        raise ConfigError(f"{what}: unknown keys {shown(unknown)}: written by a newer patch-toon? Update patch-toon.")
     return dict(data)

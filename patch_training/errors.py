@@ -30,8 +30,19 @@ class OutputExistsError(PatchToonError):
     """Writing would overwrite something the user did not ask to replace."""
 
 
+class MemoryLimitError(PatchToonError):
+    """The work would need more memory than the machine has available: refused before it starts."""
+
+
 class ConfigError(PatchToonError):
     """A setting (preset, steps, seconds, tile size, ...) is out of range or unknown."""
+
+
+def shown(value, limit: int = 80) -> str:
+    """A received value for a message: repr() (str() of an exception), cut to `limit` characters, since a
+    damaged file or a hostile request may hold megabytes."""
+    text = str(value) if isinstance(value, BaseException) else repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def check_image_batch(name: str, tensor, channels: int | None = 3) -> None:

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from . import memory
 from .errors import ConfigError, GuideError, check_image_batch
 from .models import StyleModel, receptive_radius
 from .runtime import autocast, cpu_threads, resolve_device, resolve_precision
@@ -22,6 +23,8 @@ BLEND = 16  # pixels over which neighbouring tiles cross-fade
 # helps small frames, but at 1080p a batch of 4 full tiles held 1.8 GB more than one frame at a time (measured
 # on the `fast` network), for no gain in speed on a CPU. The result does not depend on it.
 BATCH_PIXELS = 1 << 20
+STYLIZE_FIXES = ("Stylize fewer frames at once (Load Frames' count and start, or a folder streamed by the command "
+                 "line), smaller frames (max_side), a smaller batch_size or tile.")
 
 
 def model_inputs(model: StyleModel, frames: torch.Tensor, guides: torch.Tensor | None) -> torch.Tensor:
@@ -46,12 +49,20 @@ def model_inputs(model: StyleModel, frames: torch.Tensor, guides: torch.Tensor |
 
 def stylize(model: StyleModel, frames: torch.Tensor, guides: torch.Tensor | None = None, batch_size: int = 4,
             tile: int = DEFAULT_TILE, device: str | torch.device = "auto", precision: str = "auto",
-            threads: int = 0, on_progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+            threads: int = 0, on_progress: Callable[[int, int], None] | None = None,
+            check_memory: bool = True) -> torch.Tensor:
     """Stylize every frame. frames: [T, H, W, 3] float32 0..1 CPU; guides: [T, H, W, G] or None.
 
     Returns [T, H, W, 3] float32 0..1 on the CPU. on_progress(done, total) after each batch (it may raise to
-    cancel). threads: CPU threads (0: the library policy). Raises FramesError / GuideError / ConfigError on bad input.
+    cancel). threads: CPU threads (0: the library policy). check_memory: refuse first (MemoryLimitError) when the
+    machine lacks the memory (memory.stylize_host_bytes). Raises FramesError / GuideError / ConfigError on bad input.
     """
+    check_image_batch("frames", frames)
+    if check_memory:
+        t, h, w = frames.shape[:3]
+        needed = memory.stylize_host_bytes(model.config, t, h, w, batch_size, tile,
+                                           on_gpu=resolve_device(device).type == "cuda")
+        memory.check_host_memory(needed, f"stylizing {t} frames of {w}x{h} ({batch_size} at a time)", STYLIZE_FIXES)
     x = model_inputs(model, frames, guides)
     out = torch.empty(frames.shape[0], frames.shape[1], frames.shape[2], 3)
     done = 0

@@ -11,13 +11,18 @@ from typing import Callable
 
 import torch
 
-from .config import TrainConfig
+from .config import PRESETS, TrainConfig
 from .errors import FramesError, GuideError, KeyframeError, MaskError
+from .memory import check_host_memory, guides_host_bytes, training_host_bytes
 from .guide_set import GuideSet, make_guide_set, training_inputs
 from .guides import GuideSpec, compute_guides, detect_shots, shot_coverage
 from .keyframes import Keyframes
 from .models import StyleModel
+from .runtime import resolve_device
 from .trainer import TrainProgress, train_style_model
+
+TRAIN_FIXES = ("Train on smaller frames (Load Frames' max_side, or a resized clip), on fewer frames (Load Frames' "
+               "count: the keyframes' shots only), or with fewer guides (RGB only: no Compute Guides, --guides rgb).")
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,10 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
     the Gaussian blobs. Returns the StyleModel with the guide spec as its `guides` and, in its summary,
     whether masks were used (model_guides needs them again then).
     """
-    if guide_set is None and spec is not None and spec.guides:
+    computed = spec if guide_set is None and spec is not None and spec.guides else None
+    check_training_memory(frames.shape[0], *frames.shape[1:3], len(keyframes), config,
+                          3 + (guide_set.spec.channels if guide_set is not None else 0), computed)
+    if computed is not None:
         if spec.needs_keyframe_images and len(keyframes) < 2:
             raise KeyframeError("keyframes: the 'warp' guide learns from one keyframe warped onto another, so it "
                                 f"needs at least 2 keyframes, received {len(keyframes)}. Add a keyframe or drop 'warp'.")
@@ -68,6 +76,25 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
                               on_progress=on_progress, should_stop=should_stop, preview_index=preview_index)
     model.summary["masks"] = keyframes.masks is not None
     return model
+
+
+def check_training_memory(frames: int, height: int, width: int, keyframes: int, config: TrainConfig,
+                          in_channels: int = 3, spec: GuideSpec | None = None, frames_held: bool = True) -> None:
+    """Raise MemoryLimitError unless fit_style fits in the memory available (memory.training_host_bytes).
+
+    in_channels: RGB plus the channels of guides already computed; spec: guides still to compute (None: none);
+    frames_held: the clip and keyframes are in memory already (else they count too: before reading them).
+    """
+    if config.preset not in PRESETS:
+        return  # config.validate() names the preset
+    computing = spec.channels if spec is not None else 0
+    network = PRESETS[config.preset].with_inputs(in_channels + computing)
+    needed = training_host_bytes(network, frames, height, width, keyframes, config.resolved_batch(),
+                                 config.resolved_patch(), computing, frames_held,
+                                 on_gpu=resolve_device(config.device).type == "cuda")
+    guides = f", guides {spec.describe()}" if spec is not None else ""
+    check_host_memory(needed, f"training on {frames} frames of {width}x{height} ({keyframes} keyframes{guides})",
+                      TRAIN_FIXES)
 
 
 def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tensor | None = None,
@@ -84,6 +111,11 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
     if spec is None:
         return None
     indices = check_guided_clip(model, tuple(frames.shape[1:3]), frames.shape[0], keyframes, masks)
+    t, h, w = frames.shape[:3]
+    check_host_memory(guides_host_bytes(t, h, w, spec.channels, spec.needs_flow),
+                      f"rebuilding the guides {spec.describe()} of {t} frames of {w}x{h}",
+                      "Stylize a shorter clip (cut it where the keyframes' shots end), or stylize from the files "
+                      "(command line, or Stylize Video File in ComfyUI), which streams any length.")
     return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes, on_progress=on_progress)
 
 

@@ -263,6 +263,7 @@ def _render_preview(generator, gen_config, x: torch.Tensor, device) -> torch.Ten
     try:
         model = StyleModel(generator, gen_config, {"names": ["preview"]} if x.shape[-1] > 3 else {})
         with torch.no_grad():
-            return stylize(model, x[..., :3], x[..., 3:] if x.shape[-1] > 3 else None, device=device)
+            return stylize(model, x[..., :3], x[..., 3:] if x.shape[-1] > 3 else None, device=device,
+                           check_memory=False)  # a frame of at most 512 px, checked with the training
     finally:
         generator.train(was_training)

@@ -1,8 +1,11 @@
 """Helpers shared by tests (importable as `support`: tests/ is on sys.path through conftest.py)."""
+import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import save
 
+from patch_training.checkpoint import checkpoint_metadata
 from patch_training.config import PRESETS
 from patch_training.models import StyleModel, build_generator
 
@@ -18,3 +21,29 @@ def random_model(preset: str = "fast", guides: int = 0, seed: int = 0) -> StyleM
 
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples_workflows" / "assets" / "sample"
+
+
+HOSTILE_CHECKPOINTS = ("truncated", "header size flipped", "nested metadata", "huge widths", "nan weights",
+                       "extra tensor")
+
+
+def hostile_checkpoint(kind: str, path: Path) -> Path:
+    """Writes a damaged or edited copy of a real checkpoint to `path`: one of HOSTILE_CHECKPOINTS."""
+    model = random_model()
+    state, meta = dict(model.generator.state_dict()), checkpoint_metadata(model)
+    if kind == "nested metadata":
+        meta["summary"] = "[" * 100_000 + "]" * 100_000
+    elif kind == "huge widths":
+        meta["generator"] = json.dumps({**model.config.to_dict(), "widths": [2**40] * 3})
+    elif kind == "nan weights":
+        state["stem.weight"] = state["stem.weight"].clone()
+        state["stem.weight"][0, 0, 0, 0] = float("nan")
+    elif kind == "extra tensor":
+        state["payload"] = torch.zeros(4)
+    data = save(state, meta)
+    if kind == "truncated":
+        data = data[:len(data) // 2]
+    elif kind == "header size flipped":
+        data = bytes([data[0], data[1], data[2], data[3] ^ 0x40]) + data[4:]
+    path.write_bytes(data)
+    return path

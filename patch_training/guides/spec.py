@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from ..errors import GuideError
+from ..errors import GuideError, shown
 
 # Channels per guide, in the order they are documented in issue 4.
 GUIDE_CHANNELS: dict[str, int] = {
@@ -47,12 +47,13 @@ class GuideSpec:
         object.__setattr__(self, "guides", tuple(self.guides))
         unknown = [g for g in self.guides if g not in GUIDE_CHANNELS]
         if unknown:
-            raise GuideError(f"guides: expected names from {list(GUIDE_CHANNELS)}, received unknown {unknown}. "
+            raise GuideError(f"guides: expected names from {list(GUIDE_CHANNELS)}, received unknown {shown(unknown)}. "
                              f"Check the spelling (e.g. --guides rgb,gauss,edges).")
         if len(set(self.guides)) != len(self.guides):
-            raise GuideError(f"guides: each guide may appear once, received {list(self.guides)}.")
+            raise GuideError(f"guides: each guide may appear once, received {shown(list(self.guides))}.")
         if self.flow_preset not in FLOW_PRESET_NAMES:
-            raise GuideError(f"flow_preset: expected one of {list(FLOW_PRESET_NAMES)}, received {self.flow_preset!r}.")
+            raise GuideError(f"flow_preset: expected one of {list(FLOW_PRESET_NAMES)}, "
+                             f"received {shown(self.flow_preset)}.")
         _check_range("gauss_blobs", self.gauss_blobs, 1, 100_000, int)
         _check_range("gauss_radius", self.gauss_radius, 1e-4, 10.0, float)
         _check_range("seed", self.seed, 0, 2**63 - 1, int)
@@ -107,6 +108,9 @@ class GuideSpec:
         if "guides" in d:
             if isinstance(d["guides"], str):
                 d["guides"] = parse_guides(d["guides"])
+            if not isinstance(d["guides"], (list, tuple)) or not all(isinstance(g, str) for g in d["guides"]):
+                raise GuideError(f"guides: expected a list of guide names from {list(GUIDE_CHANNELS)}, received "
+                                 f"{shown(d['guides'])}.")
             d["guides"] = tuple(d["guides"])
         return cls(**d)
 
@@ -125,7 +129,7 @@ def parse_guides(text: str) -> tuple[str, ...]:
     unknown = [n for n in names if n not in GUIDE_CHANNELS]
     if unknown:
         raise GuideError(f"guides: expected a comma-separated list of {['rgb'] + list(GUIDE_CHANNELS)}, "
-                         f"received unknown {unknown} in {text!r}. Example: --guides rgb,gauss,edges")
+                         f"received unknown {shown(unknown)} in {shown(text)}. Example: --guides rgb,gauss,edges")
     if len(set(names)) != len(names):
         raise GuideError(f"guides: each guide may appear once, received {text!r}.")
     return tuple(names)
@@ -137,4 +141,4 @@ def _check_range(name: str, value, lo, hi, kind) -> None:
         ok = ok and float(value).is_integer()
     if not ok or not lo <= value <= hi:
         raise GuideError(f"{name}: expected {'an integer' if kind is int else 'a number'} from {lo} to {hi}, "
-                         f"received {value!r}.")
+                         f"received {shown(value)}.")

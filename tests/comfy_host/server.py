@@ -84,11 +84,12 @@ class ComfyServer:
     """
 
     def __init__(self, threads: int | None = None, extra_args: tuple[str, ...] = (),
-                 pack_dir: Path | None = None, harness_nodes: bool = False):
+                 pack_dir: Path | None = None, harness_nodes: bool = False, env: dict | None = None):
         self.threads = threads if threads is not None else int(os.environ.get(THREADS_ENV, DEFAULT_THREADS))
         self.extra_args = tuple(extra_args)
         self.pack_dir = Path(pack_dir) if pack_dir is not None else setup_host.REPO
         self.harness_nodes = harness_nodes  # adds HarnessFail and HarnessWait (harness_nodes.py)
+        self.env = dict(env or {})  # extra environment variables of the server process
         self.client_id = uuid.uuid4().hex
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
@@ -173,6 +174,7 @@ class ComfyServer:
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
         })
+        env.update(self.env)
         return env
 
     def _wait_until_ready(self, timeout: float) -> None:

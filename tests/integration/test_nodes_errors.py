@@ -7,7 +7,7 @@ run (the execution_error in /history).
 import pytest
 import torch
 from safetensors.torch import save_file
-from support import random_model
+from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model
 
 from comfy_host import PromptFailed, PromptRejected
 from patch_training.checkpoint import save_model
@@ -103,6 +103,27 @@ def test_a_safetensors_file_of_another_kind_is_refused_before_running(comfy):
 def test_a_model_name_missing_from_the_models_folder_is_refused_before_running(comfy):
     (error,) = refused(comfy, stylize_graph("gone.safetensors"))
     assert error[:2] == ("1", "model_name") and "'gone.safetensors' is not in the patch_toon model folders" in error[2]
+
+
+def test_damaged_model_files_fail_with_their_message_and_the_server_goes_on(comfy):
+    for kind in HOSTILE_CHECKPOINTS:
+        name = f"hostile {kind}.safetensors"
+        path = hostile_checkpoint(kind, models_dir(comfy) / name)
+        try:  # refused before the run when the header tells, else by Load Patch Model when it reads the weights
+            comfy.run(stylize_graph(name), timeout=120)
+            raise AssertionError(f"{kind}: the damaged model was used")
+        except PromptRejected as error:
+            (node,) = error.node_errors.values()
+            messages = [e["details"] for e in node["errors"]]
+            assert node["class_type"] == "PatchToonLoadModel" and messages[0].startswith(f"model_name - model: {path}"), messages
+        except PromptFailed as error:
+            assert error.node_type == "PatchToonLoadModel", (kind, error)
+            assert error.exception_message.startswith(f"model: {path}"), (kind, error.exception_message)
+            assert error.exception_type.endswith("CheckpointError")
+    assert comfy.is_running()
+    save_model(random_model(), models_dir(comfy) / "after_the_damaged.safetensors", overwrite=True)
+    entry = comfy.run(stylize_graph("after_the_damaged.safetensors"), timeout=120)
+    assert entry["status"]["status_str"] == "success"
 
 
 # --------------------------------------------------------------------------- during the run

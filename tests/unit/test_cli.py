@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from patch_training.checkpoint import FORMAT_VERSION, checkpoint_metadata
 from patch_training.cli import main
-from support import random_model
+from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model
 
 
 def write_frames(folder: Path, count: int = 4, size=(40, 56), ext: str = "png", seed: int = 0) -> list[Path]:
@@ -164,6 +164,34 @@ def test_model_files_that_cannot_be_used_are_named(clip, capsys, kind, expected)
         code, _, err = run(capsys, *argv)
         assert code == 2 and expected in err
     assert not (clip / "o").exists()
+
+
+@pytest.mark.parametrize("kind", HOSTILE_CHECKPOINTS)
+def test_a_damaged_or_edited_model_file_is_an_error_line_not_a_traceback(clip, capsys, kind):
+    path = hostile_checkpoint(kind, clip / "bad.safetensors")
+    for argv in (["info", path], ["stylize", "--model", path, "--frames", clip / "frames", "--out", clip / "o"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "" and "Traceback" not in err
+        assert err.startswith(f"error: model: {path}") and err.count("\n") == 1, err
+    assert not (clip / "o").exists()
+
+
+def test_work_too_big_for_the_memory_available_is_refused_before_reading_a_frame(clip, capsys, monkeypatch):
+    model = clip / "m.safetensors"
+    assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+               "--steps", 1, "--guides", "rgb")[0] == 0
+    (clip / "frames" / "00001.png").write_bytes(b"not an image: reading it would be another error")
+    monkeypatch.setenv("PATCH_TOON_MEMORY_LIMIT_MB", "1")
+    code, out, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys",
+                         "--out", clip / "big.safetensors", "--steps", 1)
+    assert code == 2 and out == "" and "Traceback" not in err
+    # Streamed training holds the 2 keyframes' frames and the preview frame, not the clip.
+    assert err.startswith("error: memory: training on 3 frames of 56x40 (2 keyframes, guides rgb,gauss,edges) "
+                          "needs about ") and "1 MB is available (PATCH_TOON_MEMORY_LIMIT_MB)" in err
+    code, out, err = run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o")
+    assert code == 2 and err.startswith("error: memory: stylizing frames of 56x40 needs about ")
+    assert not (clip / "big.safetensors").exists() and not (clip / "o").exists()
+    assert sorted(p.name for p in clip.iterdir()) == ["frames", "keys", "m.safetensors"]
 
 
 def test_frames_are_read_chunk_by_chunk_not_all_at_once(tmp_path):

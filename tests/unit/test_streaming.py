@@ -1,7 +1,5 @@
 """Long footage: streamed guides and stylization equal the whole-clip path, in memory flat in the clip's length,
 from file to file (frames or video), leaving nothing partial behind."""
-import json
-import os
 import signal
 import subprocess
 import sys
