@@ -10,8 +10,8 @@ from pathlib import Path
 
 import folder_paths
 
-from ..patch_training.checkpoint import load_model, read_metadata, save_model
-from ..patch_training.errors import PatchToonError
+from patch_training.checkpoint import load_model, read_metadata, save_model
+from patch_training.errors import PatchToonError
 from ._common import MODELS_FOLDER, PATCH_MODEL, ROOT, models_dir
 
 

@@ -168,7 +168,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m patch_training",
+    # The same CLI as the `patch-toon` command (pip install) and as `python -m patch_training`.
+    prog = "patch-toon" if Path(sys.argv[0]).name == "patch-toon" else "python -m patch_training"
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
