@@ -108,7 +108,7 @@ class PatchToonStylize:
                                                  "trained with. Leave empty to let Stylize rebuild them from the "
                                                  "settings stored in the model (as the command line does): that works "
                                                  "on the clip the model was trained on, unless it used the 'warp' "
-                                                 "guide or masks. A model trained without guides takes none."}),
+                                                 "guide. A model trained without guides takes none."}),
         }}
 
     def stylize(self, model, frames, batch_size, tile, guides=None):
@@ -130,8 +130,8 @@ class PatchToonStylize:
 def rebuilt_guides(model, frames):
     """The guides a guided model was trained with, rebuilt from its stored settings; None for an RGB model.
 
-    Only where that needs nothing but the frames: the 'warp' guide needs the stylized keyframes and a model
-    trained with masks needs its masks, so those ask for the guides input instead.
+    Only where that needs nothing but the frames: the 'warp' guide needs the stylized keyframes (and a model of
+    checkpoint format 1 trained with masks its masks), so those ask for the guides input instead.
     """
     needs = guides_need(model)
     if needs:

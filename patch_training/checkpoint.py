@@ -3,6 +3,10 @@
 Metadata keys (all strings): format = "patch_training", format_version, library_version, generator (the
 architecture config as JSON), guides (the guide specification as JSON, {} = RGB only), summary (training
 summary as JSON: steps, seconds, losses, keyframe indices, frame size, seed, ...).
+
+Tensors: the generator's state dict, plus (format 2) any guide data under the prefix `guide.`: `guide.masks`,
+uint8 [K, h, w], the keyframes' masks that placed the Gaussian guide (guide_set.encode_guide_masks), present
+only for a model trained with masks and the gauss guide. Format 1 files (no guide tensors) still load.
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from .errors import CheckpointError, ConfigError, OutputExistsError
 from .models import StyleModel, build_generator
 
 FORMAT = "patch_training"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+GUIDE_PREFIX = "guide."  # tensors that are not generator weights
 
 
 def checkpoint_metadata(model: StyleModel) -> dict[str, str]:
@@ -49,6 +54,8 @@ def save_model(model: StyleModel, path: str | os.PathLike, overwrite: bool = Fal
                                 f"another name, or pass --overwrite to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.generator.state_dict().items()}
+    if model.guide_masks is not None:
+        state[f"{GUIDE_PREFIX}masks"] = model.guide_masks.detach().cpu().to(torch.uint8).contiguous()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
     os.close(fd)
     try:
@@ -109,6 +116,7 @@ def load_model(path: str | os.PathLike) -> StyleModel:
     with torch.random.fork_rng(devices=[]):
         generator = build_generator(config)
     state = load_file(str(path))
+    guide_masks = _guide_masks(path, state.pop(f"{GUIDE_PREFIX}masks", None), meta)
     expected = generator.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -121,4 +129,16 @@ def load_model(path: str | os.PathLike) -> StyleModel:
         raise CheckpointError(f"model: {path} does not match its own architecture metadata ({detail}). "
                               f"The file is damaged or was edited.")
     generator.load_state_dict(state)
-    return StyleModel(generator, config, meta["guides"], meta["summary"])
+    return StyleModel(generator, config, meta["guides"], meta["summary"], guide_masks=guide_masks)
+
+
+def _guide_masks(path: Path, masks: torch.Tensor | None, meta: dict) -> torch.Tensor | None:
+    """`guide.masks` checked against the metadata: uint8 [K, h, w], one per keyframe."""
+    if masks is None:
+        return None
+    keys = meta["summary"].get("keyframe_indices", [])
+    if masks.dtype != torch.uint8 or masks.ndim != 3 or masks.shape[0] != len(keys) or min(masks.shape) < 1:
+        raise CheckpointError(f"model: {path} has a tensor {GUIDE_PREFIX}masks of {masks.dtype} "
+                              f"{list(masks.shape)}, expected uint8 [{len(keys)}, h, w] (one mask per keyframe "
+                              f"{keys}). The file is damaged or was edited.")
+    return masks

@@ -22,7 +22,7 @@ from .frames_io import FrameSource, images_by_stem, to_tensor, to_uint8
 from .inference import DEFAULT_TILE, model_inputs, stylize_chunks
 from .keyframes import make_keyframes
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
-from .pipeline import describe_shots, fit_style, guide_spec_of, model_guides
+from .pipeline import describe_shots, fit_style, guide_spec_of, model_guides, stylize_needs
 from .trainer import TrainProgress
 
 
@@ -162,8 +162,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     meta = read_metadata(args.model)
-    load_model(args.model)  # validates shapes as well
-    print(json.dumps(meta, indent=2))
+    model = load_model(args.model)  # validates shapes as well
+    stored = {} if model.guide_masks is None else {"guide_masks": list(model.guide_masks.shape)}
+    print(json.dumps({"stylize_needs": stylize_needs(model), **meta, **stored}, indent=2))
     return 0
 
 
@@ -200,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     styl.add_argument("--frames", required=True, help="folder of frames or a video file")
     styl.add_argument("--out", required=True, help="folder for the stylized frames (same file names)")
     styl.add_argument("--keyframes", help="the stylized keyframes (models using the 'warp' guide)")
-    styl.add_argument("--masks", help="the keyframes' masks (models trained with masks and guides)")
+    styl.add_argument("--masks", help="the keyframes' masks (only models of checkpoint format 1 trained with "
+                                      "masks and guides: newer models store them)")
     styl.add_argument("--batch", type=int, default=4, help="frames per forward pass")
     styl.add_argument("--tile", type=int, default=DEFAULT_TILE,
                       help="tile size in pixels, bounds memory (0: by model, 1024 or 768)")

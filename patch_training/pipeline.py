@@ -13,7 +13,7 @@ import torch
 
 from .config import TrainConfig
 from .errors import FramesError, GuideError, KeyframeError, MaskError
-from .guide_set import GuideSet, make_guide_set, training_inputs
+from .guide_set import GuideSet, decode_guide_masks, make_guide_set, training_inputs
 from .guides import GuideSpec, compute_guides, detect_shots, shot_coverage
 from .keyframes import Keyframes
 from .models import StyleModel
@@ -31,13 +31,28 @@ def guide_spec_of(model: StyleModel) -> GuideSpec | None:
 
 def guides_need(model: StyleModel) -> tuple[str, ...]:
     """What rebuilding the model's guides needs besides the frames: 'keyframes' (the stylized keyframes, for
-    the 'warp' guide) and/or 'masks' (trained with masks, which placed the Gaussian blobs); () for none."""
+    the 'warp' guide) and/or 'masks' (a checkpoint of format 1 trained with masks, which placed the Gaussian
+    blobs: newer models store them); () for none."""
     spec = guide_spec_of(model)
     if spec is None:
         return ()
-    return tuple(need for need, needed in (("keyframes", spec.needs_keyframe_images),
-                                           ("masks", bool(model.summary.get("masks")) and "gauss" in spec.guides))
+    legacy_masks = bool(model.summary.get("masks")) and "gauss" in spec.guides and model.guide_masks is None
+    return tuple(need for need, needed in (("keyframes", spec.needs_keyframe_images), ("masks", legacy_masks))
                  if needed)
+
+
+def stylize_needs(model: StyleModel) -> str:
+    """In words, what `model` needs to stylize (the `info` command says it)."""
+    spec = guide_spec_of(model)
+    if spec is None:
+        return "frames only, of any size"
+    h, w = model.summary.get("frame_size", ("?", "?"))
+    keys = model.summary.get("keyframe_indices", [])
+    text = (f"frames of {w}x{h} only: the clip it was trained on (its guides are rebuilt from the frames, from "
+            f"the keyframes at frames {keys})")
+    extra = {"keyframes": "the stylized keyframes it was trained with (--keyframes), for the 'warp' guide",
+             "masks": "the keyframes' masks (--masks with --keyframes): a format 1 model trained with masks"}
+    return "; ".join([text] + [f"and {extra[need]}" for need in guides_need(model)])
 
 
 def describe_shots(frames: torch.Tensor, keyframe_indices, spec: GuideSpec | None) -> list[str]:
@@ -67,6 +82,7 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
     model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes),
                               on_progress=on_progress, should_stop=should_stop, preview_index=preview_index)
     model.summary["masks"] = keyframes.masks is not None
+    model.guide_masks = None if guide_set is None else guide_set.masks  # what placed the Gaussian guide
     return model
 
 
@@ -76,9 +92,9 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
 
     The keyframe indices come from the model's training summary, so the frames must be the clip it was
     trained on (or one of the same length and size whose keyframes are at the same frame numbers).
-    keyframes: the stylized keyframes [K, H, W, 3] (needed by the 'warp' guide); masks: [K, H, W] (needed when
-    the model was trained with masks: they placed the Gaussian blobs). on_progress(GuideProgress) as in
-    guides.compute_guides (it may raise to cancel).
+    keyframes: the stylized keyframes [K, H, W, 3] (needed by the 'warp' guide); masks: [K, H, W], only for a
+    model of checkpoint format 1 trained with masks (they placed the Gaussian blobs; newer models store them
+    and use their own). on_progress(GuideProgress) as in guides.compute_guides (it may raise to cancel).
     """
     spec = guide_spec_of(model)
     if spec is None:
@@ -100,4 +116,6 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
     if "masks" in needs and masks is None:
         raise MaskError("masks: this model was trained with masks, which placed its Gaussian guide; give the same "
                         "masks (--masks, or the keyframes' masks) to rebuild identical guides.")
+    if model.guide_masks is not None:
+        masks = decode_guide_masks(model.guide_masks, h, w)
     return compute_guides(frames, spec, indices, masks=masks, keyframes=keyframes, on_progress=on_progress)
