@@ -34,7 +34,8 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     assert tops == {"patch_training", "patch_toon"}  # no tests/, tools/, web/ or nodes/ at the top level
     assert {"patch_training/cli.py", "patch_training/guides/compute.py", "patch_toon/__init__.py",
             "patch_toon/nodes/model_io.py", "patch_toon/web/training_monitor.js",
-            "patch_toon/examples_workflows/stylize_with_checkpoint.json"} <= set(names)
+            "patch_toon/examples_workflows/stylize_with_checkpoint.json",
+            "patch_toon/examples_workflows/assets/sample/sample_style.safetensors"} <= set(names)
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -52,6 +53,11 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
         "patch_training", patch_training.__version__]
     located = sh(python, "-c", "import patch_training; print(patch_training.__file__)", cwd=elsewhere).stdout
     assert str(env_dir) in located  # the installed copy, not the repository's
+
+    site = Path(located.strip()).parents[1]
+    sample_model = site / "patch_toon" / "examples_workflows" / "assets" / "sample" / "sample_style.safetensors"
+    info = json.loads(sh(command, "info", sample_model, cwd=elsewhere).stdout)  # the wheel's sample style loads
+    assert info["stylize_needs"].startswith("frames of 350x350 only")
 
     sh(command, "train", "--frames", SAMPLE / "frames", "--keyframes", SAMPLE / "keyframes", "--out", "m.safetensors",
        "--steps", 2, cwd=elsewhere)
