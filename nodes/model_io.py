@@ -10,9 +10,25 @@ from pathlib import Path
 
 import folder_paths
 
-from ..patch_training.checkpoint import load_model, read_metadata, save_model
-from ..patch_training.errors import PatchToonError
-from ._common import MODELS_FOLDER, PATCH_MODEL, ROOT, models_dir
+from patch_training.checkpoint import load_model, read_metadata, save_model
+from patch_training.errors import PatchToonError
+from ._common import MODELS_FOLDER, PATCH_MODEL, ROOT, SAMPLE_DIR, models_dir
+
+# The sample style, trained on the bundled sample clip by tools/train_sample_model.py: listed next to the
+# user's models so that stylize_with_checkpoint.json runs on a fresh ComfyUI.
+SAMPLE_MODELS = {"[patch-toon sample] style": SAMPLE_DIR / "sample_style.safetensors"}
+
+
+def model_names() -> list[str]:
+    """The models in the patch_toon model folders, then the bundled sample's."""
+    return folder_paths.get_filename_list(MODELS_FOLDER) + [n for n, p in SAMPLE_MODELS.items() if p.is_file()]
+
+
+def model_path(model_name: str) -> str | None:
+    """The file a model_name choice names, or None when there is none."""
+    if model_name in SAMPLE_MODELS:
+        return str(SAMPLE_MODELS[model_name]) if SAMPLE_MODELS[model_name].is_file() else None
+    return folder_paths.get_full_path(MODELS_FOLDER, model_name)
 
 
 class PatchToonSaveModel:
@@ -38,7 +54,7 @@ class PatchToonSaveModel:
 
 class PatchToonLoadModel:
     DESCRIPTION = ("Loads a style model from ComfyUI's models/patch_toon/ folder (and patch_toon folders set in "
-                   "extra_model_paths.yaml). Connect to Stylize Frames.")
+                   "extra_model_paths.yaml), or the bundled sample's style. Connect to Stylize Frames.")
     CATEGORY, FUNCTION = f"{ROOT}/models", "load"
     RETURN_TYPES, RETURN_NAMES = (PATCH_MODEL,), ("model",)
     OUTPUT_TOOLTIPS = ("The style model, as trained.",)
@@ -46,15 +62,16 @@ class PatchToonLoadModel:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model_name": (folder_paths.get_filename_list(MODELS_FOLDER), {
+            "model_name": (model_names(), {
                 "tooltip": "A .safetensors style model in models/patch_toon/ (saved by Save Patch Model or "
-                           "`python -m patch_training train`). Refresh the page after adding files."}),
+                           "`patch-toon train`), or the bundled sample's style (for the sample clip). Refresh "
+                           "the page after adding files."}),
         }}
 
     @classmethod
     def IS_CHANGED(cls, model_name):
         # Same name, same file: the cached model is reused; a replaced file is loaded again.
-        path = folder_paths.get_full_path(MODELS_FOLDER, model_name)
+        path = model_path(model_name)
         if path is None:
             return float("nan")
         stat = os.stat(path)
@@ -62,7 +79,7 @@ class PatchToonLoadModel:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name):
-        path = folder_paths.get_full_path(MODELS_FOLDER, model_name)
+        path = model_path(model_name)
         if path is None:
             return (f"model_name: {model_name!r} is not in the patch_toon model folders "
                     f"{folder_paths.get_folder_paths(MODELS_FOLDER)}. Save a model there first, or pick another.")
@@ -73,4 +90,4 @@ class PatchToonLoadModel:
         return True
 
     def load(self, model_name):
-        return (load_model(folder_paths.get_full_path(MODELS_FOLDER, model_name)),)
+        return (load_model(model_path(model_name)),)

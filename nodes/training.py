@@ -1,12 +1,12 @@
 """Training and stylization nodes: learn a style from keyframes, stylize every frame with it."""
 from __future__ import annotations
 
-from ..patch_training.config import DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
-from ..patch_training.errors import GuideError
-from ..patch_training.guide_set import check_guides_match
-from ..patch_training.inference import stylize
-from ..patch_training.memory import inference_bytes, training_bytes
-from ..patch_training.pipeline import fit_style, guide_spec_of, guides_need, model_guides
+from patch_training.config import DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
+from patch_training.errors import GuideError
+from patch_training.guide_set import check_guides_match
+from patch_training.inference import stylize
+from patch_training.memory import inference_bytes, training_bytes
+from patch_training.pipeline import fit_style, guide_spec_of, guides_need, model_guides
 from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
                       guide_reporter, make_room, release, training_reporter)
 from .routes import training_session
@@ -107,7 +107,7 @@ class PatchToonStylize:
                                                  "trained with. Leave empty to let Stylize rebuild them from the "
                                                  "settings stored in the model (as the command line does): that works "
                                                  "on the clip the model was trained on, unless it used the 'warp' "
-                                                 "guide or masks. A model trained without guides takes none."}),
+                                                 "guide. A model trained without guides takes none."}),
         }}
 
     def stylize(self, model, frames, batch_size, tile, guides=None):
@@ -129,8 +129,8 @@ class PatchToonStylize:
 def rebuilt_guides(model, frames):
     """The guides a guided model was trained with, rebuilt from its stored settings; None for an RGB model.
 
-    Only where that needs nothing but the frames: the 'warp' guide needs the stylized keyframes and a model
-    trained with masks needs its masks, so those ask for the guides input instead.
+    Only where that needs nothing but the frames: the 'warp' guide needs the stylized keyframes (and a model of
+    checkpoint format 1 trained with masks its masks), so those ask for the guides input instead.
     """
     needs = guides_need(model)
     if needs:

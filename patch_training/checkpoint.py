@@ -8,6 +8,11 @@ Reading trusts nothing in the file: the file and header sizes are bounded before
 metadata's size and JSON nesting are bounded before it is decoded, the architecture is checked against bounds
 and then against the stored tensors' names, dtypes and shapes (on torch's "meta" device: no memory) before
 any weight is read, and weights must be finite. Every failure is a CheckpointError naming the file.
+
+Tensors: the generator's state dict, plus (format 2) guide data under the prefix `guide.`: `guide.masks`,
+uint8 [K, h, w] (longer side at most 128), the keyframes' masks that placed the Gaussian guide
+(guide_set.encode_guide_masks), present only for a model trained with masks and the gauss guide. Format 1
+files (no guide tensors) still load.
 """
 from __future__ import annotations
 
@@ -28,11 +33,13 @@ from .guides import GuideSpec
 from .models import StyleModel, build_generator
 
 FORMAT = "patch_training"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Tensors named with this prefix are not generator weights but data stored beside them (e.g. keyframe masks):
 # the loader checks their dtype and rank and leaves them to the code that reads them. Any other tensor that
 # the architecture does not name is refused.
-RESERVED_PREFIX = "guide."
+RESERVED_PREFIX = GUIDE_PREFIX = "guide."
+GUIDE_MASKS = f"{GUIDE_PREFIX}masks"
+MAX_GUIDE_MASK_SIDE = 128  # guide_set.encode_guide_masks stores masks at most this size
 
 # Bounds checked before the bytes they describe are read (the largest preset, 'reference', is a 13 MB file
 # with a 10 KB header).
@@ -79,6 +86,8 @@ def save_model(model: StyleModel, path: str | os.PathLike, overwrite: bool = Fal
     if bad is not None:
         raise CheckpointError(f"model: weight {bad!r} holds NaN or infinite values: training diverged, nothing was "
                               f"saved. Train again with a lower learning_rate or another seed.")
+    if model.guide_masks is not None:
+        state[GUIDE_MASKS] = model.guide_masks.detach().cpu().to(torch.uint8).contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
     os.close(fd)
@@ -134,6 +143,7 @@ def load_model(path: str | os.PathLike) -> StyleModel:
                                           f"frame would come out wrong. Training diverged or the file is damaged: "
                                           f"train again (a lower learning_rate) or copy the file again.")
                 state[name] = tensor
+            guide_masks = _guide_masks(path, f, found.metadata)
     except PatchToonError:
         raise
     except Exception as exc:  # safetensors' own errors; the header was valid a moment ago
@@ -142,7 +152,22 @@ def load_model(path: str | os.PathLike) -> StyleModel:
         generator = build_generator(found.config)
     generator.load_state_dict(state, assign=True)
     meta = found.metadata
-    return StyleModel(generator, found.config, meta["guides"], meta["summary"])
+    return StyleModel(generator, found.config, meta["guides"], meta["summary"], guide_masks=guide_masks)
+
+
+def _guide_masks(path: Path, f, meta: dict) -> torch.Tensor | None:
+    """`guide.masks` (format 2), checked against the metadata before it is read: uint8 [K, h, w], one per keyframe."""
+    if GUIDE_MASKS not in f.keys():
+        return None
+    keys = meta["summary"].get("keyframe_indices", [])
+    info = f.get_slice(GUIDE_MASKS)
+    dtype, shape = info.get_dtype(), list(info.get_shape())
+    if (dtype != "U8" or len(shape) != 3 or shape[0] != len(keys) or min(shape) < 1
+            or max(shape[1:]) > MAX_GUIDE_MASK_SIDE):
+        raise CheckpointError(f"model: {path} has a tensor {GUIDE_MASKS} of {dtype} {shown(shape)}, expected U8 "
+                              f"[{len(keys)}, h, w] with sides of at most {MAX_GUIDE_MASK_SIDE} (one mask per "
+                              f"keyframe {shown(keys)}). {_DAMAGED}")
+    return f.get_tensor(GUIDE_MASKS)
 
 
 def _inspect(path: Path) -> _Inspected:

@@ -22,7 +22,7 @@ from .keyframes import make_keyframes
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
 from .guides.compute import advected_names
 from .memory import check_host_memory, stream_host_bytes
-from .pipeline import check_training_memory, describe_shots, fit_style, guide_spec_of
+from .pipeline import check_training_memory, describe_shots, fit_style, guide_spec_of, stylize_needs
 from .trainer import TrainProgress
 
 
@@ -173,13 +173,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     meta = read_metadata(args.model)
-    load_model(args.model)  # validates shapes as well
-    print(json.dumps(meta, indent=2))
+    model = load_model(args.model)  # validates shapes as well
+    stored = {} if model.guide_masks is None else {"guide_masks": list(model.guide_masks.shape)}
+    print(json.dumps({"stylize_needs": stylize_needs(model), **meta, **stored}, indent=2))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m patch_training",
+    # The same CLI as the `patch-toon` command (pip install) and as `python -m patch_training`.
+    prog = "patch-toon" if Path(sys.argv[0]).name == "patch-toon" else "python -m patch_training"
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     styl.add_argument("--scratch", help="folder for the frames that wait for their next keyframe beyond 256 MB "
                       "of RAM (default: the system's temporary folder)")
     styl.add_argument("--keyframes", help="the stylized keyframes (models using the 'warp' guide)")
-    styl.add_argument("--masks", help="the keyframes' masks (models trained with masks and guides)")
+    styl.add_argument("--masks", help="the keyframes' masks (only models of checkpoint format 1 trained with "
+                                      "masks and guides: newer models store them)")
     styl.add_argument("--batch", type=int, default=4, help="frames per forward pass")
     styl.add_argument("--tile", type=int, default=DEFAULT_TILE,
                       help="tile size in pixels, bounds memory (0: by model, 1024 or 768)")

@@ -3,14 +3,19 @@
 This is what ComfyUI passes between nodes as PATCH_GUIDES: Compute Guides makes it, Train Patch Model and
 Stylize Frames take it. `make_guide_set` computes the optical flow once and uses it for both the inference
 guides and the training guides (which differ only for 'warp', computed leave-one-out).
+
+Masks place the Gaussian guide's blobs. A model keeps them, small (`encode_guide_masks`: at most
+GUIDE_MASK_SIDE pixels a side, uint8), so that it stylizes from the frames alone; the guides are always
+computed from that stored form (`decode_guide_masks`), at training as at stylization, so they are identical.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from .errors import GuideError
+from .errors import GuideError, MaskError
 from .guides import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
 from .keyframes import Keyframes
 from .models import StyleModel
@@ -19,12 +24,14 @@ from .models import StyleModel
 @dataclass(frozen=True)
 class GuideSet:
     """spec: how the guides were made; guides: [T, H, W, G] float32 0..1 for every frame; keyframe_indices: the
-    keyframes they were made for; training: [K, H, W, G] rows at those keyframes as training sees them."""
+    keyframes they were made for; training: [K, H, W, G] rows at those keyframes as training sees them;
+    masks: the keyframes' masks as stored in a model (encode_guide_masks), which placed the Gaussian blobs, or None."""
 
     spec: GuideSpec
     guides: torch.Tensor
     keyframe_indices: tuple[int, ...]
     training: torch.Tensor
+    masks: torch.Tensor | None = None
 
     def check_keyframes(self, keyframe_indices) -> None:
         """Raise GuideError unless the guides were computed for these keyframes (they place the guides' patterns)."""
@@ -55,11 +62,39 @@ def make_guide_set(frames: torch.Tensor, spec: GuideSpec, keyframes: Keyframes,
     if spec.needs_flow and frames.shape[0] > 1:
         report = None if on_progress is None else (lambda d, n: on_progress(GuideProgress("flow", d, n)))
         flow = compute_flow(frames, spec.flow_preset, spec.flow_scale, report)
-    args = (frames, spec, list(keyframes.indices), keyframes.masks, keyframes.images)
+    # Only the Gaussian guide reads the masks; it reads them as the model will store them.
+    code = encode_guide_masks(keyframes.masks) if keyframes.masks is not None and "gauss" in spec.guides else None
+    masks = None if code is None else decode_guide_masks(code, *frames.shape[1:3])
+    args = (frames, spec, list(keyframes.indices), masks, keyframes.images)
     guides = compute_guides(*args, flow=flow, on_progress=on_progress)
     training = (training_guides(*args, flow=flow) if spec.needs_keyframe_images
                 else guides[list(keyframes.indices)])
-    return GuideSet(spec, guides, tuple(keyframes.indices), training)
+    return GuideSet(spec, guides, tuple(keyframes.indices), training, code)
+
+
+# Longer side of a stored guide mask. The masks only place blobs of std 5 % of the frame's size (GuideSpec's
+# gauss_radius) and fade them out: 128 px is 2.7 px per stored pixel at 350 px (the blobs' std: 17 px) and 15
+# px at 1920 px (std: 72 px). 3 keyframes of 350x350 take 48 KB.
+GUIDE_MASK_SIDE = 128
+
+
+def encode_guide_masks(masks: torch.Tensor) -> torch.Tensor:
+    """Keyframe masks [K, H, W] 0..1 -> the form a model stores: uint8 [K, h, w], area-averaged to a longer side
+    of at most GUIDE_MASK_SIDE (never enlarged), 255 = valid style."""
+    k, h, w = masks.shape
+    scale = min(1.0, GUIDE_MASK_SIDE / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    small = F.interpolate(masks.detach().float().cpu()[:, None], size=size, mode="area")[:, 0]
+    return (small.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def decode_guide_masks(code: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Stored guide masks uint8 [K, h', w'] -> float32 [K, H, W] 0..1 at the frame size (bilinear)."""
+    if code.dtype != torch.uint8 or code.ndim != 3:
+        raise MaskError(f"guide masks: expected uint8 [K, h, w] (encode_guide_masks), received {code.dtype} "
+                        f"{list(code.shape)}.")
+    x = code.float()[:, None] / 255
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).contiguous()
 
 
 def training_inputs(guide_set: GuideSet | None, keyframes: Keyframes) -> dict:
@@ -83,8 +118,26 @@ def check_guides_match(model: StyleModel, guide_set: GuideSet) -> None:
         detail = ", ".join(f"{k}: trained {trained[k]!r}, received {given.get(k)!r}" for k in differ)
         raise GuideError(f"guides: expected guides computed with the settings the model was trained with; they "
                          f"differ in {detail}. Set Compute Guides like it was for training.")
+    _check_masks_match(model.guide_masks, guide_set.masks, legacy=bool(model.summary.get("masks")))
     trained_keys = model.summary.get("keyframe_indices")
     if trained_keys is not None and sorted(trained_keys) != sorted(guide_set.keyframe_indices):
         raise GuideError(f"guides: computed for keyframes {list(guide_set.keyframe_indices)}, but the model was "
                          f"trained with keyframes {list(trained_keys)}. Compute the guides from the keyframes the "
                          f"model was trained on.")
+
+
+def _check_masks_match(stored: torch.Tensor | None, given: torch.Tensor | None, legacy: bool) -> None:
+    """The Gaussian blobs of `given` guides must be placed by the masks the model stored (a model of checkpoint
+    format 1 trained with masks stored none: `legacy`, nothing to compare)."""
+    if stored is None and legacy:
+        return
+    if stored is not None and given is not None and torch.equal(stored, given):
+        return
+    if stored is None and given is None:
+        return
+    detail = {(True, False): "computed without masks, but the model's Gaussian guide was placed by masks",
+              (False, True): "computed with masks, but the model was trained without",
+              (True, True): "computed with other masks than the model was trained with"}
+    raise GuideError(f"guides: {detail[stored is not None, given is not None]}; the blobs would differ. Give "
+                     f"Compute Guides the keyframes and masks the model was trained with, or leave the guides "
+                     f"input empty: Stylize Frames then rebuilds them from the model.")

@@ -182,16 +182,19 @@ class StyleModel:
     """A trained style: the generator, its architecture, the guide layout it expects, and a training summary.
 
     guides: the guide specification as a dict ({} = the frame's RGB only); summary: JSON-able facts about training
-    (steps, seconds, losses, keyframe indices, preset, seed, frame size). This is ComfyUI's PATCH_MODEL.
+    (steps, seconds, losses, keyframe indices, preset, seed, frame size); guide_masks: the keyframes' masks that
+    placed the Gaussian guide, uint8 [K, h, w] (guide_set.encode_guide_masks), or None. This is ComfyUI's PATCH_MODEL.
     """
 
     def __init__(self, generator: nn.Module, config: GeneratorConfig, guides: dict | None = None,
-                 summary: dict | None = None, preview: torch.Tensor | None = None):
+                 summary: dict | None = None, preview: torch.Tensor | None = None,
+                 guide_masks: torch.Tensor | None = None):
         self.generator = generator.eval()
         self.config = config
         self.guides = dict(guides or {})
         self.summary = dict(summary or {})
         self.preview = preview  # [1, H, W, 3] or None: a held-out frame stylized by the final model
+        self.guide_masks = guide_masks
 
     @property
     def guide_channels(self) -> int:

@@ -14,7 +14,7 @@ import torch
 from .config import PRESETS, TrainConfig
 from .errors import FramesError, GuideError, KeyframeError, MaskError
 from .memory import check_host_memory, guides_host_bytes, training_host_bytes
-from .guide_set import GuideSet, make_guide_set, training_inputs
+from .guide_set import GuideSet, decode_guide_masks, make_guide_set, training_inputs
 from .guides import GuideSpec, compute_guides, detect_shots, shot_coverage
 from .keyframes import Keyframes
 from .models import StyleModel
@@ -36,13 +36,28 @@ def guide_spec_of(model: StyleModel) -> GuideSpec | None:
 
 def guides_need(model: StyleModel) -> tuple[str, ...]:
     """What rebuilding the model's guides needs besides the frames: 'keyframes' (the stylized keyframes, for
-    the 'warp' guide) and/or 'masks' (trained with masks, which placed the Gaussian blobs); () for none."""
+    the 'warp' guide) and/or 'masks' (a checkpoint of format 1 trained with masks, which placed the Gaussian
+    blobs: newer models store them); () for none."""
     spec = guide_spec_of(model)
     if spec is None:
         return ()
-    return tuple(need for need, needed in (("keyframes", spec.needs_keyframe_images),
-                                           ("masks", bool(model.summary.get("masks")) and "gauss" in spec.guides))
+    legacy_masks = bool(model.summary.get("masks")) and "gauss" in spec.guides and model.guide_masks is None
+    return tuple(need for need, needed in (("keyframes", spec.needs_keyframe_images), ("masks", legacy_masks))
                  if needed)
+
+
+def stylize_needs(model: StyleModel) -> str:
+    """In words, what `model` needs to stylize (the `info` command says it)."""
+    spec = guide_spec_of(model)
+    if spec is None:
+        return "frames only, of any size"
+    h, w = model.summary.get("frame_size", ("?", "?"))
+    keys = model.summary.get("keyframe_indices", [])
+    text = (f"frames of {w}x{h} only: the clip it was trained on (its guides are rebuilt from the frames, from "
+            f"the keyframes at frames {keys})")
+    extra = {"keyframes": "the stylized keyframes it was trained with (--keyframes), for the 'warp' guide",
+             "masks": "the keyframes' masks (--masks with --keyframes): a format 1 model trained with masks"}
+    return "; ".join([text] + [f"and {extra[need]}" for need in guides_need(model)])
 
 
 def describe_shots(frames: torch.Tensor, keyframe_indices, spec: GuideSpec | None) -> list[str]:
@@ -75,6 +90,7 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
     model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes),
                               on_progress=on_progress, should_stop=should_stop, preview_index=preview_index)
     model.summary["masks"] = keyframes.masks is not None
+    model.guide_masks = None if guide_set is None else guide_set.masks  # what placed the Gaussian guide
     return model
 
 
@@ -103,14 +119,14 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
 
     The keyframe indices come from the model's training summary, so the frames must be the clip it was
     trained on (or one of the same length and size whose keyframes are at the same frame numbers).
-    keyframes: the stylized keyframes [K, H, W, 3] (needed by the 'warp' guide); masks: [K, H, W] (needed when
-    the model was trained with masks: they placed the Gaussian blobs). on_progress(GuideProgress) as in
-    guides.compute_guides (it may raise to cancel).
+    keyframes: the stylized keyframes [K, H, W, 3] (needed by the 'warp' guide); masks: [K, H, W], only for a
+    model of checkpoint format 1 trained with masks (they placed the Gaussian blobs; newer models store them
+    and use their own). on_progress(GuideProgress) as in guides.compute_guides (it may raise to cancel).
     """
     spec = guide_spec_of(model)
     if spec is None:
         return None
-    indices = check_guided_clip(model, tuple(frames.shape[1:3]), frames.shape[0], keyframes, masks)
+    indices, masks = check_guided_clip(model, tuple(frames.shape[1:3]), frames.shape[0], keyframes, masks)
     t, h, w = frames.shape[:3]
     check_host_memory(guides_host_bytes(t, h, w, spec.channels, spec.needs_flow),
                       f"rebuilding the guides {spec.describe()} of {t} frames of {w}x{h}",
@@ -120,9 +136,10 @@ def model_guides(model: StyleModel, frames: torch.Tensor, keyframes: torch.Tenso
 
 
 def check_guided_clip(model: StyleModel, size: tuple[int, int], count: int | None, keyframes=None,
-                      masks=None) -> list[int]:
-    """The keyframe numbers a guided model's guides start from, after checking that a clip of `count` frames
-    (None: not known yet) of `size` (H, W) and the given keyframes/masks let them be rebuilt."""
+                      masks=None) -> tuple[list[int], torch.Tensor | None]:
+    """(keyframe numbers, masks [K, H, W] or None) that a guided model's guides are rebuilt from, after checking
+    that a clip of `count` frames (None: not known yet) of `size` (H, W) and the given keyframes/masks let them
+    be rebuilt: the masks are the model's own where it stores them (format 2), else those given."""
     summary = model.summary
     h, w = summary.get("frame_size", size)
     if tuple(size) != (h, w):
@@ -140,4 +157,6 @@ def check_guided_clip(model: StyleModel, size: tuple[int, int], count: int | Non
     if "masks" in needs and masks is None:
         raise MaskError("masks: this model was trained with masks, which placed its Gaussian guide; give the same "
                         "masks (--masks, or the keyframes' masks) to rebuild identical guides.")
-    return indices
+    if model.guide_masks is not None:  # format 2: the model's own masks, as they placed the blobs at training
+        masks = decode_guide_masks(model.guide_masks, h, w)
+    return indices, masks

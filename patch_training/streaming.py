@@ -15,6 +15,7 @@ import torch
 from .config import TrainConfig
 from .errors import KeyframeError
 from .guides import GuideSpec, shot_coverage
+from .guide_set import GuideSet, decode_guide_masks, encode_guide_masks
 from .guides.stream import DEFAULT_STORE_BUDGET_MB, as_float_frame, stream_guides
 from .inference import BATCH_PIXELS, DEFAULT_TILE, model_inputs, stylize_chunks
 from .keyframes import Keyframes
@@ -65,7 +66,7 @@ def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb,
     if first is None:
         return
     first = np.asarray(first)
-    indices = check_guided_clip(model, first.shape[:2], frame_count, keyframes, masks)
+    indices, masks = check_guided_clip(model, first.shape[:2], frame_count, keyframes, masks)
 
     def clip():
         yield first
@@ -107,9 +108,14 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     preview = default_preview_index(frame_count, idx)
     wanted = sorted(set(idx) | {preview})
     kept: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    code = None
     if spec is not None and spec.guides:
+        # Only the Gaussian guide reads the masks; it reads them as the model will store them (as make_guide_set).
+        if keyframes.masks is not None and "gauss" in spec.guides:
+            code = encode_guide_masks(keyframes.masks)
+        masks = None if code is None else decode_guide_masks(code, *keyframes.images.shape[1:3])
         shots: list[tuple[int, int]] = []
-        stream = stream_guides(frames, spec, idx, masks=keyframes.masks, frame_count=frame_count,
+        stream = stream_guides(frames, spec, idx, masks=masks, frame_count=frame_count,
                                store_budget_mb=store_budget_mb, scratch=scratch,
                                on_shot=lambda s, e: shots.append((s, e)))
         for t, frame, guides in stream:
@@ -131,10 +137,8 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     sub_keys = Keyframes(tuple(position[t] for t in idx), keyframes.images, keyframes.masks)
     guide_set = None
     if spec is not None and spec.guides:
-        from .guide_set import GuideSet
-
         guides = torch.from_numpy(np.stack([kept[t][1] for t in wanted]))
-        guide_set = GuideSet(spec, guides, sub_keys.indices, guides[list(sub_keys.indices)])
+        guide_set = GuideSet(spec, guides, sub_keys.indices, guides[list(sub_keys.indices)], code)
     model = fit_style(sub_frames, sub_keys, config, spec if guide_set is not None else None, on_progress,
                       should_stop, position.get(preview, position[idx[0]]), guide_set)
     model.summary["keyframe_indices"] = idx

@@ -12,6 +12,7 @@ from comfy_host import ComfyServer
 from comfy_host.workflow import WIDGET_TYPES
 
 SAMPLE_FRAMES, SAMPLE_KEYS = "[patch-toon sample] frames", "[patch-toon sample] keyframes"
+SAMPLE_MODEL = "[patch-toon sample] style"
 
 
 class Graph:
@@ -115,14 +116,16 @@ def build(info, out):
 
     # 2 ------------------------------------------------------------------ stylize with a checkpoint
     g = Graph(info)
-    g.add(1, "PatchToonLoadModel", [40, 80], ["sample_style_00001_.safetensors"], [360, 80])
+    g.add(1, "PatchToonLoadModel", [40, 80], [SAMPLE_MODEL], [360, 80])
     g.add(2, "PatchToonLoadFrames", [40, 220], [SAMPLE_FRAMES, 0, 0, 1, 0], [360, 180])
     g.add(3, "PatchToonStylize", [450, 80], [4, 0], [320, 130])
     g.add(4, "SaveAnimatedWEBP", [820, 80], ["patch_toon/stylized", 15.0, True, 90, "default"], [420, 460])
     g.add(5, "Note", [40, 460], ["Stylize a clip with a saved style model.\n\n"
-        "Load Patch Model lists models/patch_toon/: models saved by Save Patch Model (run "
-        "train_and_stylize_sample first to get sample_style_00001_.safetensors) or trained on the command line "
-        "(python -m patch_training train ... --out ComfyUI/models/patch_toon/my_style.safetensors). "
+        "As shipped it runs at once: '[patch-toon sample] style' is the bundled sample's style, trained for "
+        "3000 steps on its three keyframes, and it stylizes the sample clip. Load Patch Model also lists "
+        "models/patch_toon/: models saved by Save Patch Model (train_and_stylize_sample saves "
+        "sample_style_00001_.safetensors) or trained on the command line "
+        "(patch-toon train ... --out ComfyUI/models/patch_toon/my_style.safetensors). "
         "A model trained with guides stylizes the clip it was trained on: Stylize Frames rebuilds its guides from "
         "the settings stored in the model. A model trained without guides (command line: --guides rgb) "
         "stylizes any clip: pick yours in Load Frames (a folder of frames or a video in ComfyUI's input folder)."],

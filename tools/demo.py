@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -42,8 +42,11 @@ def main() -> int:
     styled = images_by_stem(SAMPLE / "keyframes", source.stems, source.size, "keyframes")
     indices = [source.stems.index(s) for s in styled]
     keyframes, _ = make_keyframes(indices, to_tensor(list(styled.values())), frames=frames)
-    print(f"sample: {len(frames)} frames {source.size[1]}x{source.size[0]}, keyframes {list(keyframes.indices)}; "
-          f"training '{args.preset}' with guides {GuideSpec().describe()} for {args.seconds:.0f} s", flush=True)
+    print(f"patch-toon: an artist painted {len(keyframes)} frames ({', '.join(map(str, keyframes.indices))}) of a "
+          f"{len(frames)}-frame clip; patch-toon learns that style and paints all {len(frames)} frames, the ink and "
+          f"shading moving with the bike.\n"
+          f"The bundled sample: {source.size[1]}x{source.size[0]} frames in {SAMPLE.relative_to(REPO)}/. Training "
+          f"the '{args.preset}' network with guides {GuideSpec().describe()} for {args.seconds:.0f} s:", flush=True)
 
     last = [0.0]
 
@@ -75,19 +78,25 @@ def main() -> int:
     write_mp4(out / "side_by_side.mp4", np.concatenate([inputs, images], axis=2))
     contact_sheet(out / "contact_sheet.png", inputs, images, None if truth is None else to_uint8(truth),
                   keyframes.indices)
-    write_gif(out / "input_keyframe_result.gif", inputs, to_uint8(keyframes.images), keyframes.indices, images)
+    write_animation(out / "input_keyframe_result.gif", inputs, to_uint8(keyframes.images), keyframes.indices, images,
+              side=240, labels=("the clip", f"{len(keyframes)} frames painted", f"patch-toon: all {len(frames)}"))
 
     print(f"trained {model.summary['steps']} steps in {model.summary['seconds']:.0f} s; "
           f"stylized {len(frames)} frames at {per_frame:.3f} s/frame")
     if truth is not None:
         others = [i for i in range(len(frames)) if i not in keyframes.indices]
         lut = ColorLUT(frames[list(keyframes.indices)], keyframes.images)(frames[others])
-        print("quality on the non-key frames vs the ground truth (PSNR dB / SSIM):")
-        for label, pred in (("input as output", frames[others]), ("colour lookup table", lut),
+        print(f"on the {len(others)} frames nobody painted, closeness to the artist's version of them "
+              f"(PSNR dB / SSIM, higher is closer):")
+        for label, pred in (("the clip unchanged", frames[others]), ("colour lookup table", lut),
                             ("patch-toon", result[others])):
             print(f"  {label:20s} {psnr(pred, truth[others]):6.2f} / {ssim(pred, truth[others]):.3f}")
-    print(f"wrote {out}/ (frames/, stylized.mp4, side_by_side.mp4, contact_sheet.png, input_keyframe_result.gif, "
-          f"model.safetensors)")
+        print("  (the artist also redrew the background's buildings: a patch network restyles what is in the "
+              "frame, it does not invent new content, so there it paints a blur)")
+    print(f"look: {out / 'side_by_side.mp4'} (left the clip, right patch-toon), "
+          f"{out / 'input_keyframe_result.gif'}, {out / 'contact_sheet.png'}\n"
+          f"also wrote: frames/ (every stylized frame), stylized.mp4, model.safetensors (`patch-toon stylize "
+          f"--model {out / 'model.safetensors'} ...`, or Load Patch Model in ComfyUI)")
     return 0
 
 
@@ -99,18 +108,27 @@ def write_mp4(path: Path, images: np.ndarray, fps: float = 15.0) -> None:
     writer.release()
 
 
-def write_gif(path: Path, inputs, keys, key_indices, results, side: int = 160, fps: float = 10.0) -> None:
-    """A looping GIF of three panels: the input, the nearest keyframe (the style given), the result."""
+def write_animation(path: Path, inputs, keys, key_indices, results, side: int = 160, fps: float = 10.0,
+                    labels: tuple[str, str, str] | None = None) -> None:
+    """A looping GIF or WEBP (by the suffix) of three panels: the input, the nearest keyframe (the style given),
+    the result; each panel's label, if given, in a band above it."""
     frames = []
     width = round(side * inputs.shape[2] / inputs.shape[1])
+    band = 0 if labels is None else max(16, side // 12)
+    font = ImageFont.load_default(size=band - 4) if band else None
     for t in range(len(inputs)):
         k = min(range(len(key_indices)), key=lambda i: abs(key_indices[i] - t))
         panels = [Image.fromarray(a).resize((width, side), Image.LANCZOS) for a in (inputs[t], keys[k], results[t])]
-        frame = Image.new("RGB", (3 * width + 8, side), "white")
+        frame = Image.new("RGB", (3 * width + 8, side + band), "white")
+        draw = ImageDraw.Draw(frame)
         for i, panel in enumerate(panels):
-            frame.paste(panel, (i * (width + 4), 0))
+            frame.paste(panel, (i * (width + 4), band))
+            if labels is not None:
+                draw.text((i * (width + 4) + 4, 1), labels[i], fill="black", font=font)
         frames.append(frame)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0, optimize=True)
+    # Lossy WEBP: a fifth of the GIF's size for textured footage (its 256 colours need heavy dithering).
+    codec = {"quality": 80, "method": 6} if path.suffix == ".webp" else {"optimize": True}
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0, **codec)
 
 
 def contact_sheet(path: Path, inputs, results, truth, key_indices, columns: int = 6) -> None:

@@ -60,7 +60,8 @@ def test_load_frames_lists_the_input_folders_clips_and_the_bundled_sample(comfy)
     assert {"my clip/", "shot.mp4", "[patch-toon sample] frames", "[patch-toon sample] keyframes"} <= set(choices)
 
 
-def test_load_patch_model_lists_the_models_folder(comfy):
+def test_load_patch_model_lists_the_models_folder_then_the_sample_style(comfy):
     save_model(random_model(), comfy.root / "models" / "patch_toon" / "listed.safetensors", overwrite=True)
     info = comfy.object_info("PatchToonLoadModel")["PatchToonLoadModel"]
-    assert "listed.safetensors" in info["input"]["required"]["model_name"][0]
+    choices = info["input"]["required"]["model_name"][0]
+    assert "listed.safetensors" in choices and choices[-1] == "[patch-toon sample] style"

@@ -2,8 +2,10 @@
 
 import time
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from support import random_model
 
 from comfy_host import PromptFailed, output_files
@@ -106,3 +108,34 @@ def test_a_model_trained_with_guides_stylizes_with_the_same_guides(comfy):
     guide_preview = [f for f in output_files(entry) if f["type"] == "temp"]
     assert len(guide_preview) == 32
 
+
+
+def test_a_model_trained_with_masks_stylizes_without_compute_guides(comfy):
+    # Masks placed its Gaussian guide; the model stores them, so Stylize Frames rebuilds its guides alone.
+    from patch_training.config import TrainConfig
+    from patch_training.guides import GuideSpec
+    from patch_training.inference import stylize
+    from patch_training.keyframes import make_keyframes
+    from patch_training.pipeline import fit_style, model_guides
+    from patch_training.selection import read_frames
+    from support import SAMPLE
+
+    frames, _ = read_frames(SAMPLE / "frames", max_side=96)  # as Load Frames reads it with max_side 96
+    styled, _ = read_frames(SAMPLE / "keyframes", max_side=96)
+    masks = torch.zeros(3, *frames.shape[1:3])
+    masks[:, :, : frames.shape[2] // 2] = 1
+    keyframes, _ = make_keyframes([0, 14, 31], styled, masks, frames=frames)
+    model = fit_style(frames, keyframes, TrainConfig(steps=2, seconds=0), GuideSpec(guides=("gauss", "edges")))
+    save_model(model, comfy.root / "models" / "patch_toon" / "masked.safetensors", overwrite=True)
+
+    prompt = {"1": load_frames(max_side=96),
+              "2": {"class_type": "PatchToonLoadModel", "inputs": {"model_name": "masked.safetensors"}},
+              "3": {"class_type": "PatchToonStylize", "inputs": {"model": ["2", 0], "frames": ["1", 0],
+                                                                 "batch_size": 8, "tile": 0}},
+              "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "masked"}}}
+    entry = comfy.run(prompt, timeout=120)
+    files = sorted(f["filename"] for f in output_files(entry) if f["filename"].startswith("masked"))
+    assert len(files) == 32
+    expected = stylize(model, frames, model_guides(model, frames), precision="fp32")
+    first = np.asarray(Image.open(comfy.output_dir / files[0]), np.float32) / 255
+    assert np.abs(first - expected[0].numpy()).mean() < 2 / 255  # the same guides as in training

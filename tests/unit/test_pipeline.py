@@ -10,7 +10,7 @@ from patch_training.guides import GuideSpec, compute_guides
 from patch_training.inference import stylize
 from patch_training.keyframes import make_keyframes
 from patch_training.metrics import ColorLUT, psnr, ssim
-from patch_training.pipeline import fit_style, model_guides
+from patch_training.pipeline import fit_style, guides_need, model_guides, stylize_needs
 
 from support import SAMPLE
 
@@ -69,10 +69,11 @@ def test_guided_models_say_what_they_need_to_rebuild_their_guides(textured):
     assert model_guides(warp, frames, keyframes.images).shape == (5, 48, 64, 3)
     masked, _ = make_keyframes([0, 4], keyframes.images, torch.ones(2, 48, 64), frames=frames)
     gauss = fit_style(frames, masked, TrainConfig(steps=1, seconds=0), GuideSpec(guides=("gauss",)))
-    with pytest.raises(MaskError, match="trained with masks"):
-        model_guides(gauss, frames)
+    assert guides_need(gauss) == () and guides_need(warp) == ("keyframes",)  # masks are stored in the model
+    assert stylize_needs(gauss).startswith("frames of 64x48 only")
+    assert "stylized keyframes" in stylize_needs(warp)
     with pytest.raises(FramesError, match="built for 64x48 frames"):
-        model_guides(gauss, textured(5, 40, 40), masks=masked.masks)
+        model_guides(gauss, textured(5, 40, 40))
 
 
 def test_the_sample_style_is_learned_beyond_colorization():
