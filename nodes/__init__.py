@@ -1,6 +1,7 @@
 """The ComfyUI adapter: node classes, one file per family. The only code that imports comfy.*."""
 from . import routes  # noqa: F401  registers the web extension's HTTP routes (Finish now, example workflows)
 from ._common import register_models_folder
+from .files import PatchToonStylizeFile
 from .frames import PatchToonLoadFrames, PatchToonMakeKeyframes, PatchToonSelectFrames
 from .guides import PatchToonGuides, PatchToonGuidesAdvanced
 from .model_io import PatchToonLoadModel, PatchToonSaveModel
@@ -17,6 +18,7 @@ NODE_CLASS_MAPPINGS = {
     "PatchToonTrain": PatchToonTrain,
     "PatchToonTrainAdvanced": PatchToonTrainAdvanced,
     "PatchToonStylize": PatchToonStylize,
+    "PatchToonStylizeFile": PatchToonStylizeFile,
     "PatchToonSaveModel": PatchToonSaveModel,
     "PatchToonLoadModel": PatchToonLoadModel,
 }
@@ -29,6 +31,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PatchToonTrain": "Train Patch Model",
     "PatchToonTrainAdvanced": "Train Patch Model (Advanced)",
     "PatchToonStylize": "Stylize Frames",
+    "PatchToonStylizeFile": "Stylize Video File",
     "PatchToonSaveModel": "Save Patch Model",
     "PatchToonLoadModel": "Load Patch Model",
 }

@@ -81,7 +81,8 @@ def sample_run(comfy):
 def test_every_example_workflow_uses_only_known_nodes_and_well_typed_links(comfy):
     object_info = comfy.object_info()
     names = sorted(path.name for path in EXAMPLES.glob("*.json"))
-    assert names == ["diffusion_keyframes.json", "stylize_with_checkpoint.json", "train_and_stylize_sample.json"]
+    assert names == ["diffusion_keyframes.json", "stylize_video_file.json", "stylize_with_checkpoint.json",
+                     "train_and_stylize_sample.json"]
     for name in names:
         workflow = load(name)
         nodes = {node["id"]: node for node in workflow["nodes"]}

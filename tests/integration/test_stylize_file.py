@@ -1,0 +1,105 @@
+"""Stylize Video File on a real ComfyUI server: a clip from input/ straight to output/ (MP4 and PNG frames),
+frame for frame like the command line, and Cancel leaves nothing behind."""
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from support import SAMPLE, random_model
+
+from comfy_host import PromptFailed, setup_host, ui_to_api
+from patch_training.checkpoint import save_model
+
+REPO = setup_host.REPO
+SAMPLE_FRAMES, SAMPLE_MODEL = "[patch-toon sample] frames", "[patch-toon sample] style"
+
+
+def file_graph(source, model=SAMPLE_MODEL, output="mp4 + png frames", prefix="patch_toon/file", preview=3):
+    return {
+        "1": {"class_type": "PatchToonLoadModel", "inputs": {"model_name": model}},
+        "2": {"class_type": "PatchToonStylizeFile", "inputs": {
+            "model": ["1", 0], "source": source, "filename_prefix": prefix, "output": output, "fps": 0.0,
+            "preview_frames": preview, "batch_size": 4, "tile": 0}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}},
+    }
+
+
+def read_video(path):
+    cap = cv2.VideoCapture(str(path))
+    fps, frames = cap.get(cv2.CAP_PROP_FPS), []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames, fps
+
+
+def test_a_clip_is_stylized_to_a_video_and_frames_like_the_command_line(comfy, tmp_path):
+    entry = comfy.run(file_graph(SAMPLE_FRAMES), timeout=600)
+    out = comfy.output_dir / "patch_toon"
+    video, folder = out / "file_00001_.mp4", out / "file_00001_"
+    frames, fps = read_video(video)
+    assert len(frames) == 32 and frames[0].shape == (350, 350, 3) and fps == pytest.approx(25)
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(p.stem + ".png" for p in (SAMPLE / "frames").iterdir())
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left
+    previews = entry["outputs"]["3"]["images"]
+    assert len(previews) == 3
+    # The command line, with the same sample model on the same frames (as PNG), writes the same frames.
+    pngs = tmp_path / "frames"
+    pngs.mkdir()
+    for p in sorted((SAMPLE / "frames").iterdir()):
+        Image.open(p).save(pngs / (p.stem + ".png"))
+    cli = tmp_path / "cli"
+    subprocess.run([sys.executable, "-m", "patch_training", "stylize", "--model",
+                    str(SAMPLE / "sample_style.safetensors"), "--frames", str(pngs), "--out", str(cli)],
+                   cwd=REPO, check=True, capture_output=True, timeout=300)
+    for name in names:
+        a = np.asarray(Image.open(folder / name), dtype=int)
+        b = np.asarray(Image.open(cli / name), dtype=int)
+        assert np.abs(a - b).max() <= 1, name
+    input_frame = np.asarray(Image.open(pngs / names[5]), dtype=float)
+    assert np.abs(np.asarray(Image.open(folder / names[5]), dtype=float) - input_frame).mean() > 8
+
+
+def test_cancel_leaves_nothing_in_the_output_folder(comfy, tmp_path):
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((SAMPLE / "frames").iterdir())]
+    clip = tmp_path / "long_clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (350, 350))
+    for t in range(2000):  # a clip that takes far longer than the test waits
+        writer.write(cv2.cvtColor(frames[t % 32], cv2.COLOR_RGB2BGR))
+    writer.release()
+    source = comfy.add_input(clip)
+    models = comfy.root / "models" / "patch_toon"
+    models.mkdir(parents=True, exist_ok=True)
+    save_model(random_model(preset="reference"), models / "slow_rgb.safetensors", overwrite=True)
+    prompt_id = comfy.queue(file_graph(source, "slow_rgb.safetensors", prefix="patch_toon/cancelled"))
+    out = comfy.output_dir / "patch_toon"
+    deadline = time.monotonic() + 120
+    while not any(out.glob(".cancelled_*.partial*")):  # writing has started
+        assert time.monotonic() < deadline, comfy.log_tail()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert comfy.interrupt(prompt_id)
+    with pytest.raises(PromptFailed) as failed:
+        comfy.wait(prompt_id, timeout=120)
+    assert failed.value.interrupted
+    assert list(out.glob("*cancelled*")) == []  # neither the video, nor the frames, nor their staging
+    comfy.run(file_graph(SAMPLE_FRAMES, output="png frames", prefix="patch_toon/after"), timeout=600)
+    assert len(list((out / "after_00001_").iterdir())) == 32  # the server goes on
+
+
+def test_the_shipped_file_to_file_workflow_runs_as_shipped(comfy):
+    import json
+
+    workflow = json.loads((REPO / "examples_workflows" / "stylize_video_file.json").read_text())
+    entry = comfy.run(ui_to_api(workflow, comfy.object_info()), timeout=600)
+    out = comfy.output_dir / "patch_toon"
+    (video,) = out.glob("video_*_.mp4")
+    assert len(read_video(video)[0]) == 32
+    assert len([f for f in entry["outputs"].values() if "images" in f][0]["images"]) == 4
