@@ -94,6 +94,31 @@ def timed(args: list[str], total: int) -> dict:
     return result
 
 
+def guides_cost(w: int, h: int, length: int, rounds: int = 3) -> dict:
+    """Seconds per frame of the default guides (flow included) for `length` frames, keyframes at both ends:
+    compute_guides on the whole clip vs guides.stream_guides, alternated `rounds` times (best of each)."""
+    from patch_training.frames_io import to_tensor
+    from patch_training.guides import GuideSpec, compute_guides
+    from patch_training.guides.stream import stream_guides
+
+    scaled = [fit(cv2.imread(str(p)), w, h)[..., ::-1].copy() for p in sorted((SAMPLE / "frames").iterdir())]
+    u8 = [scaled[sample_index(t)] for t in range(length)]
+    spec, keys = GuideSpec(), [0, length - 1]
+    whole, streamed = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        frames = to_tensor(u8)
+        compute_guides(frames, spec, keys)
+        whole.append((time.perf_counter() - start) / length)
+        del frames
+        start = time.perf_counter()
+        for _ in stream_guides(iter(u8), spec, keys):
+            pass
+        streamed.append((time.perf_counter() - start) / length)
+    return {"size": f"{w}x{h}", "frames": length, "whole_s_per_frame": round(min(whole), 4),
+            "stream_s_per_frame": round(min(streamed), 4), "ratio": round(min(streamed) / min(whole), 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1920x1080")
@@ -102,7 +127,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="training steps (speed and memory only)")
     parser.add_argument("--work", default=None, help="folder for clips and outputs (default: a temporary one)")
     parser.add_argument("--out", default=None, help="JSON file for the results")
+    parser.add_argument("--guides-cost", action="store_true", help="only the guides' cost, streamed vs whole clip")
     args = parser.parse_args()
+    if args.guides_cost:
+        import torch
+
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+        rows = [guides_cost(*map(int, size.split("x")), int(args.lengths.split(",")[0]))
+                for size in args.sizes.split(",")]
+        print(json.dumps(rows))
+        if args.out:
+            Path(args.out).write_text(json.dumps(rows, indent=1))
+        return
     work = Path(args.work or tempfile.mkdtemp(prefix="patch-toon-long-"))
     work.mkdir(parents=True, exist_ok=True)
     results = []
