@@ -22,7 +22,7 @@ from .keyframes import make_keyframes
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
 from .guides.compute import advected_names
 from .memory import check_host_memory, stream_host_bytes
-from .pipeline import check_training_memory, describe_shots, fit_style, guide_spec_of, stylize_needs
+from .pipeline import check_training_memory, describe_shots, fit_style, guide_spec_of, scale_note, stylize_needs
 from .trainer import TrainProgress
 
 
@@ -144,6 +144,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     writer = FrameWriter(args.out, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
     for path in writer.removed:
         print(f"note: removed {path}, left by an interrupted run", file=sys.stderr)
+    note = scale_note(model, source.size)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     bar = ProgressBar("stylize")
     total, start = len(source), time.monotonic()
 

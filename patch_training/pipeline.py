@@ -160,3 +160,20 @@ def check_guided_clip(model: StyleModel, size: tuple[int, int], count: int | Non
     if model.guide_masks is not None:  # format 2: the model's own masks, as they placed the blobs at training
         masks = decode_guide_masks(model.guide_masks, h, w)
     return indices, masks
+
+
+def scale_note(model: StyleModel, size: tuple[int, int]) -> str | None:
+    """A warning when frames of `size` (H, W) are much larger or smaller than those the model learned from:
+    the style's strokes keep their size in pixels, so they come out finer or coarser than painted. Measured on
+    the sample (benchmarks/cross_size.py): trained at 175x175, stylized at 350x350: 0.27 SSIM on the non-key
+    frames; stylized at 175 and upscaled: 0.40; trained and stylized at 350: 0.43."""
+    trained = model.summary.get("frame_size")
+    if not trained or len(trained) != 2:
+        return None
+    scale = ((size[0] * size[1]) / max(trained[0] * trained[1], 1)) ** 0.5
+    if 0.7 <= scale <= 1.4:
+        return None
+    return (f"these frames are {size[1]}x{size[0]}, the model learned its style on {trained[1]}x{trained[0]} "
+            f"frames ({scale:.1f}x): its strokes keep their size in pixels, so the style comes out "
+            f"{'finer' if scale > 1 else 'coarser'} than painted. For the painted look, train on frames of this "
+            f"size, or stylize at the training size and scale the result.")

@@ -209,3 +209,14 @@ def test_frames_are_read_chunk_by_chunk_not_all_at_once(tmp_path):
     assert names == [p.name for p in paths[4:8]]
     with pytest.raises(FramesError, match="00010.png"):
         next(chunks)
+
+
+def test_stylizing_frames_far_from_the_training_size_says_so(clip, capsys):
+    model = clip / "m.safetensors"
+    assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+               "--steps", 1, "--guides", "rgb")[0] == 0
+    write_frames(clip / "big", 2, size=(120, 168))
+    code, _, err = run(capsys, "stylize", "--model", model, "--frames", clip / "big", "--out", clip / "o")
+    assert code == 0 and "note: these frames are 168x120, the model learned its style on 56x40 frames (3.0x)" in err
+    code, _, err = run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o2")
+    assert code == 0 and "note:" not in err
