@@ -117,7 +117,7 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
         shots: list[tuple[int, int]] = []
         stream = stream_guides(frames, spec, idx, masks=masks, frame_count=frame_count,
                                store_budget_mb=store_budget_mb, scratch=scratch,
-                               on_shot=lambda s, e: shots.append((s, e)))
+                               on_shot=lambda s, e: shots.append((s, e)), only=wanted)
         for t, frame, guides in stream:
             if t in wanted:
                 kept[t] = (frame, guides)

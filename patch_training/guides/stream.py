@@ -111,7 +111,8 @@ def as_float_frame(frame: np.ndarray) -> np.ndarray:
 def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,
                   frame_count: int | None = None, on_progress: Callable[[GuideProgress], None] | None = None,
                   store_budget_mb: float = DEFAULT_STORE_BUDGET_MB, scratch: str | os.PathLike | None = None,
-                  on_shot: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+                  on_shot: Callable[[int, int], None] | None = None,
+                  only: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield (t, frame [H, W, 3] float32 0..1, guides [H, W, spec.channels] float32) for t = 0, 1, ... in order.
 
     frames: the clip's frames one at a time, [H, W, 3] uint8 or float32 0..1 (numpy), any length.
@@ -122,10 +123,13 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
     on_progress(GuideProgress('guides', done, total)) after each frame (it may raise to cancel).
     store_budget_mb: RAM for frames waiting for the next keyframe; scratch: folder for the rest (None: $TMPDIR).
     on_shot(start, end) when a shot (frames start..end-1) is complete, as detect_shots would split the clip.
+    only: yield only these frames (training wants the keyframes and a preview); the others are still followed
+    (flow, cuts, advection) but their guides are not rendered.
     Raises FramesError, KeyframeError, MaskError or GuideError with the input named.
     """
     job = _Stream(spec, keyframe_indices, masks, keyframes, frame_count, on_progress,
                   Store(int(store_budget_mb * 2 ** 20), scratch), on_shot)
+    job.only = None if only is None else {int(t) for t in only}
     try:
         yield from job.run(frames)
     finally:
@@ -314,7 +318,8 @@ class _Stream:
             if not (final or t < self.shot_closed or t + self.radius <= last_read):
                 return
             start, end = self.shot_of.get(t, (self.shot_start, last_read + 1))
-            yield t, self.frames[t], self._guides(t, start, end)
+            if self.only is None or t in self.only:
+                yield t, self.frames[t], self._guides(t, start, end)
             self.next_emit = t + 1
             del self.recipes[t]
             self.shot_of.pop(t, None)
