@@ -6,13 +6,12 @@ from pathlib import Path
 import folder_paths
 import torch
 
-from patch_training.errors import PatchToonError
 from patch_training.frames_io import FrameSource, to_uint8
 from patch_training.memory import inference_bytes
 from patch_training.outputs import FrameWriter
 from patch_training.streaming import stylize_stream
 from ._common import PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room, release
-from .frames import frame_sources, source_path
+from .frames import check_source, frame_sources, source_path
 
 OUTPUTS = ("mp4", "png frames", "mp4 + png frames")
 
@@ -55,13 +54,9 @@ class PatchToonStylizeFile:
 
     @classmethod
     def VALIDATE_INPUTS(cls, source, filename_prefix):
-        try:
-            path = source_path(source)
-        except PatchToonError as error:
-            return str(error)
-        if not path.exists():
-            return (f"source: {source!r} is not in ComfyUI's input folder ({folder_paths.get_input_directory()}). "
-                    f"Put a folder of frames or a video there and pick it again.")
+        checked = check_source(source)
+        if checked is not True:
+            return checked
         if not filename_prefix.strip():
             return "filename_prefix: expected a name such as 'patch_toon/video', received an empty one."
         return True

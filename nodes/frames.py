@@ -54,6 +54,18 @@ def source_path(source: str) -> Path:
     return path
 
 
+def check_source(source: str) -> str | bool:
+    """VALIDATE_INPUTS of a `source` choice: True, or what is wrong with it."""
+    try:
+        path = source_path(source)
+    except PatchToonError as error:
+        return str(error)
+    if not path.exists():
+        return (f"source: {source!r} is not in ComfyUI's input folder ({folder_paths.get_input_directory()}). "
+                f"Put a folder of frames or a video there and pick it again.")
+    return True
+
+
 class PatchToonLoadFrames:
     DESCRIPTION = ("Loads a clip as an IMAGE batch: a folder of images (in name order) or a video file from "
                    "ComfyUI's input folder, or the bundled sample. Connect to Select Frames, Make Keyframes, "
@@ -92,14 +104,7 @@ class PatchToonLoadFrames:
 
     @classmethod
     def VALIDATE_INPUTS(cls, source):
-        try:
-            path = source_path(source)
-        except PatchToonError as error:
-            return str(error)
-        if not path.exists():
-            return (f"source: {source!r} is not in ComfyUI's input folder ({folder_paths.get_input_directory()}). "
-                    f"Put a folder of frames or a video there and pick it again.")
-        return True
+        return check_source(source)
 
     def load(self, source, start, count, every_nth, max_side):
         frames, _names = read_frames(source_path(source), start, count, every_nth, max_side, what="source")

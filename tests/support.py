@@ -47,3 +47,18 @@ def hostile_checkpoint(kind: str, path: Path) -> Path:
         data = bytes([data[0], data[1], data[2], data[3] ^ 0x40]) + data[4:]
     path.write_bytes(data)
     return path
+
+
+def read_video(path) -> tuple[list, float]:
+    """Every frame of a video file (BGR uint8 arrays, as OpenCV decodes them) and its frame rate."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    fps, frames = cap.get(cv2.CAP_PROP_FPS), []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames, fps

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from support import SAMPLE, random_model
+from support import SAMPLE, random_model, read_video
 
 from comfy_host import PromptFailed, setup_host, ui_to_api
 from patch_training.checkpoint import save_model
@@ -25,18 +25,6 @@ def file_graph(source, model=SAMPLE_MODEL, output="mp4 + png frames", prefix="pa
             "preview_frames": preview, "batch_size": 4, "tile": 0}},
         "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}},
     }
-
-
-def read_video(path):
-    cap = cv2.VideoCapture(str(path))
-    fps, frames = cap.get(cv2.CAP_PROP_FPS), []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames, fps
 
 
 def test_a_clip_is_stylized_to_a_video_and_frames_like_the_command_line(comfy, tmp_path):

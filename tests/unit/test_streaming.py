@@ -20,7 +20,7 @@ from patch_training.guides.synthetic import rotating_clip, translating_clip
 from patch_training.inference import stylize
 from patch_training.pipeline import model_guides
 from patch_training.streaming import stylize_stream
-from support import SAMPLE, random_model
+from support import SAMPLE, random_model, read_video
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,25 +152,13 @@ def guided(tmp_path_factory):
     return root
 
 
-def read_video(path: Path) -> tuple[np.ndarray, float]:
-    cap = cv2.VideoCapture(str(path))
-    fps, frames = cap.get(cv2.CAP_PROP_FPS), []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return np.stack(frames), fps
-
-
 def test_stylize_writes_a_video_with_every_frame_at_the_source_rate(guided, tmp_path):
     out = tmp_path / "styled.mp4"
     result = cli("stylize", "--model", guided / "model.safetensors", "--frames", guided / "frames", "--out", out,
                  "--fps", 12)
     assert result.returncode == 0, result.stderr
     video, fps = read_video(out)
-    assert video.shape == (12, 350, 350, 3) and fps == pytest.approx(12)
+    assert np.stack(video).shape == (12, 350, 350, 3) and fps == pytest.approx(12)
     frames_out = tmp_path / "frames_out"
     assert cli("stylize", "--model", guided / "model.safetensors", "--frames", guided / "frames",
                "--out", frames_out).returncode == 0
