@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import ctypes
+import sys
 import io
 import logging
 import os
@@ -63,9 +65,16 @@ def make_room(device: torch.device, needed_bytes: int) -> None:
 
 
 def release(device: torch.device) -> None:
-    """Gives cached GPU memory back after a run (the library already emptied its own)."""
+    """Gives cached GPU memory back after a run (the library already emptied its own), and on Linux the freed
+    host memory that the C allocator keeps (after a 1080p Stylize Video File run it kept ~0.7 GB of the server's
+    RSS: measured by benchmarks/comfy_long_footage.py)."""
     if device.type == "cuda":
         model_management.soft_empty_cache()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # another C library (musl): nothing to trim
+            pass
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
