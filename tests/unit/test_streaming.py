@@ -238,3 +238,37 @@ def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
     for (name, a), (_, b) in zip(whole.generator.state_dict().items(), streamed.generator.state_dict().items()):
         assert torch.equal(a, b), name
     assert torch.equal(whole.preview, streamed.preview)
+
+
+def test_a_run_killed_at_random_moments_leaves_nothing_or_only_complete_frames(tmp_path):
+    import random
+
+    frames = tmp_path / "frames"
+    write_frames(frames, sample_frames())
+    save_model(random_model(), tmp_path / "rgb.safetensors")
+    args = ["stylize", "--model", tmp_path / "rgb.safetensors", "--frames", frames, "--batch", 1]
+    start = time.monotonic()
+    assert cli(*args, "--out", tmp_path / "whole").returncode == 0
+    duration = time.monotonic() - start
+    names = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    rng = random.Random(0)
+    for trial in range(4):  # from start-up to the moment the frames are moved into place
+        out = tmp_path / f"killed{trial}"
+        proc = subprocess.Popen([sys.executable, "-m", "patch_training", *map(str, args), "--out", str(out)],
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 1.1) * duration)
+        proc.kill()
+        proc.wait(timeout=60)
+        if out.exists():  # killed while moving frames into place: each one there is whole
+            written = sorted(p.name for p in out.iterdir())
+            assert set(written) <= set(names)
+            for name in written:
+                assert Image.open(out / name).convert("RGB").size == (350, 350)
+            if written and len(written) < len(names):
+                again = cli(*args, "--out", out)
+                assert again.returncode == 2 and "is not empty" in again.stderr
+        # What is left in the hidden staging place is removed by the next run on the same output.
+        result = cli(*args, "--out", out, "--overwrite")
+        assert result.returncode == 0, result.stderr
+        assert sorted(p.name for p in out.iterdir()) == names
+        assert not any(tmp_path.glob(f".{out.name}.*"))
