@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from ..errors import FramesError, KeyframeError
-from .advect import advect, blend, carry, held_confidence, render, share_of_later
+from .advect import Source, advect, blend, carry, held_confidence, render, share_of_later
 from .compute import GuideProgress, advected_names, nearest_keyframe, source_image
-from .filters import edge_map, temporal_denoise
+from .filters import edge_map, pattern_pad, temporal_denoise
 from .flow import FlowField, PairFlow, pair_confidence, to_gray_u8, working_size
 from .frames import as_keyframe_images, as_masks, check_keyframe_indices
 from .shots import frame_histogram, histogram_distance, is_cut
@@ -111,7 +111,10 @@ def as_float_frame(frame: np.ndarray) -> np.ndarray:
 def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,
                   frame_count: int | None = None, on_progress: Callable[[GuideProgress], None] | None = None,
                   store_budget_mb: float = DEFAULT_STORE_BUDGET_MB, scratch: str | os.PathLike | None = None,
-                  on_shot: Callable[[int, int], None] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+                  on_shot: Callable[[int, int], None] | None = None, start: int = 0,
+                  sources: dict[int, np.ndarray] | None = None,
+                  on_source: Callable[[int, np.ndarray], None] | None = None,
+                  ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield (t, frame [H, W, 3] float32 0..1, guides [H, W, spec.channels] float32) for t = 0, 1, ... in order.
 
     frames: the clip's frames one at a time, [H, W, 3] uint8 or float32 0..1 (numpy), any length.
@@ -122,10 +125,18 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
     on_progress(GuideProgress('guides', done, total)) after each frame (it may raise to cancel).
     store_budget_mb: RAM for frames waiting for the next keyframe; scratch: folder for the rest (None: $TMPDIR).
     on_shot(start, end) when a shot (frames start..end-1) is complete, as detect_shots would split the clip.
+
+    A part of the clip (the unit of distribution, see batch.py): `frames` begin at frame `start` (numbered
+    from there), which the stream takes for a shot start; `sources` gives the images advected from keyframes
+    ({keyframe: Source.image}, as on_source received them from a stream over the whole clip), which are then
+    used instead of being made (a keyframe's chained gauss pattern depends on the keyframes before it). From
+    a shot start, a keyframe with its source given, or `radius` frames before such a keyframe within its shot,
+    the frames from that keyframe (or shot start) on have the whole clip's guides (a law test).
+    on_source(keyframe, Source.image) when the image advected from a keyframe is made.
     Raises FramesError, KeyframeError, MaskError or GuideError with the input named.
     """
     job = _Stream(spec, keyframe_indices, masks, keyframes, frame_count, on_progress,
-                  Store(int(store_budget_mb * 2 ** 20), scratch), on_shot)
+                  Store(int(store_budget_mb * 2 ** 20), scratch), on_shot, start, sources or {}, on_source)
     try:
         yield from job.run(frames)
     finally:
@@ -133,11 +144,12 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
 
 
 class _Stream:
-    def __init__(self, spec, keyframe_indices, masks, keyframes, frame_count, on_progress, store, on_shot):
+    def __init__(self, spec, keyframe_indices, masks, keyframes, frame_count, on_progress, store, on_shot,
+                 start=0, sources=None, on_source=None):
         if not isinstance(spec, GuideSpec):
             raise KeyframeError(f"spec: expected a GuideSpec, received {type(spec).__name__}.")
         self.spec, self.on_progress, self.store, self.frame_count = spec, on_progress, store, frame_count
-        self.on_shot = on_shot
+        self.on_shot, self.start, self.given, self.on_source = on_shot, start, sources or {}, on_source
         self.keys = check_keyframe_indices(keyframe_indices, _NO_END if frame_count is None else frame_count)
         self.key_set = set(self.keys)
         self.raw_masks, self.raw_styles = masks, keyframes
@@ -164,20 +176,20 @@ class _Stream:
         self.pairs = PairFlow(self.spec.flow_preset, wh, ww) if self.spec.needs_flow else None
         self.sources: dict[int, object] = {}   # keyframe -> Source (those still referenced)
         self.recipes: dict[int, tuple] = {}    # frame -> how its advected guides are rendered
-        self.shot_start, self.shot_closed = 0, 0  # frames before shot_closed belong to finished shots
+        self.shot_start = self.shot_closed = self.start  # frames before shot_closed belong to finished shots
         self.shot_of: dict[int, tuple[int, int]] = {}
-        self.anchor: tuple[str, int] = ("start", 0)
+        self.anchor: tuple[str, int] = ("start", self.start)
         self.live = None
-        self.next_emit = self.kept_from = 0
+        self.next_emit = self.kept_from = self.start
         self.last_key_passed: int | None = None
 
     # --- the main loop -----------------------------------------------------------------------------------------
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        t = -1
+        t = self.start - 1
         prev_gray = prev_hist = None
-        for t, frame in enumerate(frames):
+        for t, frame in enumerate(frames, self.start):
             frame = np.asarray(frame)
-            if t == 0:
+            if t == self.start:
                 self._start(frame)
             elif frame.shape != (self.h, self.w, 3):
                 raise FramesError(f"frames: all frames must have one size; frame {t} is {frame.shape[1]}x"
@@ -187,13 +199,13 @@ class _Stream:
             gray = to_gray_u8(x) if self.pairs is not None else None
             hist = frame_histogram(x) if self.cuts else None
             cut = False
-            if t > 0 and self.pairs is not None:
+            if t > self.start and self.pairs is not None:
                 fwd, bwd, fconf, bconf = self.pairs(prev_gray, gray)
                 for name, value in (("fwd", fwd), ("bwd", bwd), ("fconf", fconf), ("bconf", bconf)):
                     self.store.put((name, t - 1), value)
                 cut = self.cuts and is_cut(histogram_distance(prev_hist, hist), pair_confidence(fconf, bconf))
             prev_gray, prev_hist = gray, hist
-            if t == 0 or cut:
+            if t == self.start or cut:
                 if cut:
                     self._close_shot(t)
                 self.shot_start = t
@@ -207,7 +219,7 @@ class _Stream:
             elif not self.names:
                 self.recipes[t] = ("none",)
             yield from self._emit(t, final=False)
-        if t < 0:
+        if t < self.start:
             raise FramesError("frames: expected at least one frame, received none.")
         late = [k for k in self.keys if k > t]
         if late:
@@ -234,9 +246,15 @@ class _Stream:
         self.store.put(("ha", t), held_confidence(conf))
 
     def _source(self, k: int, gauss: np.ndarray | None = None):
+        pad = pattern_pad(self.h, self.w)
+        if k in self.given:
+            return Source(k, np.ascontiguousarray(self.given[k], np.float32), pad)
         mask = None if self.masks is None else self.masks[k]
         style = None if self.styles is None else self.styles[k]
-        return source_image(self.spec, self.names, self.h, self.w, k, mask, style, gauss)
+        source = source_image(self.spec, self.names, self.h, self.w, k, mask, style, gauss)
+        if self.on_source is not None:
+            self.on_source(k, source.image)
+        return source
 
     def _keyframe(self, k: int) -> None:
         kind, a = self.anchor
@@ -244,7 +262,7 @@ class _Stream:
             self.recipes[k] = ("none",)
         else:
             inherit = None
-            if (kind == "key" and self.spec.gauss_chain and "gauss" in self.names and self.live is not None):
+            if (kind == "key" and k not in self.given and self.spec.gauss_chain and "gauss" in self.names and self.live is not None):
                 g = 3 * self.names.index("gauss")
                 positions = self.flow.to_frame_positions(self.store.get(("ca", k)))
                 inherit = carry(self.sources[a], positions, k).image[..., g:g + 3]

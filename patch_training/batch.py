@@ -1,0 +1,454 @@
+"""A batch job over a project's shots: a model trained per shot, each shot stylized in segments, on local worker
+processes (here) or on a Ray cluster (cluster.py); stoppable and resumable, one shot's bad input failing alone.
+
+The manifest (JSON): {"defaults": {...}, "shots": [{"name", "frames", "keyframes", "out", ...}, ...]}. A shot's
+options are `train`'s (preset, steps, seconds, seed, guides, loss, threads, device, precision) plus masks,
+model (a trained model to use instead of training), batch and tile (`stylize`'s); defaults apply to every
+shot; relative paths are read from the manifest's folder. Per shot, on storage every worker sees:
+
+- `<out>.safetensors`: the model trained for the shot (unless `model` is given). An existing one is reused
+  (the job was stopped after training): files are renamed into place whole, so one that exists is finished;
+  it must have been trained with the shot's options, else the shot fails and the file stays as it is.
+- `out/`: the stylized frames (a folder, named like the input frames; 00000.png ... for a video input),
+  moved in whole, segment by segment: a frame there is complete, and a rerun skips the segments whose
+  frames are all there.
+- `.<out name>.batch/` beside it: the job's notes (which model made `out`, the first pass's shots and the
+  keyframes' advected images, segments.survey). A non-empty `out` without them is the user's: refused.
+
+Every task returns a dict ({"error": message} on failure) rather than raising, so that the executors (local
+processes, Ray) handle results one way and a failure is reported with its shot.
+"""
+from __future__ import annotations
+
+import concurrent.futures as futures
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import ConfigError, OutputExistsError, PatchToonError
+from .inference import DEFAULT_TILE
+from .jobs import TrainOptions
+from .outputs import VIDEO_CODECS
+
+TRAIN_KEYS = ("preset", "steps", "seconds", "seed", "guides", "loss", "threads", "device", "precision")
+SHOT_KEYS = ("name", "frames", "keyframes", "out", "masks", "model", "batch", "tile") + TRAIN_KEYS
+PATH_KEYS = ("frames", "keyframes", "out", "masks", "model")
+MIN_SEGMENT_FRAMES = 16  # a segment loads the model and the first pass's images, and reads from its anchor
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot of a batch job: its inputs, where it goes, and its training options."""
+
+    name: str
+    frames: str
+    out: str
+    keyframes: str | None = None
+    masks: str | None = None
+    model: str | None = None      # a trained model to use: no training
+    train: TrainOptions = TrainOptions()
+    batch: int = 4
+    tile: int = DEFAULT_TILE
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model) if self.model else Path(self.out + ".safetensors")
+
+    @property
+    def work(self) -> Path:
+        out = Path(self.out)
+        return out.parent / f".{out.name}.batch"
+
+
+def read_manifest(path: str | os.PathLike) -> list[Shot]:
+    """The shots of a manifest file. Raises ConfigError naming the file, the shot and the key."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"manifest: cannot read {path} ({exc.strerror}). Give the path of a manifest file.") from None
+    except ValueError as exc:
+        raise ConfigError(f"manifest: {path} is not valid JSON ({exc}). See README, 'Batch jobs'.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("shots"), list) or not data["shots"]:
+        raise ConfigError(f"manifest: expected {{\"defaults\": {{...}}, \"shots\": [{{...}}, ...]}} with at least one "
+                          f"shot in {path}, received {type(data).__name__} with keys {sorted(data)[:8] if isinstance(data, dict) else []}.")
+    unknown = sorted(set(data) - {"defaults", "shots"})
+    defaults = data.get("defaults", {})
+    if unknown or not isinstance(defaults, dict):
+        raise ConfigError(f"manifest: {path}: expected the keys 'defaults' (an object) and 'shots', received "
+                          f"{unknown or 'defaults of type ' + type(defaults).__name__}.")
+    shots, seen = [], {}
+    for n, entry in enumerate(data["shots"]):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"manifest: shot #{n + 1} must be an object, received {type(entry).__name__}.")
+        shot = _shot({**defaults, **entry}, path.parent, f"shot #{n + 1}" if "name" not in entry else
+                     f"shot {entry['name']!r}")
+        for key in ("name", "out"):
+            value = getattr(shot, key) if key == "name" else str(Path(shot.out).resolve())
+            if (key, value) in seen:
+                raise ConfigError(f"manifest: shots {seen[(key, value)]!r} and {shot.name!r} have the same {key} "
+                                  f"{value!r}; each shot needs its own.")
+            seen[(key, value)] = shot.name
+        shots.append(shot)
+    return shots
+
+
+def _shot(entry: dict, base: Path, label: str) -> Shot:
+    unknown = sorted(set(entry) - set(SHOT_KEYS))
+    if unknown:
+        raise ConfigError(f"manifest: {label}: unknown keys {unknown}; a shot takes {list(SHOT_KEYS)}.")
+    missing = [k for k in ("name", "frames", "out") if not entry.get(k)]
+    if not entry.get("model") and not entry.get("keyframes"):
+        missing.append("keyframes (or model)")
+    if missing:
+        raise ConfigError(f"manifest: {label}: missing {missing}. Each shot needs a name, its frames, its "
+                          f"stylized keyframes (or a trained model) and an out folder.")
+    for key in PATH_KEYS:
+        if entry.get(key) is not None:
+            entry[key] = str(base / Path(entry[key]).expanduser())
+    if Path(entry["out"]).suffix.lower() in VIDEO_CODECS:
+        raise ConfigError(f"manifest: {label}: out must be a folder of frames (segments are written by several "
+                          f"workers), received the video name {entry['out']!r}. Give a folder; make a video from "
+                          f"it afterwards.")
+    try:
+        train = TrainOptions(**{k: entry[k] for k in TRAIN_KEYS if k in entry})
+        train.config()
+        train.spec()
+        shot = Shot(name=str(entry["name"]), frames=entry["frames"], out=entry["out"],
+                    keyframes=entry.get("keyframes"), masks=entry.get("masks"), model=entry.get("model"),
+                    train=train, batch=int(entry.get("batch", 4)), tile=int(entry.get("tile", DEFAULT_TILE)))
+    except PatchToonError as exc:
+        raise ConfigError(f"manifest: {label}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"manifest: {label}: {exc}. See README, 'Batch jobs', for the keys and their types.") from None
+    return shot
+
+
+# --- tasks (run on workers: plain functions of picklable arguments) -------------------------------------------
+
+def _failed(shot: Shot, exc: BaseException) -> dict:
+    if isinstance(exc, PatchToonError):
+        return {"error": f"shot {shot.name!r}: {exc}"}
+    if isinstance(exc, OSError):
+        return {"error": f"shot {shot.name!r}: cannot access {exc.filename or 'a file'} from this worker "
+                         f"({exc.strerror or exc}). Inputs and outputs must be on storage every worker sees."}
+    return {"error": f"shot {shot.name!r}: {type(exc).__name__}: {exc}",
+            "trace": traceback.format_exc(limit=8)}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def train_task(shot: Shot) -> dict:
+    """Train the shot's model into <out>.safetensors (or reuse it / the given model): {"model", "trained"}."""
+    from .checkpoint import load_model, save_model
+    from .jobs import train_from_files
+    from .runtime import cpu_threads
+
+    try:
+        path = shot.model_path
+        if shot.model:
+            if not path.is_file():
+                raise PatchToonError(f"model: {path} does not exist. Give the path of a trained model, or leave "
+                                     f"out 'model' to train one.")
+            load_model(path)
+            return {"model": str(path), "trained": False}
+        if path.exists():
+            _check_reusable(shot, path, load_model(path).summary)
+            return {"model": str(path), "trained": False}
+        log: list[str] = []
+        with cpu_threads(shot.train.threads):
+            model = train_from_files(shot.frames, shot.keyframes, shot.masks, shot.train, log=log.append)
+        save_model(model, path)
+        return {"model": str(path), "trained": True, "log": log}
+    except Exception as exc:  # noqa: BLE001 - reported with the shot, the other shots go on
+        return _failed(shot, exc)
+
+
+def _check_reusable(shot: Shot, path: Path, summary: dict) -> None:
+    options = shot.train
+    stored = {"preset": summary.get("preset"), "seed": summary.get("seed")}
+    wanted = {"preset": options.preset, "seed": options.seed}
+    if options.steps:
+        stored["steps"], wanted["steps"] = summary.get("steps"), options.steps
+    if stored != wanted:
+        raise OutputExistsError(f"model: {path} exists, trained with {stored}, but the shot asks for {wanted}; it is "
+                                f"never replaced. Delete it to train again, or name it in the shot's 'model' to "
+                                f"use it as it is.")
+
+
+def survey_task(shot: Shot, model_path: str, workers: int, segment_frames: int = 0) -> dict:
+    """The shot's first pass (segments.survey) and its segments: {"segments": [[read_from, first, stop, done]],
+    "frames": count}. Claims `out` for this job, or refuses it when it holds someone else's files."""
+    from .checkpoint import load_model
+    from .frames_io import FrameSource
+    from .segments import Segment, Survey, output_names, plan_segments, segment_done, survey
+
+    try:
+        out, work = Path(shot.out), shot.work
+        model_sha = _sha256(Path(model_path))
+        job = {"frames": shot.frames, "model": model_path, "model_sha256": model_sha}
+        claimed = _read_json(work / "job.json")
+        if claimed is not None and {k: claimed.get(k) for k in job} != job:
+            raise OutputExistsError(f"out: {out} was written by an earlier job with another model or frames "
+                                    f"({claimed.get('model')}); its frames are never mixed. Give another out "
+                                    f"folder, or delete {out} and {work}.")
+        if claimed is None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise OutputExistsError(f"out: {out} exists and is not an empty folder; its files are never "
+                                    f"replaced. Give a new folder for the shot's frames.")
+        source = FrameSource(shot.frames, "frames")
+        if claimed is not None and claimed.get("finished"):  # a rerun: nothing to do if every frame is there
+            count = claimed["frame_count"]
+            whole = Segment(0, 0, count)
+            if segment_done(out, output_names(source, count), whole):
+                return {"segments": [[0, 0, count, True]], "frames": count}
+        work.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(work / "job.json", job)
+        found = Survey.load(work)
+        if found is None:
+            model = load_model(model_path)
+            keyframes, masks = _keyframe_inputs(shot, model, source)
+            found = survey(model, source, keyframes, masks)
+            found.save(work)
+        max_frames = segment_frames or max(MIN_SEGMENT_FRAMES, math.ceil(found.frame_count / (2 * max(workers, 1))))
+        names = output_names(source, found.frame_count)
+        segments = [[s.read_from, s.first, s.stop, segment_done(out, names, s)]
+                    for s in plan_segments(found, max_frames)]
+        return {"segments": segments, "frames": found.frame_count}
+    except Exception as exc:  # noqa: BLE001
+        return _failed(shot, exc)
+
+
+def _keyframe_inputs(shot: Shot, model, source):
+    """The stylized keyframes and masks a model needs to rebuild its guides ('warp', format-1 masks), or None."""
+    from .jobs import read_keyframes
+    from .pipeline import guides_need
+
+    if not guides_need(model):
+        return None, None
+    found, _ = read_keyframes(source, shot.keyframes, shot.masks, ("keyframes", "masks"))
+    return found.images, found.masks
+
+
+def segment_task(shot: Shot, model_path: str, segment: tuple[int, int, int], pid_folder: str | None = None) -> dict:
+    """Stylize frames first..stop-1 of the shot into `out` (segments.stylize_segment): {"frames": written}.
+    pid_folder: where to leave a file named after this worker's process id while it runs (tests kill it)."""
+    from .checkpoint import load_model
+    from .frames_io import FrameSource
+    from .runtime import cpu_threads
+    from .segments import Segment, Survey, output_names, segment_done, stylize_segment
+
+    marker = None
+    try:
+        part = Segment(*segment)
+        found = Survey.load(shot.work)
+        if found is None:
+            raise PatchToonError(f"out: the first pass's notes in {shot.work} are missing or damaged (deleted "
+                                 f"while the job ran?). Run the job again.")
+        source = FrameSource(shot.frames, "frames")
+        if segment_done(Path(shot.out), output_names(source, found.frame_count), part):
+            return {"frames": 0, "skipped": part.stop - part.first}
+        if pid_folder:
+            marker = Path(pid_folder) / f"{os.getpid()}.pid"
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{shot.name} {part.name}\n")
+        model = load_model(model_path)
+        keyframes, masks = _keyframe_inputs(shot, model, source)
+        with cpu_threads(shot.train.threads):
+            written = stylize_segment(model, source, part, found, Path(shot.out), keyframes, masks, shot.batch,
+                                      shot.tile, shot.train.device, shot.train.precision, shot.train.threads)
+        return {"frames": written, "skipped": 0}
+    except Exception as exc:  # noqa: BLE001
+        return _failed(shot, exc)
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+
+
+def finish_shot(shot: Shot, frames: int) -> None:
+    """After every segment: remove staging folders of attempts that died (their frames were done again), mark the
+    shot finished, drop the first pass's images (the shot's notes stay, so a rerun knows `out` is the job's)."""
+    out = Path(shot.out)
+    for stale in out.parent.glob(f".{out.name}.*.partial*"):
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    for image in shot.work.glob("source-*.npy"):
+        image.unlink(missing_ok=True)
+    (shot.work / "survey.json").unlink(missing_ok=True)
+    job = _read_json(shot.work / "job.json") or {}
+    _write_json(shot.work / "job.json", {**job, "finished": True, "frame_count": frames})
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+# --- the driver ------------------------------------------------------------------------------------------------
+
+class LocalExecutor:
+    """Tasks on `workers` local processes (spawned: no state shared with the driver)."""
+
+    def __init__(self, workers: int = 1):
+        if workers < 1:
+            raise ConfigError(f"--workers: expected 1 or more, received {workers}.")
+        self.workers = workers
+        self.pool = futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, kind: str, fn: Callable, *args):
+        return self.pool.submit(fn, *args)
+
+    def wait(self, pending: list) -> list:
+        done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, handle) -> dict:
+        try:
+            return handle.result()
+        except Exception as exc:  # noqa: BLE001 - a worker process died (BrokenProcessPool)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    def close(self, cancel: bool = False) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+@dataclass
+class ShotState:
+    shot: Shot
+    status: str = "training"        # training, surveying, stylizing, done, skipped, failed
+    model: str = ""
+    trained: bool = False
+    frames: int = 0                 # the shot's frame count, once known
+    written: int = 0
+    skipped: int = 0
+    pending: int = 0                # segments in flight
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        out = {"name": self.shot.name, "status": self.status, "out": self.shot.out, "model": self.model,
+               "trained": self.trained, "frames": self.frames, "frames_written": self.written,
+               "frames_skipped": self.skipped}
+        if self.errors:
+            out["error"] = self.errors[0]
+        return out
+
+
+@dataclass
+class JobProgress:
+    """What the driver reports after each finished task (the CLI draws one bar from it)."""
+
+    shots: int
+    shots_finished: int
+    frames_known: int
+    frames_finished: int
+    elapsed_s: float
+    frames_per_s: float
+    finished: ShotState | None = None   # set when a shot has just finished (done, skipped or failed)
+
+
+def run_batch(shots: list[Shot], executor, workers: int, segment_frames: int = 0,
+              on_progress: Callable[[JobProgress], None] | None = None, pid_folder: str | None = None) -> dict:
+    """Run the job: per shot, train (or reuse) its model, survey it, stylize its segments, as workers free up.
+    Returns the summary: {"shots", "done", "skipped", "failed": [{"name", "error"}], "frames_written", ...}."""
+    start = time.monotonic()
+    states = [ShotState(s) for s in shots]
+    running: dict = {}   # handle -> (state, kind)
+
+    def submit(state: ShotState, kind: str, fn: Callable, *args) -> None:
+        running[executor.submit(kind, fn, *args)] = (state, kind)
+
+    def fail(state: ShotState, message: str) -> None:
+        state.errors.append(message)
+        if state.pending == 0 and state.status not in ("done", "skipped", "failed"):
+            state.status = "failed"
+            report(state)
+
+    def report(finished: ShotState | None = None) -> None:
+        if on_progress is None:
+            return
+        elapsed = time.monotonic() - start
+        written = sum(s.written for s in states)
+        on_progress(JobProgress(len(states), sum(s.status in ("done", "skipped", "failed") for s in states),
+                                sum(s.frames for s in states), written + sum(s.skipped for s in states), elapsed,
+                                written / max(elapsed, 1e-9), finished))
+
+    for state in states:
+        submit(state, "train", train_task, state.shot)
+    try:
+        while running:
+            for handle in executor.wait(list(running)):
+                state, kind = running.pop(handle)
+                result = executor.result(handle)
+                if "error" in result:
+                    if kind == "segment":
+                        state.pending -= 1
+                    fail(state, result["error"] if result["error"].startswith("shot ") else
+                         f"shot {state.shot.name!r}: {result['error']}")
+                    continue
+                if kind == "train":
+                    state.model, state.trained, state.status = result["model"], result["trained"], "surveying"
+                    submit(state, "survey", survey_task, state.shot, state.model, workers, segment_frames)
+                elif kind == "survey":
+                    state.frames, state.status = result["frames"], "stylizing"
+                    for read_from, first, stop, done in result["segments"]:
+                        if done:
+                            state.skipped += stop - first
+                        else:
+                            state.pending += 1
+                            submit(state, "segment", segment_task, state.shot, state.model,
+                                   (read_from, first, stop), pid_folder)
+                    if state.pending == 0:
+                        _finished(state)
+                        report(state)
+                else:
+                    state.pending -= 1
+                    state.written += result["frames"]
+                    state.skipped += result["skipped"]
+                    if state.pending == 0:
+                        if state.errors:
+                            state.status = "failed"
+                        else:
+                            _finished(state)
+                        report(state)
+                report()
+    except BaseException:
+        executor.close(cancel=True)
+        raise
+    executor.close()
+    return {
+        "shots": len(states),
+        "done": [s.shot.name for s in states if s.status == "done"],
+        "skipped": [s.shot.name for s in states if s.status == "skipped"],
+        "failed": [{"name": s.shot.name, "error": s.errors[0]} for s in states if s.status == "failed"],
+        "frames_written": sum(s.written for s in states),
+        "frames_skipped": sum(s.skipped for s in states),
+        "seconds": round(time.monotonic() - start, 3),
+        "per_shot": [s.summary() for s in states],
+    }
+
+
+def _finished(state: ShotState) -> None:
+    finish_shot(state.shot, state.frames)
+    state.status = "skipped" if state.written == 0 and not state.trained else "done"
+
