@@ -89,7 +89,7 @@ def read_manifest(path: str | os.PathLike) -> list[Shot]:
     for n, entry in enumerate(data["shots"]):
         if not isinstance(entry, dict):
             raise ConfigError(f"manifest: shot #{n + 1} must be an object, received {type(entry).__name__}.")
-        shot = _shot({**defaults, **entry}, path.parent, f"shot #{n + 1}" if "name" not in entry else
+        shot = _shot({**defaults, **entry}, path.resolve().parent, f"shot #{n + 1}" if "name" not in entry else
                      f"shot {entry['name']!r}")
         for key in ("name", "out"):
             value = getattr(shot, key) if key == "name" else str(Path(shot.out).resolve())

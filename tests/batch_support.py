@@ -25,7 +25,8 @@ def write_keyframes(folder: Path, images: np.ndarray, indices) -> None:
 
 def make_project(root: Path, frames: int = 24, bad: bool = True, steps: int = 6) -> Path:
     """shots: 'guided' (gauss+edges, keyframes 0 and 14), 'rgb' (no guides, one keyframe) and, if bad, 'broken'
-    (its keyframe folder is missing). Returns the manifest's path; outputs go to root/out/."""
+    (its keyframe folder is missing) and 'badvideo' (an unreadable video). Returns the manifest's path; outputs
+    go to root/out/."""
     guided = write_clip(root / "clips" / "guided", frames, seed=1)
     write_keyframes(root / "keys" / "guided", guided, [0, 14])
     rgb = write_clip(root / "clips" / "rgb", frames - 4, seed=2)
@@ -34,8 +35,56 @@ def make_project(root: Path, frames: int = 24, bad: bool = True, steps: int = 6)
              {"name": "rgb", "frames": "clips/rgb", "keyframes": "keys/rgb", "out": "out/rgb", "guides": "rgb",
               "seed": 3}]
     if bad:
-        shots.append({"name": "broken", "frames": "clips/rgb", "keyframes": "keys/missing", "out": "out/broken"})
+        (root / "clips" / "bad.mp4").write_bytes(b"not a video" * 100)
+        shots += [{"name": "broken", "frames": "clips/rgb", "keyframes": "keys/missing", "out": "out/broken"},
+                  {"name": "badvideo", "frames": "clips/bad.mp4", "keyframes": "keys/rgb", "out": "out/badvideo"}]
     manifest = root / "manifest.json"
     manifest.write_text(json.dumps({"defaults": {"steps": steps, "seed": 0, "preset": "fast"}, "shots": shots},
                                    indent=1))
     return manifest
+
+
+GOOD = ("guided", "rgb")
+
+
+def reference(root: Path, manifest: Path, shots=GOOD) -> Path:
+    """The single-machine result of the manifest's good shots: `train` then `stylize`, with the same options,
+    into root/reference/<name>(.safetensors). Returns root/reference."""
+    from patch_training.cli import main
+
+    data = json.loads(manifest.read_text())
+    ref = root / "reference"
+    for shot in data["shots"]:
+        if shot["name"] not in shots:
+            continue
+        options = {**data["defaults"], **shot}
+        base = manifest.parent
+        model = ref / f"{shot['name']}.safetensors"
+        argv = ["train", "--frames", str(base / options["frames"]), "--keyframes", str(base / options["keyframes"]),
+                "--out", str(model), "--steps", str(options["steps"]), "--seed", str(options["seed"]),
+                "--preset", options["preset"]]
+        if "guides" in options:
+            argv += ["--guides", options["guides"]]
+        assert main(argv) == 0
+        assert main(["stylize", "--model", str(model), "--frames", str(base / options["frames"]),
+                     "--out", str(ref / shot["name"])]) == 0
+    return ref
+
+
+def assert_same_as_reference(out: Path, ref: Path, shots=GOOD) -> None:
+    """Each shot's model has the reference's weights exactly, and its frames (all there, once) are within 1/255."""
+    import torch
+
+    from patch_training.checkpoint import load_model
+
+    for name in shots:
+        ours, theirs = load_model(out / f"{name}.safetensors"), load_model(ref / f"{name}.safetensors")
+        for (key, a), (_, b) in zip(ours.generator.state_dict().items(), theirs.generator.state_dict().items()):
+            assert torch.equal(a, b), (name, key)
+        names = sorted(p.name for p in (ref / name).iterdir())
+        assert sorted(p.name for p in (out / name).iterdir()) == names, name
+        for frame in names:
+            a = np.asarray(Image.open(out / name / frame), np.int16)
+            b = np.asarray(Image.open(ref / name / frame), np.int16)
+            assert np.abs(a - b).max() <= 1, (name, frame)
+        assert not list(out.glob(f".{name}.*.partial*")), "a staging folder was left behind"
