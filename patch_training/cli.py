@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -159,10 +161,25 @@ def cmd_batch(args: argparse.Namespace) -> int:
         bar.show(fraction, f"shots {p.shots_finished}/{p.shots}  frames {p.frames_finished}/{p.frames_known}  "
                  f"{p.frames_per_s:.2f} frames/s  ETA {_eta(eta)}", force=p.finished is not None)
 
-    summary = run_batch(shots, executor, executor.workers, args.segment_frames, report, args.pid_folder)
+    with _stdout_to_stderr():  # Ray prints on stdout (retries, lost workers); stdout is the summary's alone
+        summary = run_batch(shots, executor, executor.workers, args.segment_frames, report, args.pid_folder)
     bar.close()
     print(json.dumps(summary))
     return 1 if summary["failed"] else 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """File descriptor 1 goes to stderr for a while (Python's prints and those of libraries' threads alike)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
