@@ -190,17 +190,16 @@ def _check_reusable(shot: Shot, path: Path, summary: dict) -> None:
                                 f"use it as it is.")
 
 
-def survey_task(shot: Shot, model_path: str, workers: int, segment_frames: int = 0) -> dict:
-    """The shot's first pass (segments.survey) and its segments: {"segments": [[read_from, first, stop, done]],
-    "frames": count}. Claims `out` for this job, or refuses it when it holds someone else's files."""
+def plan_task(shot: Shot, model_path: str, workers: int, segment_frames: int = 0) -> dict:
+    """The shot's segments (segments.plan_segments): {"frames": count, "segments": [[read_from, first, stop,
+    source, done]]}. Claims `out` for this job, or refuses it when it holds someone else's files."""
     from .checkpoint import load_model
     from .frames_io import FrameSource
-    from .segments import Segment, Survey, output_names, plan_segments, segment_done, survey
+    from .segments import Segment, guided_plan, output_names, segment_done
 
     try:
         out, work = Path(shot.out), shot.work
-        model_sha = _sha256(Path(model_path))
-        job = {"frames": shot.frames, "model": model_path, "model_sha256": model_sha}
+        job = {"frames": shot.frames, "model": model_path, "model_sha256": _sha256(Path(model_path))}
         claimed = _read_json(work / "job.json")
         if claimed is not None and {k: claimed.get(k) for k in job} != job:
             raise OutputExistsError(f"out: {out} was written by an earlier job with another model or frames "
@@ -212,23 +211,47 @@ def survey_task(shot: Shot, model_path: str, workers: int, segment_frames: int =
         source = FrameSource(shot.frames, "frames")
         if claimed is not None and claimed.get("finished"):  # a rerun: nothing to do if every frame is there
             count = claimed["frame_count"]
-            whole = Segment(0, 0, count)
-            if segment_done(out, output_names(source, count), whole):
-                return {"segments": [[0, 0, count, True]], "frames": count}
+            if segment_done(out, output_names(source, count), Segment(0, 0, count)):
+                return {"segments": [[0, 0, count, None, True]], "frames": count}
         work.mkdir(parents=True, exist_ok=True)
         out.mkdir(parents=True, exist_ok=True)
         _write_json(work / "job.json", job)
-        found = Survey.load(work)
-        if found is None:
-            model = load_model(model_path)
-            keyframes, masks = _keyframe_inputs(shot, model, source)
-            found = survey(model, source, keyframes, masks)
-            found.save(work)
-        max_frames = segment_frames or max(MIN_SEGMENT_FRAMES, math.ceil(found.frame_count / (2 * max(workers, 1))))
-        names = output_names(source, found.frame_count)
-        segments = [[s.read_from, s.first, s.stop, segment_done(out, names, s)]
-                    for s in plan_segments(found, max_frames)]
-        return {"segments": segments, "frames": found.frame_count}
+        count = source.count()
+        max_frames = segment_frames or max(MIN_SEGMENT_FRAMES, math.ceil(count / (2 * max(workers, 1))))
+        names = output_names(source, count)
+        segments = [[s.read_from, s.first, s.stop, s.source, segment_done(out, names, s)]
+                    for s in guided_plan(load_model(model_path), count, max_frames)]
+        return {"segments": segments, "frames": count}
+    except Exception as exc:  # noqa: BLE001
+        return _failed(shot, exc)
+
+
+def source_file(shot: Shot, keyframe: int) -> Path:
+    """Where the first pass leaves the image advected from `keyframe` (float32 .npy)."""
+    return shot.work / f"source-{keyframe}.npy"
+
+
+def survey_task(shot: Shot, model_path: str) -> dict:
+    """The shot's first pass (segments.survey): each keyframe's advected image written to source_file() as soon
+    as it is made (under a temporary name, then renamed), for the segments anchored there. {"frames": count}."""
+    import numpy as np
+
+    from .checkpoint import load_model
+    from .frames_io import FrameSource
+    from .segments import survey
+
+    def keep(keyframe: int, image) -> None:
+        path = source_file(shot, keyframe)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, image, allow_pickle=False)
+        os.replace(tmp, path)
+
+    try:
+        model = load_model(model_path)
+        source = FrameSource(shot.frames, "frames")
+        keyframes, masks = _keyframe_inputs(shot, model, source)
+        return {"frames": survey(model, source, keep, keyframes, masks)}
     except Exception as exc:  # noqa: BLE001
         return _failed(shot, exc)
 
@@ -244,33 +267,40 @@ def _keyframe_inputs(shot: Shot, model, source):
     return found.images, found.masks
 
 
-def segment_task(shot: Shot, model_path: str, segment: tuple[int, int, int], pid_folder: str | None = None) -> dict:
-    """Stylize frames first..stop-1 of the shot into `out` (segments.stylize_segment): {"frames": written}.
-    pid_folder: where to leave a file named after this worker's process id while it runs (tests kill it)."""
+def segment_task(shot: Shot, model_path: str, segment: tuple, frame_count: int, pid_folder: str | None = None) -> dict:
+    """Stylize frames first..stop-1 of the shot into `out` (segments.stylize_segment): {"frames": written,
+    "skipped": frames already there}. pid_folder: where to leave a file named after this worker's process id
+    while it runs (tests kill it)."""
+    import numpy as np
+
     from .checkpoint import load_model
     from .frames_io import FrameSource
     from .runtime import cpu_threads
-    from .segments import Segment, Survey, output_names, segment_done, stylize_segment
+    from .segments import Segment, output_names, segment_done, stylize_segment
 
     marker = None
     try:
         part = Segment(*segment)
-        found = Survey.load(shot.work)
-        if found is None:
-            raise PatchToonError(f"out: the first pass's notes in {shot.work} are missing or damaged (deleted "
-                                 f"while the job ran?). Run the job again.")
         source = FrameSource(shot.frames, "frames")
-        if segment_done(Path(shot.out), output_names(source, found.frame_count), part):
+        if segment_done(Path(shot.out), output_names(source, frame_count), part):
             return {"frames": 0, "skipped": part.stop - part.first}
         if pid_folder:
             marker = Path(pid_folder) / f"{os.getpid()}.pid"
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(f"{shot.name} {part.name}\n")
+        given = {}
+        if part.source is not None:
+            path = source_file(shot, part.source)
+            if not path.is_file():
+                raise PatchToonError(f"out: the first pass's image of keyframe {part.source} is missing from "
+                                     f"{shot.work} (deleted while the job ran?). Run the job again.")
+            given[part.source] = np.load(path, allow_pickle=False)
         model = load_model(model_path)
         keyframes, masks = _keyframe_inputs(shot, model, source)
         with cpu_threads(shot.train.threads):
-            written = stylize_segment(model, source, part, found, Path(shot.out), keyframes, masks, shot.batch,
-                                      shot.tile, shot.train.device, shot.train.precision, shot.train.threads)
+            written = stylize_segment(model, source, part, frame_count, Path(shot.out), given, keyframes, masks,
+                                      shot.batch, shot.tile, shot.train.device, shot.train.precision,
+                                      shot.train.threads)
         return {"frames": written, "skipped": 0}
     except Exception as exc:  # noqa: BLE001
         return _failed(shot, exc)
@@ -287,7 +317,6 @@ def finish_shot(shot: Shot, frames: int) -> None:
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     for image in shot.work.glob("source-*.npy"):
         image.unlink(missing_ok=True)
-    (shot.work / "survey.json").unlink(missing_ok=True)
     job = _read_json(shot.work / "job.json") or {}
     _write_json(shot.work / "job.json", {**job, "finished": True, "frame_count": frames})
 
@@ -319,8 +348,8 @@ class LocalExecutor:
     def submit(self, kind: str, fn: Callable, *args):
         return self.pool.submit(fn, *args)
 
-    def wait(self, pending: list) -> list:
-        done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+    def wait(self, pending: list, timeout: float | None = None) -> list:
+        done, _ = futures.wait(pending, timeout, return_when=futures.FIRST_COMPLETED)
         return list(done)
 
     def result(self, handle) -> dict:
@@ -336,13 +365,14 @@ class LocalExecutor:
 @dataclass
 class ShotState:
     shot: Shot
-    status: str = "training"        # training, surveying, stylizing, done, skipped, failed
+    status: str = "training"        # training, planning, stylizing, done, skipped, failed
     model: str = ""
     trained: bool = False
     frames: int = 0                 # the shot's frame count, once known
     written: int = 0
     skipped: int = 0
     pending: int = 0                # segments in flight
+    waiting: list = field(default_factory=list)  # segments waiting for the first pass's image they start from
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -380,9 +410,22 @@ def run_batch(shots: list[Shot], executor, workers: int, segment_frames: int = 0
 
     def fail(state: ShotState, message: str) -> None:
         state.errors.append(message)
-        if state.pending == 0 and state.status not in ("done", "skipped", "failed"):
+        state.waiting = []
+        if state.status in ("training", "planning"):
             state.status = "failed"
             report(state)
+        else:
+            settle(state)
+
+    def settle(state: ShotState) -> None:
+        """Close the shot when nothing of it runs or waits any more."""
+        if state.status != "stylizing" or state.pending or state.waiting or _surveying(running, state):
+            return
+        if state.errors:
+            state.status = "failed"
+        else:
+            _finished(state)
+        report(state)
 
     def report(finished: ShotState | None = None) -> None:
         if on_progress is None:
@@ -393,11 +436,22 @@ def run_batch(shots: list[Shot], executor, workers: int, segment_frames: int = 0
                                 sum(s.frames for s in states), written + sum(s.skipped for s in states), elapsed,
                                 written / max(elapsed, 1e-9), finished))
 
+    def release(state: ShotState, everything: bool = False) -> None:
+        """Submit the waiting segments whose first-pass image is there (all of them once the pass is over)."""
+        for segment in list(state.waiting):
+            if everything or source_file(state.shot, segment[3]).is_file():
+                state.waiting.remove(segment)
+                state.pending += 1
+                submit(state, "segment", segment_task, state.shot, state.model, tuple(segment), state.frames,
+                       pid_folder)
+
     for state in states:
         submit(state, "train", train_task, state.shot)
     try:
         while running:
-            for handle in executor.wait(list(running)):
+            # While a first pass runs, look for its images now and then: a segment starts as soon as its is there.
+            passes = any(kind == "survey" for _, kind in running.values())
+            for handle in executor.wait(list(running), 0.25 if passes else None):
                 state, kind = running.pop(handle)
                 result = executor.result(handle)
                 if "error" in result:
@@ -407,31 +461,36 @@ def run_batch(shots: list[Shot], executor, workers: int, segment_frames: int = 0
                          f"shot {state.shot.name!r}: {result['error']}")
                     continue
                 if kind == "train":
-                    state.model, state.trained, state.status = result["model"], result["trained"], "surveying"
-                    submit(state, "survey", survey_task, state.shot, state.model, workers, segment_frames)
-                elif kind == "survey":
+                    state.model, state.trained, state.status = result["model"], result["trained"], "planning"
+                    submit(state, "plan", plan_task, state.shot, state.model, workers, segment_frames)
+                elif kind == "plan":
                     state.frames, state.status = result["frames"], "stylizing"
-                    for read_from, first, stop, done in result["segments"]:
+                    for read_from, first, stop, source, done in result["segments"]:
                         if done:
                             state.skipped += stop - first
-                        else:
+                        elif source is None:
                             state.pending += 1
                             submit(state, "segment", segment_task, state.shot, state.model,
-                                   (read_from, first, stop), pid_folder)
-                    if state.pending == 0:
-                        _finished(state)
-                        report(state)
+                                   (read_from, first, stop, source), state.frames, pid_folder)
+                        else:
+                            state.waiting.append([read_from, first, stop, source])
+                    if any(not source_file(state.shot, seg[3]).is_file() for seg in state.waiting):
+                        submit(state, "survey", survey_task, state.shot, state.model)
+                    else:
+                        release(state, everything=True)
+                    settle(state)
+                elif kind == "survey":
+                    release(state, everything=True)
+                    settle(state)
                 else:
                     state.pending -= 1
                     state.written += result["frames"]
                     state.skipped += result["skipped"]
-                    if state.pending == 0:
-                        if state.errors:
-                            state.status = "failed"
-                        else:
-                            _finished(state)
-                        report(state)
+                    settle(state)
                 report()
+            for state in states:
+                if state.waiting and not state.errors:
+                    release(state)
     except BaseException:
         executor.close(cancel=True)
         raise
@@ -446,6 +505,10 @@ def run_batch(shots: list[Shot], executor, workers: int, segment_frames: int = 0
         "seconds": round(time.monotonic() - start, 3),
         "per_shot": [s.summary() for s in states],
     }
+
+
+def _surveying(running: dict, state: ShotState) -> bool:
+    return any(s is state and kind == "survey" for s, kind in running.values())
 
 
 def _finished(state: ShotState) -> None:

@@ -1,8 +1,8 @@
 """Running a batch job's tasks on a Ray cluster: the only module that imports Ray (an optional extra:
 `pip install "patch-toon[ray]"`). The tasks are batch.py's plain functions; this module only places them.
 
-One task per shot for training (1 CPU, or 1 GPU when the shot asks for device 'cuda'), one for its first pass,
-one per segment for stylization (1 CPU each). A task whose worker process or node dies is run again
+One task per shot for training (1 CPU, or 1 GPU when the shot asks for device 'cuda'), one to plan its segments,
+one for its first pass (guided models), one per segment for stylization (1 CPU each). A task whose worker process or node dies is run again
 (`max_retries`): a segment is written whole or not at all, so the job still ends with every frame once.
 """
 from __future__ import annotations
@@ -56,8 +56,8 @@ class RayExecutor:
             self.remote[key] = ray.remote(fn).options(**options)
         return self.remote[key].remote(*args)
 
-    def wait(self, pending: list) -> list:
-        done, _ = self.ray.wait(pending, num_returns=1)
+    def wait(self, pending: list, timeout: float | None = None) -> list:
+        done, _ = self.ray.wait(pending, num_returns=1, timeout=timeout)
         return done
 
     def result(self, handle) -> dict:

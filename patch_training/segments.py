@@ -1,27 +1,31 @@
 """Cutting one clip into segments that are stylized apart (other processes, other machines) and equal the whole.
 
-The guides of a frame depend on the keyframes around it and on the chained Gaussian pattern of the keyframes
-before it (guides/stream.py). So a clip is cut in two passes:
+The guides of a frame depend on the keyframes around it, and a keyframe's Gaussian pattern on the keyframes
+before it (GuideSpec.gauss_chain: guides/stream.py). So:
 
-- `survey`: one cheap sequential pass over the clip (optical flow, cuts, no stylization) that finds its shots
-  and the image advected from each keyframe (the chained pattern), for a guided model;
-- `plan_segments`: segments of at most `max_frames` frames; each reads from its anchor (the keyframe or shot
-  start at or before it, `radius` frames earlier for the 'denoise' guide) and stylizes only its own frames,
-  which then equal the whole clip's (stream.stream_guides' law, tests/unit/test_segments.py).
+- `plan_segments`: segments of at most `max_frames` frames, cut at keyframes where possible. Each reads from
+  its anchor (the latest keyframe at or before it, `radius` frames earlier for the 'denoise' guide; frame 0
+  before the first keyframe) and stylizes only its own frames. Cuts need not be known: the stream finds
+  those it reads, as the whole clip's stream does.
+- `survey`: one sequential pass over the clip (optical flow, cuts, advection; no guides rendered, no
+  stylization: about a seventh of stylizing it) that hands on the image advected from each keyframe as it
+  passes it. A segment anchored at keyframe a > 0 needs a's image and nothing else of the pass, so it can
+  start as soon as the pass has passed a.
 
-An RGB model (no guides) needs neither: any frame range is a segment.
+Then every frame equals the whole clip's (stream.stream_guides' law; tests/unit/test_segments.py). An RGB
+model (no guides) needs no pass: any frame range is a segment.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .frames_io import FrameSource, to_uint8
+from .guides.compute import advected_names
 from .guides.stream import stream_guides
 from .inference import DEFAULT_TILE
 from .models import StyleModel
@@ -32,99 +36,65 @@ from .streaming import stylize_stream
 
 @dataclass(frozen=True)
 class Segment:
-    """Frames first..stop-1 of a clip, stylized from frames read from `read_from` on."""
+    """Frames first..stop-1 of a clip, stylized from frames read from `read_from` on, with the image advected
+    from keyframe `source` (the first pass's) given, or None when the stream makes what it needs itself."""
 
     read_from: int
     first: int
     stop: int
+    source: int | None = None
 
     @property
     def name(self) -> str:
         return f"{self.first:06d}-{self.stop:06d}"
 
 
-@dataclass
-class Survey:
-    """What segments of a clip need to know of the whole: its exact length, its shots (start, end) and, for a
-    guided model, the image advected from each keyframe ({keyframe: [H + 2p, W + 2p, C] float32})."""
-
-    frame_count: int
-    shots: list[tuple[int, int]]
-    sources: dict[int, np.ndarray]
-    keyframes: list[int]
-    radius: int
-
-    def save(self, folder: Path) -> None:
-        """As survey.json plus one float32 .npy per keyframe, each written under a temporary name and renamed."""
-        folder.mkdir(parents=True, exist_ok=True)
-        for k, image in self.sources.items():
-            _atomic(folder / f"source-{k}.npy", lambda f, image=image: np.save(f, image, allow_pickle=False))
-        meta = {"frame_count": self.frame_count, "shots": self.shots, "keyframes": self.keyframes,
-                "radius": self.radius, "sources": sorted(self.sources)}
-        _atomic(folder / "survey.json", lambda f: f.write(json.dumps(meta).encode()))
-
-    @classmethod
-    def load(cls, folder: Path) -> "Survey | None":
-        """The survey saved in `folder`, or None when there is none (or only part of one)."""
-        try:
-            meta = json.loads((folder / "survey.json").read_text())
-            sources = {int(k): np.load(folder / f"source-{k}.npy", allow_pickle=False) for k in meta["sources"]}
-        except (OSError, ValueError, KeyError):
-            return None
-        return cls(meta["frame_count"], [tuple(s) for s in meta["shots"]], sources, meta["keyframes"],
-                   meta["radius"])
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
-
-
-def survey(model: StyleModel, source: FrameSource, keyframes=None, masks=None, scratch=None) -> Survey:
-    """The first pass over a clip (a FrameSource): its length and, for a guided model, its shots and the images
-    advected from its keyframes. Reads every frame once; stylizes nothing. Raises what stream_guides raises."""
-    spec = guide_spec_of(model)
-    if spec is None:
-        count = source.count()
-        return Survey(count, [(0, count)], {}, [], 0)
-    count = source.count()
-    indices, masks = check_guided_clip(model, source.size, count, keyframes, masks)
-    shots: list[tuple[int, int]] = []
-    sources: dict[int, np.ndarray] = {}
-    frames = (image for _, image in source.images())
-    for _ in stream_guides(frames, spec, indices, masks=masks, keyframes=keyframes, frame_count=count,
-                           scratch=scratch, on_shot=lambda s, e: shots.append((s, e)),
-                           on_source=lambda k, image: sources.__setitem__(k, image)):
-        pass
-    radius = spec.denoise_radius if "denoise" in spec.guides else 0
-    return Survey(count, shots, sources, list(indices), radius)
-
-
-def plan_segments(found: Survey, max_frames: int) -> list[Segment]:
-    """Segments of at most max_frames frames covering the clip once, in order. Cut at shot starts and keyframes
-    where possible; a longer stretch is cut into equal pieces that read from the stretch's anchor."""
-    anchors = sorted({s for s, _ in found.shots} | set(found.keyframes) | {0})
-    shot_start = {}
-    for s, e in found.shots:
-        shot_start.update({t: s for t in anchors if s <= t < e})
+def plan_segments(frame_count: int, keyframes: list[int], radius: int, max_frames: int,
+                  advected: bool = True) -> list[Segment]:
+    """Segments of at most max_frames frames covering frames 0..frame_count-1 once, in order. keyframes: the
+    guided model's (empty for an RGB model); radius: the 'denoise' guide's (0 without it); advected: whether
+    its guides advect images from the keyframes ('gauss', 'warp'), which segments then need."""
+    anchors = sorted(set(keyframes) | {0})
     segments = []
-    ends = anchors[1:] + [found.frame_count]
-    for a, b in zip(anchors, ends):
+    for a, b in zip(anchors, anchors[1:] + [frame_count]):
         if b <= a:
             continue
-        if not found.keyframes:  # RGB: each frame on its own
-            read_from = None
-        elif a in found.keyframes:  # the denoise guide reads frames before it, within its shot
-            read_from = max(shot_start.get(a, 0), a - found.radius)
-        else:  # a shot start
-            read_from = a
+        if not keyframes:      # RGB: each frame on its own
+            read_from, source = None, None
+        elif a in keyframes:   # the denoise guide reads frames before it; a cut between is found again
+            read_from, source = max(0, a - radius), (a if a > 0 and advected else None)
+        else:                  # the clip's start, before its first keyframe: nothing chained yet
+            read_from, source = 0, None
         pieces = max(1, math.ceil((b - a) / max(max_frames, 1)))
         cuts = [a + round(i * (b - a) / pieces) for i in range(pieces + 1)]
         for first, stop in zip(cuts, cuts[1:]):
-            segments.append(Segment(first if read_from is None else read_from, first, stop))
+            segments.append(Segment(first if read_from is None else read_from, first, stop, source))
     return segments
+
+
+def guided_plan(model: StyleModel, frame_count: int, max_frames: int) -> list[Segment]:
+    """plan_segments for `model`'s clip of frame_count frames."""
+    spec = guide_spec_of(model)
+    if spec is None:
+        return plan_segments(frame_count, [], 0, max_frames)
+    radius = spec.denoise_radius if "denoise" in spec.guides else 0
+    return plan_segments(frame_count, list(model.summary.get("keyframe_indices", [])), radius, max_frames,
+                         bool(advected_names(spec)))
+
+
+def survey(model: StyleModel, source: FrameSource, on_source: Callable[[int, np.ndarray], None], keyframes=None,
+           masks=None, scratch=None) -> int:
+    """The first pass over a guided model's clip: on_source(keyframe, image [H + 2p, W + 2p, C] float32) as the
+    pass makes each keyframe's advected image. Reads every frame once; returns the frame count. Raises what
+    stream_guides raises."""
+    spec = guide_spec_of(model)
+    count = source.count()
+    indices, masks = check_guided_clip(model, source.size, count, keyframes, masks)
+    frames = (image for _, image in source.images())
+    for _ in stream_guides(frames, spec, indices, masks=masks, keyframes=keyframes, frame_count=count,
+                           scratch=scratch, on_source=on_source, with_guides=False):
+        pass
+    return count
 
 
 def output_names(source: FrameSource, count: int) -> list[str]:
@@ -132,20 +102,22 @@ def output_names(source: FrameSource, count: int) -> list[str]:
     return list(source.names[:count]) if source.files is not None else [f"{t:05d}.png" for t in range(count)]
 
 
-def stylize_segment(model: StyleModel, source: FrameSource, segment: Segment, found: Survey, out: Path,
-                    keyframes=None, masks=None, batch_size: int = 4, tile: int = DEFAULT_TILE, device: str = "auto",
-                    precision: str = "auto", threads: int = 0, scratch=None, on_progress=None) -> int:
-    """Stylize one segment into the folder `out` (shared by the clip's segments): its frames are written to a
-    hidden staging folder beside `out` (named with this process and machine) and moved into `out` at the end,
-    so `out` only ever holds whole frames. Returns the number of frames written."""
-    names = output_names(source, found.frame_count)
+def stylize_segment(model: StyleModel, source: FrameSource, segment: Segment, frame_count: int, out: Path,
+                    given: dict[int, np.ndarray] | None = None, keyframes=None, masks=None, batch_size: int = 4,
+                    tile: int = DEFAULT_TILE, device: str = "auto", precision: str = "auto", threads: int = 0,
+                    scratch=None, on_progress=None) -> int:
+    """Stylize one segment of a clip of frame_count frames into the folder `out` (shared by the clip's
+    segments). given: {segment.source: its advected image} from the first pass, when the segment has one.
+    Frames are written to a hidden staging folder beside `out` (named with this process and machine) and moved
+    into `out` at the end, so `out` only ever holds whole frames. Returns the number of frames written."""
+    names = output_names(source, frame_count)
     writer = FrameWriter(out, overwrite=True, what="out", tag=segment.name)
     try:
         frames = (image for _, image in source.images(segment.read_from))
-        for t, styled in stylize_stream(model, frames, found.frame_count, keyframes, masks, batch_size, tile,
+        for t, styled in stylize_stream(model, frames, frame_count, keyframes, masks, batch_size, tile,
                                         device, precision, threads, on_progress=on_progress, scratch=scratch,
                                         start=segment.read_from, first=segment.first, stop=segment.stop,
-                                        sources=found.sources):
+                                        sources=given):
             writer.write(names[t], to_uint8(styled[None])[0])
         writer.commit()
     except BaseException:

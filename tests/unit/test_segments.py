@@ -6,7 +6,7 @@ import torch
 from patch_training.guides import GuideSpec, compute_guides
 from patch_training.guides.stream import stream_guides
 from patch_training.guides.synthetic import rotating_clip, translating_clip
-from patch_training.segments import Segment, Survey, plan_segments
+from patch_training.segments import Segment, plan_segments
 
 
 def cut_clip():
@@ -16,18 +16,20 @@ def cut_clip():
     return torch.cat([a, b, a[:5]])
 
 
-def surveyed(frames, spec, keys):
-    shots, sources = [], {}
-    for _ in stream_guides(iter(frames), spec, keys, on_shot=lambda s, e: shots.append((s, e)),
+def advected_images(frames, spec, keys):
+    """What the first pass hands on: {keyframe: its advected image}."""
+    sources = {}
+    for _ in stream_guides(iter(frames), spec, keys, with_guides=False,
                            on_source=lambda k, image: sources.__setitem__(k, image)):
         pass
-    radius = spec.denoise_radius if "denoise" in spec.guides else 0
-    return Survey(len(frames), shots, sources, list(keys), radius)
+    return sources
 
 
 SPECS = [GuideSpec(), GuideSpec(guides=("gauss", "edges", "denoise"), denoise_radius=2),
          GuideSpec(gauss_chain=False), GuideSpec(guides=("edges", "denoise"))]
-LAYOUTS = [[3], [0, 9, 10, 17], [2, 6, 14], [20], [4, 7, 8]]
+# Keyframes before, on and after the cuts (at 10 and 18), shots without keyframes, a keyframe on a shot's first
+# frame, keyframes closer than the denoise radius.
+LAYOUTS = [[3], [0, 9, 10, 17], [2, 6, 14], [20], [4, 7, 8], [12, 19]]
 
 
 @pytest.mark.parametrize("keys", LAYOUTS)
@@ -35,14 +37,16 @@ def test_stitched_segments_equal_the_whole_stream(keys):
     frames = cut_clip().numpy()
     for spec in SPECS:
         whole = compute_guides(torch.from_numpy(frames), spec, keys).numpy()
-        found = surveyed(frames, spec, keys)
+        sources = advected_images(frames, spec, keys)
+        radius = spec.denoise_radius if "denoise" in spec.guides else 0
         for max_frames in (100, 4, 1):
-            segments = plan_segments(found, max_frames)
+            segments = plan_segments(len(frames), keys, radius, max_frames, bool(sources))
             assert [t for s in segments for t in range(s.first, s.stop)] == list(range(len(frames)))
             for segment in segments:
+                given = {} if segment.source is None else {segment.source: sources[segment.source]}
                 got = []
                 for t, _, guides in stream_guides(iter(frames[segment.read_from:]), spec, keys, start=segment.read_from,
-                                                  sources=found.sources, frame_count=len(frames)):
+                                                  sources=given, frame_count=len(frames)):
                     if t >= segment.first:
                         got.append((t, guides))
                     if t >= segment.stop - 1:
@@ -52,11 +56,9 @@ def test_stitched_segments_equal_the_whole_stream(keys):
                     (spec, segment)
 
 
-def test_segments_start_at_shot_starts_and_keyframes_and_read_the_denoise_radius_before():
-    found = Survey(30, [(0, 12), (12, 30)], {}, [5, 20], 3)
-    assert plan_segments(found, 100) == [Segment(0, 0, 5), Segment(2, 5, 12), Segment(12, 12, 20),
-                                         Segment(17, 20, 30)]
-    # A long stretch is cut into equal pieces that all read from its anchor.
-    assert plan_segments(found, 4)[4:7] == [Segment(12, 12, 16), Segment(12, 16, 20), Segment(17, 20, 23)]
-    rgb = Survey(10, [(0, 10)], {}, [], 0)
-    assert plan_segments(rgb, 4) == [Segment(0, 0, 3), Segment(3, 3, 7), Segment(7, 7, 10)]
+def test_segments_start_at_keyframes_and_read_the_denoise_radius_before():
+    assert plan_segments(30, [5, 20], 3, 100) == [Segment(0, 0, 5), Segment(2, 5, 20, 5), Segment(17, 20, 30, 20)]
+    # A long stretch is cut into equal pieces that all read from its anchor, with its keyframe's image.
+    assert plan_segments(30, [5, 20], 3, 8)[1:3] == [Segment(2, 5, 13, 5), Segment(2, 13, 20, 5)]
+    assert plan_segments(30, [0, 20], 0, 100) == [Segment(0, 0, 20), Segment(20, 20, 30, 20)]
+    assert plan_segments(10, [], 0, 4) == [Segment(0, 0, 3), Segment(3, 3, 7), Segment(7, 7, 10)]
