@@ -17,6 +17,7 @@ model (no guides) needs no pass: any frame range is a segment.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,8 @@ def plan_segments(frame_count: int, keyframes: list[int], radius: int, max_frame
                   advected: bool = True) -> list[Segment]:
     """Segments of at most max_frames frames covering frames 0..frame_count-1 once, in order. keyframes: the
     guided model's (empty for an RGB model); radius: the 'denoise' guide's (0 without it); advected: whether
-    its guides advect images from the keyframes ('gauss', 'warp'), which segments then need."""
+    a keyframe's advected image depends on the keyframes before it (`chained`): segments then need the first
+    pass's."""
     anchors = sorted(set(keyframes) | {0})
     segments = []
     for a, b in zip(anchors, anchors[1:] + [frame_count]):
@@ -79,18 +81,23 @@ def guided_plan(model: StyleModel, frame_count: int, max_frames: int) -> list[Se
         return plan_segments(frame_count, [], 0, max_frames)
     radius = spec.denoise_radius if "denoise" in spec.guides else 0
     return plan_segments(frame_count, list(model.summary.get("keyframe_indices", [])), radius, max_frames,
-                         bool(advected_names(spec)))
+                         chained(spec))
+
+
+def chained(spec) -> bool:
+    """Whether a keyframe's advected image depends on the keyframes before it (then segments need the pass)."""
+    return spec is not None and spec.gauss_chain and "gauss" in advected_names(spec)
 
 
 def survey(model: StyleModel, source: FrameSource, on_source: Callable[[int, np.ndarray], None], keyframes=None,
            masks=None, scratch=None) -> int:
     """The first pass over a guided model's clip: on_source(keyframe, image [H + 2p, W + 2p, C] float32) as the
-    pass makes each keyframe's advected image. Reads every frame once; returns the frame count. Raises what
-    stream_guides raises."""
+    pass makes each keyframe's advected image. Reads the frames up to the last keyframe once (nothing after it
+    changes an image); returns the frame count. Raises what stream_guides raises."""
     spec = guide_spec_of(model)
     count = source.count()
     indices, masks = check_guided_clip(model, source.size, count, keyframes, masks)
-    frames = (image for _, image in source.images())
+    frames = itertools.islice((image for _, image in source.images()), max(indices) + 1)
     for _ in stream_guides(frames, spec, indices, masks=masks, keyframes=keyframes, frame_count=count,
                            scratch=scratch, on_source=on_source, with_guides=False):
         pass
