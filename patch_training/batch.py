@@ -113,7 +113,7 @@ def _shot(entry: dict, base: Path, label: str) -> Shot:
                           f"stylized keyframes (or a trained model) and an out folder.")
     for key in PATH_KEYS:
         if entry.get(key) is not None:
-            entry[key] = str(base / Path(entry[key]).expanduser())
+            entry[key] = os.path.normpath(base / Path(entry[key]).expanduser())
     if Path(entry["out"]).suffix.lower() in VIDEO_CODECS:
         raise ConfigError(f"manifest: {label}: out must be a folder of frames (segments are written by several "
                           f"workers), received the video name {entry['out']!r}. Give a folder; make a video from "

@@ -156,7 +156,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
             detail = state.errors[0] if state.errors else (f"{state.written} frames written, {state.skipped} "
                                                            f"already there, model {state.model}")
             print(f"shot {state.shot.name}: {state.status}: {detail}", file=sys.stderr)
-        fraction = (p.shots_finished + p.frames_finished / max(p.frames_known, 1)) / (p.shots + 1)
+        # Half for shots closed, half for frames stylized (of the shots planned so far).
+        fraction = 0.5 * p.shots_finished / p.shots + 0.5 * p.frames_finished / max(p.frames_known, 1)
         eta = (p.frames_known - p.frames_finished) / p.frames_per_s if p.frames_per_s > 0 else 0.0
         bar.show(fraction, f"shots {p.shots_finished}/{p.shots}  frames {p.frames_finished}/{p.frames_known}  "
                  f"{p.frames_per_s:.2f} frames/s  ETA {_eta(eta)}", force=p.finished is not None)

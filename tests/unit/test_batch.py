@@ -144,3 +144,12 @@ def test_relative_paths_are_read_from_the_manifest_folder(tmp_path):
     shot, = read_manifest(manifest)
     assert shot.frames == str(tmp_path / "sub" / "clips" / "a") and shot.train.steps == 5
     assert shot.model_path == tmp_path / "sub" / "out" / "a.safetensors"
+
+
+def test_the_example_manifest_reads_and_names_inputs_that_exist():
+    shots = read_manifest(REPO / "examples_batch" / "manifest.json")
+    assert [s.name for s in shots] == ["sample", "sample_rgb", "sample_style"]
+    for shot in shots:
+        assert Path(shot.frames).is_dir() and (shot.model is None or Path(shot.model).is_file())
+        assert shot.keyframes is None or Path(shot.keyframes).is_dir()
+        assert Path(shot.out).parent == REPO / "output" / "batch"  # output/ is ignored by git
