@@ -1,21 +1,21 @@
 """A batch job over a project's shots: a model trained per shot, each shot stylized in segments, on local worker
 processes (here) or on a Ray cluster (cluster.py); stoppable and resumable, one shot's bad input failing alone.
 
-The manifest (JSON): {"defaults": {...}, "shots": [{"name", "frames", "keyframes", "out", ...}, ...]}. A shot's
-options are `train`'s (preset, steps, seconds, seed, guides, loss, threads, device, precision) plus masks,
-model (a trained model to use instead of training), batch and tile (`stylize`'s); defaults apply to every
-shot; relative paths are read from the manifest's folder. Per shot, on storage every worker sees:
+The shots come from a manifest (manifest.py). Per shot, on storage every worker sees:
 
 - `<out>.safetensors`: the model trained for the shot (unless `model` is given). An existing one is reused
   (the job was stopped after training): files are renamed into place whole, so one that exists is finished;
-  it must have been trained with the shot's options, else the shot fails and the file stays as it is.
+  it must have been trained with the shot's preset, seed and steps, else the shot fails and the file stays.
 - `out/`: the stylized frames (a folder, named like the input frames; 00000.png ... for a video input),
   moved in whole, segment by segment: a frame there is complete, and a rerun skips the segments whose
   frames are all there.
-- `.<out name>.batch/` beside it: the job's notes (which model made `out`, the first pass's shots and the
-  keyframes' advected images, segments.survey). A non-empty `out` without them is the user's: refused.
+- `.<out name>.batch/` beside it: the job's notes (which model and frames made `out`, whether the shot is
+  finished) and, while it runs, the keyframes' advected images from the first pass (segments.survey). A
+  non-empty `out` without these notes is the user's: refused.
 
-Every task returns a dict ({"error": message} on failure) rather than raising, so that the executors (local
+Tasks per shot: train (or reuse), plan (count the frames, cut the segments), the first pass (guided models whose
+keyframe images are chained), then a task per segment, started as soon as its keyframe's image is there. Every
+task returns a dict ({"error": message} on failure) rather than raising, so that the executors (local
 processes, Ray) handle results one way and a failure is reported with its shot.
 """
 from __future__ import annotations
@@ -34,102 +34,9 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import ConfigError, OutputExistsError, PatchToonError
-from .inference import DEFAULT_TILE
-from .jobs import TrainOptions
-from .outputs import VIDEO_CODECS
+from .manifest import Shot
 
-TRAIN_KEYS = ("preset", "steps", "seconds", "seed", "guides", "loss", "threads", "device", "precision")
-SHOT_KEYS = ("name", "frames", "keyframes", "out", "masks", "model", "batch", "tile") + TRAIN_KEYS
-PATH_KEYS = ("frames", "keyframes", "out", "masks", "model")
-MIN_SEGMENT_FRAMES = 16  # a segment loads the model and the first pass's images, and reads from its anchor
-
-
-@dataclass(frozen=True)
-class Shot:
-    """One shot of a batch job: its inputs, where it goes, and its training options."""
-
-    name: str
-    frames: str
-    out: str
-    keyframes: str | None = None
-    masks: str | None = None
-    model: str | None = None      # a trained model to use: no training
-    train: TrainOptions = TrainOptions()
-    batch: int = 4
-    tile: int = DEFAULT_TILE
-
-    @property
-    def model_path(self) -> Path:
-        return Path(self.model) if self.model else Path(self.out + ".safetensors")
-
-    @property
-    def work(self) -> Path:
-        out = Path(self.out)
-        return out.parent / f".{out.name}.batch"
-
-
-def read_manifest(path: str | os.PathLike) -> list[Shot]:
-    """The shots of a manifest file. Raises ConfigError naming the file, the shot and the key."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"manifest: cannot read {path} ({exc.strerror}). Give the path of a manifest file.") from None
-    except ValueError as exc:
-        raise ConfigError(f"manifest: {path} is not valid JSON ({exc}). See README, 'Batch jobs'.") from None
-    if not isinstance(data, dict) or not isinstance(data.get("shots"), list) or not data["shots"]:
-        raise ConfigError(f"manifest: expected {{\"defaults\": {{...}}, \"shots\": [{{...}}, ...]}} with at least one "
-                          f"shot in {path}, received {type(data).__name__} with keys {sorted(data)[:8] if isinstance(data, dict) else []}.")
-    unknown = sorted(set(data) - {"defaults", "shots"})
-    defaults = data.get("defaults", {})
-    if unknown or not isinstance(defaults, dict):
-        raise ConfigError(f"manifest: {path}: expected the keys 'defaults' (an object) and 'shots', received "
-                          f"{unknown or 'defaults of type ' + type(defaults).__name__}.")
-    shots, seen = [], {}
-    for n, entry in enumerate(data["shots"]):
-        if not isinstance(entry, dict):
-            raise ConfigError(f"manifest: shot #{n + 1} must be an object, received {type(entry).__name__}.")
-        shot = _shot({**defaults, **entry}, path.resolve().parent, f"shot #{n + 1}" if "name" not in entry else
-                     f"shot {entry['name']!r}")
-        for key in ("name", "out"):
-            value = getattr(shot, key) if key == "name" else str(Path(shot.out).resolve())
-            if (key, value) in seen:
-                raise ConfigError(f"manifest: shots {seen[(key, value)]!r} and {shot.name!r} have the same {key} "
-                                  f"{value!r}; each shot needs its own.")
-            seen[(key, value)] = shot.name
-        shots.append(shot)
-    return shots
-
-
-def _shot(entry: dict, base: Path, label: str) -> Shot:
-    unknown = sorted(set(entry) - set(SHOT_KEYS))
-    if unknown:
-        raise ConfigError(f"manifest: {label}: unknown keys {unknown}; a shot takes {list(SHOT_KEYS)}.")
-    missing = [k for k in ("name", "frames", "out") if not entry.get(k)]
-    if not entry.get("model") and not entry.get("keyframes"):
-        missing.append("keyframes (or model)")
-    if missing:
-        raise ConfigError(f"manifest: {label}: missing {missing}. Each shot needs a name, its frames, its "
-                          f"stylized keyframes (or a trained model) and an out folder.")
-    for key in PATH_KEYS:
-        if entry.get(key) is not None:
-            entry[key] = os.path.normpath(base / Path(entry[key]).expanduser())
-    if Path(entry["out"]).suffix.lower() in VIDEO_CODECS:
-        raise ConfigError(f"manifest: {label}: out must be a folder of frames (segments are written by several "
-                          f"workers), received the video name {entry['out']!r}. Give a folder; make a video from "
-                          f"it afterwards.")
-    try:
-        train = TrainOptions(**{k: entry[k] for k in TRAIN_KEYS if k in entry})
-        train.config()
-        train.spec()
-        shot = Shot(name=str(entry["name"]), frames=entry["frames"], out=entry["out"],
-                    keyframes=entry.get("keyframes"), masks=entry.get("masks"), model=entry.get("model"),
-                    train=train, batch=int(entry.get("batch", 4)), tile=int(entry.get("tile", DEFAULT_TILE)))
-    except PatchToonError as exc:
-        raise ConfigError(f"manifest: {label}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"manifest: {label}: {exc}. See README, 'Batch jobs', for the keys and their types.") from None
-    return shot
+MIN_SEGMENT_FRAMES = 16  # a segment loads the model and its keyframe's image, and reads from its anchor
 
 
 # --- tasks (run on workers: plain functions of picklable arguments) -------------------------------------------

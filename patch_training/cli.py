@@ -135,7 +135,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import LocalExecutor, read_manifest, run_batch
+    from .batch import LocalExecutor, run_batch
+    from .manifest import read_manifest
 
     shots = read_manifest(args.manifest)
     if args.segment_frames < 0:

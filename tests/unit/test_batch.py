@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batch_support import assert_same_as_reference, make_project, reference
-from patch_training.batch import read_manifest
+from patch_training.manifest import read_manifest
 from patch_training.errors import ConfigError
 from ray_support import new_marker_dir, ray_env, ray_processes, still_running, stop_ray
 
