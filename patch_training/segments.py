@@ -99,7 +99,7 @@ def survey(model: StyleModel, source: FrameSource, on_source: Callable[[int, np.
     indices, masks = check_guided_clip(model, source.size, count, keyframes, masks)
     frames = itertools.islice((image for _, image in source.images()), max(indices) + 1)
     for _ in stream_guides(frames, spec, indices, masks=masks, keyframes=keyframes, frame_count=count,
-                           scratch=scratch, on_source=on_source, with_guides=False):
+                           scratch=scratch, on_source=on_source, guides_from=count):
         pass
     return count
 

@@ -51,7 +51,7 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
         stream = ((t, as_float_frame(np.asarray(f)), None) for t, f in enumerate(frames, start))
     else:
         stream = _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch, start,
-                         sources)
+                         sources, first)
     batch: list[tuple[int, np.ndarray, np.ndarray | None]] = []
     sized = False
     for item in stream:
@@ -75,7 +75,7 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
             on_progress(batch[-1][0] + 1, frame_count or 0)
 
 
-def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch, start, sources):
+def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch, start, sources, first):
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
@@ -88,7 +88,8 @@ def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb,
         yield from frames
 
     yield from stream_guides(clip(), spec, indices, masks=masks, keyframes=keyframes, frame_count=frame_count,
-                             store_budget_mb=store_budget_mb, scratch=scratch, start=start, sources=sources)
+                             store_budget_mb=store_budget_mb, scratch=scratch, start=start, sources=sources,
+                             guides_from=first)
 
 
 def _run(model, batch, tile, device, precision, threads) -> Iterator[tuple[int, torch.Tensor]]:

@@ -113,7 +113,7 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
                   store_budget_mb: float = DEFAULT_STORE_BUDGET_MB, scratch: str | os.PathLike | None = None,
                   on_shot: Callable[[int, int], None] | None = None, start: int = 0,
                   sources: dict[int, np.ndarray] | None = None,
-                  on_source: Callable[[int, np.ndarray], None] | None = None, with_guides: bool = True,
+                  on_source: Callable[[int, np.ndarray], None] | None = None, guides_from: int = 0,
                   ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Yield (t, frame [H, W, 3] float32 0..1, guides [H, W, spec.channels] float32) for t = 0, 1, ... in order.
 
@@ -132,13 +132,14 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
     used instead of being made (a keyframe's chained gauss pattern depends on the keyframes before it). From
     a shot start, a keyframe with its source given, or `radius` frames before such a keyframe within its shot,
     the frames from that keyframe (or shot start) on have the whole clip's guides (a law test).
-    on_source(keyframe, Source.image) when the image advected from a keyframe is made. with_guides=False: the
-    flow, cuts and advection only, each frame yielded with None for its guides (a first pass, segments.survey).
+    on_source(keyframe, Source.image) when the image advected from a keyframe is made. guides_from: frames before
+    it are yielded with None for their guides, computing only the flow, cuts and advection (a segment's frames
+    read before its own; beyond the clip: a first pass, segments.survey).
     Raises FramesError, KeyframeError, MaskError or GuideError with the input named.
     """
     job = _Stream(spec, keyframe_indices, masks, keyframes, frame_count, on_progress,
                   Store(int(store_budget_mb * 2 ** 20), scratch), on_shot, start, sources or {}, on_source,
-                  with_guides)
+                  guides_from)
     try:
         yield from job.run(frames)
     finally:
@@ -147,12 +148,12 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
 
 class _Stream:
     def __init__(self, spec, keyframe_indices, masks, keyframes, frame_count, on_progress, store, on_shot,
-                 start=0, sources=None, on_source=None, with_guides=True):
+                 start=0, sources=None, on_source=None, guides_from=0):
         if not isinstance(spec, GuideSpec):
             raise KeyframeError(f"spec: expected a GuideSpec, received {type(spec).__name__}.")
         self.spec, self.on_progress, self.store, self.frame_count = spec, on_progress, store, frame_count
         self.on_shot, self.start, self.given, self.on_source = on_shot, start, sources or {}, on_source
-        self.with_guides = with_guides
+        self.guides_from = guides_from
         self.keys = check_keyframe_indices(keyframe_indices, _NO_END if frame_count is None else frame_count)
         self.key_set = set(self.keys)
         self.raw_masks, self.raw_styles = masks, keyframes
@@ -335,7 +336,7 @@ class _Stream:
             if not (final or t < self.shot_closed or t + self.radius <= last_read):
                 return
             start, end = self.shot_of.get(t, (self.shot_start, last_read + 1))
-            yield t, self.frames[t], self._guides(t, start, end) if self.with_guides else None
+            yield t, self.frames[t], self._guides(t, start, end) if t >= self.guides_from else None
             self.next_emit = t + 1
             del self.recipes[t]
             self.shot_of.pop(t, None)

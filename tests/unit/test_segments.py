@@ -19,7 +19,7 @@ def cut_clip():
 def advected_images(frames, spec, keys):
     """What the first pass hands on: {keyframe: its advected image}."""
     sources = {}
-    for _ in stream_guides(iter(frames), spec, keys, with_guides=False,
+    for _ in stream_guides(iter(frames), spec, keys, guides_from=len(frames),
                            on_source=lambda k, image: sources.__setitem__(k, image)):
         pass
     return sources
@@ -49,7 +49,7 @@ def test_stitched_segments_equal_the_whole_stream(keys):
                 given = {} if segment.source is None else {segment.source: last_pass[segment.source]}
                 got = []
                 for t, _, guides in stream_guides(iter(frames[segment.read_from:]), spec, keys, start=segment.read_from,
-                                                  sources=given, frame_count=len(frames)):
+                                                  sources=given, frame_count=len(frames), guides_from=segment.first):
                     if t >= segment.first:
                         got.append((t, guides))
                     if t >= segment.stop - 1:
