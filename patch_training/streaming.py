@@ -75,7 +75,8 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
             on_progress(batch[-1][0] + 1, frame_count or 0)
 
 
-def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch, start, sources, first):
+def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch, start, sources,
+            guides_from):
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
@@ -89,7 +90,7 @@ def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb,
 
     yield from stream_guides(clip(), spec, indices, masks=masks, keyframes=keyframes, frame_count=frame_count,
                              store_budget_mb=store_budget_mb, scratch=scratch, start=start, sources=sources,
-                             guides_from=first)
+                             guides_from=guides_from)
 
 
 def _run(model, batch, tile, device, precision, threads) -> Iterator[tuple[int, torch.Tensor]]:
