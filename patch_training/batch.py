@@ -372,19 +372,19 @@ def run_batch(shots: list[Shot], executor, workers: int, segment_frames: int = 0
                     submit(state, "plan", plan_task, state.shot, state.model, workers, segment_frames)
                 elif kind == "plan":
                     state.frames, state.status = result["frames"], "stylizing"
-                    for read_from, first, stop, source, done in result["segments"]:
-                        if done:
-                            state.skipped += stop - first
-                        elif source is None:
-                            state.pending += 1
-                            submit(state, "segment", segment_task, state.shot, state.model,
-                                   (read_from, first, stop, source), state.frames, pid_folder)
-                        else:
-                            state.waiting.append([read_from, first, stop, source])
+                    todo = [seg[:4] for seg in result["segments"] if not seg[4]]
+                    state.skipped += sum(seg[2] - seg[1] for seg in result["segments"] if seg[4])
+                    state.waiting = [seg for seg in todo if seg[3] is not None]
+                    # The first pass first: the segments that wait for it are on the job's critical path.
                     if any(not source_file(state.shot, seg[3]).is_file() for seg in state.waiting):
                         submit(state, "survey", survey_task, state.shot, state.model)
                     else:
                         release(state, everything=True)
+                    for segment in todo:
+                        if segment[3] is None:
+                            state.pending += 1
+                            submit(state, "segment", segment_task, state.shot, state.model, tuple(segment),
+                                   state.frames, pid_folder)
                     settle(state)
                 elif kind == "survey":
                     release(state, everything=True)
