@@ -1,9 +1,10 @@
 """Running a batch job's tasks on a Ray cluster: the only module that imports Ray (an optional extra:
 `pip install "patch-toon[ray]"`). The tasks are batch.py's plain functions; this module only places them.
 
-One task per shot for training (1 CPU, or 1 GPU when the shot asks for device 'cuda'), one to plan its segments,
-one for its first pass (guided models), one per segment for stylization (1 CPU each). A task whose worker process or node dies is run again
-(`max_retries`): a segment is written whole or not at all, so the job still ends with every frame once.
+One task per shot for training (1 CPU, or 1 GPU when the shot asks for device 'cuda'), one to plan its
+segments, one for its first pass (guided models), one per segment for stylization (1 CPU each). A task whose
+worker process or node dies is run again (`max_retries`): a segment is written whole or not at all, so the
+job still ends with every frame once.
 """
 from __future__ import annotations
 

@@ -56,7 +56,8 @@ def read_manifest(path: str | os.PathLike) -> list[Shot]:
         raise ConfigError(f"manifest: {path} is not valid JSON ({exc}). See README, 'Batch jobs'.") from None
     if not isinstance(data, dict) or not isinstance(data.get("shots"), list) or not data["shots"]:
         raise ConfigError(f"manifest: expected {{\"defaults\": {{...}}, \"shots\": [{{...}}, ...]}} with at least one "
-                          f"shot in {path}, received {type(data).__name__} with keys {sorted(data)[:8] if isinstance(data, dict) else []}.")
+                          f"shot in {path}, received {type(data).__name__} with keys "
+                          f"{sorted(data)[:8] if isinstance(data, dict) else []}.")
     unknown = sorted(set(data) - {"defaults", "shots"})
     defaults = data.get("defaults", {})
     if unknown or not isinstance(defaults, dict):
@@ -105,5 +106,6 @@ def _shot(entry: dict, base: Path, label: str) -> Shot:
     except PatchToonError as exc:
         raise ConfigError(f"manifest: {label}: {exc}") from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"manifest: {label}: {exc}. See README, 'Batch jobs', for the keys and their types.") from None
+        raise ConfigError(f"manifest: {label}: {exc}. See README, 'Batch jobs', for the keys and their types."
+                          ) from None
     return shot

@@ -126,12 +126,12 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
     store_budget_mb: RAM for frames waiting for the next keyframe; scratch: folder for the rest (None: $TMPDIR).
     on_shot(start, end) when a shot (frames start..end-1) is complete, as detect_shots would split the clip.
 
-    A part of the clip (the unit of distribution, see batch.py): `frames` begin at frame `start` (numbered
-    from there), which the stream takes for a shot start; `sources` gives the images advected from keyframes
-    ({keyframe: Source.image}, as on_source received them from a stream over the whole clip), which are then
-    used instead of being made (a keyframe's chained gauss pattern depends on the keyframes before it). From
-    a shot start, a keyframe with its source given, or `radius` frames before such a keyframe within its shot,
-    the frames from that keyframe (or shot start) on have the whole clip's guides (a law test).
+    A part of the clip (the unit of distribution, segments.py): `frames` begin at frame `start` (numbered from
+    there), taken for a shot start; `sources` gives images advected from keyframes ({keyframe: Source.image},
+    as on_source received them from a pass over the whole clip), used instead of being made (with gauss_chain
+    a keyframe's pattern depends on the keyframes before it). Given the image of the first keyframe a at or
+    after start, and start <= a - denoise_radius (or start = 0), the frames from a on have the whole clip's
+    guides; from start = 0, all frames do (segments.plan_segments; a law test).
     on_source(keyframe, Source.image) when the image advected from a keyframe is made. guides_from: frames before
     it are yielded with None for their guides, computing only the flow, cuts and advection (a segment's frames
     read before its own; beyond the clip: a first pass, segments.survey).
@@ -266,7 +266,8 @@ class _Stream:
             self.recipes[k] = ("none",)
         else:
             inherit = None
-            if (kind == "key" and k not in self.given and self.spec.gauss_chain and "gauss" in self.names and self.live is not None):
+            if (kind == "key" and k not in self.given and self.spec.gauss_chain and "gauss" in self.names
+                    and self.live is not None):
                 g = 3 * self.names.index("gauss")
                 positions = self.flow.to_frame_positions(self.store.get(("ca", k)))
                 inherit = carry(self.sources[a], positions, k).image[..., g:g + 3]

@@ -153,3 +153,12 @@ def test_the_example_manifest_reads_and_names_inputs_that_exist():
         assert Path(shot.frames).is_dir() and (shot.model is None or Path(shot.model).is_file())
         assert shot.keyframes is None or Path(shot.keyframes).is_dir()
         assert Path(shot.out).parent == REPO / "output" / "batch"  # output/ is ignored by git
+
+
+def test_ray_is_imported_by_cluster_py_alone():
+    importers = [str(p.relative_to(REPO)) for folder in ("patch_training", "nodes") for p in (REPO / folder).rglob("*.py")
+                 if re.search(r"^\s*(import ray|from ray)", p.read_text(), re.M)]
+    assert importers == ["patch_training/cluster.py"]
+    code = ("import sys, patch_training.batch, patch_training.cli, patch_training.manifest; "
+            "print('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True).stdout == "False\n"
