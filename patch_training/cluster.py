@@ -1,10 +1,10 @@
 """Running a batch job's tasks on a Ray cluster: the only module that imports Ray (an optional extra:
 `pip install "patch-toon[ray]"`). The tasks are batch.py's plain functions; this module only places them.
 
-One task per shot for training (1 CPU, or 1 GPU when the shot asks for device 'cuda'), one to plan its
-segments, one for its first pass (guided models), one per segment for stylization (1 CPU each). A task whose
-worker process or node dies is run again (`max_retries`): a segment is written whole or not at all, so the
-job still ends with every frame once.
+One task per shot for training, one to plan its segments, one for its first pass (guided models), one per
+segment for stylization: 1 CPU each, and 1 GPU for training and segments when the shot asks for device
+'cuda'. A task whose worker process or node dies is run again (`max_retries`): a segment is written whole or
+not at all, so the job still ends with every frame once.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class RayExecutor:
     def submit(self, kind: str, fn, *args):
         ray = self.ray
         options = {"num_cpus": 1, "max_retries": MAX_RETRIES}
-        if kind == "train" and args[0].train.device == "cuda":
+        if kind in ("train", "segment") and args[0].train.device == "cuda":  # the shot asks for a GPU
             options = {"num_cpus": 1, "num_gpus": 1, "max_retries": MAX_RETRIES}
         key = (fn, tuple(sorted(options.items())))
         if key not in self.remote:
