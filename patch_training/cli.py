@@ -2,27 +2,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from . import __version__
 from .checkpoint import load_model, read_metadata, save_model
-from .config import PRESETS, LOSS_PRESETS, TrainConfig
+from .config import PRESETS, LOSS_PRESETS
 from .errors import OutputExistsError, PatchToonError
-from .frames_io import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor, to_uint8
+from .frames_io import FrameSource, to_uint8
 from .inference import DEFAULT_TILE, STYLIZE_FIXES
+from .jobs import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
 from .outputs import VIDEO_CODECS, FrameWriter
-from .streaming import fit_style_stream, stylize_stream
-from .keyframes import make_keyframes
-from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
+from .streaming import stylize_stream
 from .guides.compute import advected_names
 from .memory import check_host_memory, stream_host_bytes
-from .pipeline import check_training_memory, describe_shots, fit_style, guide_spec_of, scale_note, stylize_needs
+from .pipeline import guide_spec_of, scale_note, stylize_needs
 from .trainer import TrainProgress
 
 
@@ -61,25 +59,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"--out: {out} already exists; it is never replaced silently. Choose another "
                                 f"name, or add --overwrite to replace it.")
-    spec = GuideSpec(guides=parse_guides(args.guides), seed=args.seed)
-    steps = args.steps or 0
-    seconds = args.seconds if args.seconds is not None else (0.0 if steps else 120.0)
-    config = TrainConfig(preset=args.preset, loss=args.loss, steps=steps, seconds=seconds, seed=args.seed,
-                         device=args.device, precision=args.precision, threads=args.threads, vgg_path=args.vgg or "")
-    config.validate()
-    source = FrameSource(args.frames, "--frames")
-    stylized = [p for p in Path(args.keyframes).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-    keys = max(len(stylized), 1)
-    # Before reading a frame: streamed training holds the keyframes' and the preview's frames (the whole clip
-    # for 'warp').
-    held = len(source) if spec.needs_keyframe_images else keys + 1
-    check_training_memory(held, *source.size, keys, config, spec=spec if spec.guides else None, frames_held=False)
-    shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
-    keyframes, notes = _read_keyframes(source, shape, args.keyframes, args.masks)
-    print(f"frames: {len(source)} ({source.size[1]}x{source.size[0]}), keyframes: "
-          f"{[source.names[i] for i in keyframes.indices]}, guides: {spec.describe()}", file=sys.stderr)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    options = TrainOptions(preset=args.preset, guides=args.guides, loss=args.loss, steps=args.steps or 0,
+                           seconds=args.seconds, seed=args.seed, device=args.device, precision=args.precision,
+                           threads=args.threads, vgg=args.vgg or "")
     bar = ProgressBar("train")
 
     def report(p: TrainProgress) -> None:
@@ -87,39 +69,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.show(p.fraction, f"step {p.step}  loss {total:.4f}  {p.steps_per_s:.1f} steps/s  ETA {_eta(p.eta_s)}",
                  force=p.done)
 
-    if spec.needs_keyframe_images:  # 'warp' trains leave-one-out on the whole clip's flow
-        frames = source.read_all()
-        notes = describe_shots(frames, keyframes.indices, spec)
-        model = fit_style(frames, keyframes, config, spec, on_progress=report)
-    else:  # only the keyframes' and the preview's frames and guides are kept, whatever the clip's length
-        notes = []
-        images = (image for _, image in source.images())
-        model = fit_style_stream(images, len(source), keyframes, config, spec if spec.guides else None,
-                                 on_progress=report, notes=notes, scratch=args.scratch)
-    bar.close()
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    def log(line: str) -> None:
+        if bar.last:  # a line after training: the bar's line ends first
+            bar.close()
+            bar.last = 0.0
+        print(line, file=sys.stderr)
+
+    model = train_from_files(args.frames, args.keyframes, args.masks, options, on_progress=report, log=log,
+                             scratch=args.scratch)
+    if bar.last:
+        bar.close()
     save_model(model, out, overwrite=args.overwrite)
     s = model.summary
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
-                      "guides": spec.describe(), "final_losses": s["final_losses"]}))
+                      "guides": options.spec().describe(), "final_losses": s["final_losses"]}))
     return 0
-
-
-def _read_keyframes(source: FrameSource, frames: torch.Tensor, keyframe_dir: str, mask_dir: str | None):
-    """Keyframes (and masks) named like the frames -> make_keyframes(...) result."""
-    stems = source.stems
-    styled = images_by_stem(keyframe_dir, stems, source.size, "keyframes")
-    indices = [stems.index(s) for s in styled]
-    masks = None
-    if mask_dir:
-        found = images_by_stem(mask_dir, stems, source.size, "masks")
-        missing = sorted(set(styled) - set(found))
-        if missing:
-            raise PatchToonError(f"--masks: expected one mask per keyframe, no mask for {missing}. Add "
-                                 f"{missing[0]}.png (white = valid style) or leave out --masks.")
-        masks = torch.stack([torch.from_numpy(found[s][..., 0].astype(np.float32) / 255) for s in styled])
-    return make_keyframes(indices, to_tensor(list(styled.values())), masks, frames=frames)
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
@@ -131,8 +95,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     check_host_memory(needed, f"stylizing frames of {source.size[1]}x{source.size[0]}", STYLIZE_FIXES)
     keyframes = masks = None
     if args.keyframes:
-        shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
-        found, _ = _read_keyframes(source, shape, args.keyframes, args.masks)
+        found, _ = read_keyframes(source, args.keyframes, args.masks)
         if list(found.indices) != list(model.summary.get("keyframe_indices", [])):
             raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
                                  f"{model.summary.get('keyframe_indices')}, these are at {list(found.indices)}.")
@@ -174,6 +137,56 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import LocalExecutor, run_batch
+    from .manifest import read_manifest
+
+    shots = read_manifest(args.manifest)
+    if args.segment_frames < 0:
+        raise PatchToonError(f"--segment-frames: expected 0 (automatic) or more, received {args.segment_frames}.")
+    if args.ray:
+        from .cluster import RayExecutor  # the only module that imports Ray
+
+        executor = RayExecutor(args.ray, args.workers, args.node_ip)
+    else:
+        executor = LocalExecutor(args.workers)
+    bar = ProgressBar("batch")
+
+    def report(p) -> None:
+        if p.finished is not None:
+            state = p.finished
+            if bar.tty and bar.last:
+                bar.stream.write("\n")
+            detail = state.errors[0] if state.errors else (f"{state.written} frames written, {state.skipped} "
+                                                           f"already there, model {state.model}")
+            print(f"shot {state.shot.name}: {state.status}: {detail}", file=sys.stderr)
+        # Half for shots closed, half for frames stylized (of the shots planned so far).
+        fraction = 0.5 * p.shots_finished / p.shots + 0.5 * p.frames_finished / max(p.frames_known, 1)
+        eta = (p.frames_known - p.frames_finished) / p.frames_per_s if p.frames_per_s > 0 else 0.0
+        bar.show(fraction, f"shots {p.shots_finished}/{p.shots}  frames {p.frames_finished}/{p.frames_known}  "
+                 f"{p.frames_per_s:.2f} frames/s  ETA {_eta(eta)}", force=p.finished is not None)
+
+    with _stdout_to_stderr():  # Ray prints on stdout (retries, lost workers); stdout is the summary's alone
+        summary = run_batch(shots, executor, executor.workers, args.segment_frames, report, args.pid_folder)
+    bar.close()
+    print(json.dumps(summary))
+    return 1 if summary["failed"] else 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """File descriptor 1 goes to stderr for a while (Python's prints and those of libraries' threads alike)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     meta = read_metadata(args.model)
     model = load_model(args.model)  # validates shapes as well
@@ -199,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--steps", type=int, help="train for this many steps")
     budget.add_argument("--seconds", type=float, help="train for this many seconds (default 120)")
     train.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="network size (default fast)")
-    train.add_argument("--guides", default=",".join(("rgb",) + DEFAULT_GUIDES),
+    train.add_argument("--guides", default=DEFAULT_GUIDE_LIST,
                        help="input channels: rgb plus any of gauss,edges,denoise,warp (default %(default)s); "
                             "'rgb' alone: the frames only, any frame size at stylization")
     train.add_argument("--loss", default="auto", choices=["auto", *sorted(LOSS_PRESETS)],
@@ -233,6 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (train, styl):
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+
+    batch = sub.add_parser("batch", help="train and stylize every shot of a manifest, on local worker processes "
+                           "or a Ray cluster (README: Batch jobs)")
+    batch.add_argument("manifest", help="JSON file: {\"defaults\": {...}, \"shots\": [{\"name\", \"frames\", "
+                       "\"keyframes\", \"out\", ...}]}")
+    batch.add_argument("--workers", type=int, default=1, help="local worker processes (default 1); with --ray local, "
+                       "the CPUs of the local Ray instance")
+    batch.add_argument("--ray", help="run on Ray: a cluster's address (host:port), 'auto' (the cluster this machine "
+                       "belongs to) or 'local' (a private Ray instance on this machine, stopped at the end); needs "
+                       "pip install \"patch-toon[ray]\"")
+    batch.add_argument("--node-ip", help="this machine's address in the Ray cluster (when it has several)")
+    batch.add_argument("--segment-frames", type=int, default=0,
+                       help="frames per stylization task (0: about two tasks per worker and shot, at least 16)")
+    batch.add_argument("--pid-folder", help=argparse.SUPPRESS)  # tests: where running segment tasks leave their pid
+    batch.set_defaults(run=cmd_batch)
 
     info = sub.add_parser("info", help="print a model file's metadata")
     info.add_argument("model")

@@ -89,22 +89,26 @@ class FrameSource:
         if batch:
             yield names, to_tensor(batch)
 
-    def images(self) -> Iterator[tuple[str, np.ndarray]]:
-        """Yields (name, frame [H, W, 3] uint8 RGB) one at a time, in order: nothing of the clip is held."""
+    def images(self, start: int = 0) -> Iterator[tuple[str, np.ndarray]]:
+        """Yields (name, frame [H, W, 3] uint8 RGB) one at a time, in order, from frame `start`: nothing of the
+        clip is held."""
         if self.files is not None:
-            for p in self.files:
+            for p in self.files[start:]:
                 yield p.name, self._checked(read_image(p, self.what), p)
             return
         cap = cv2.VideoCapture(str(self.path))
         try:
             index = 0
+            while index < start and cap.grab():  # decoded, not converted: seeking by position is not exact
+                index += 1
             while True:
                 ok, frame = cap.read()
                 if not ok:
                     break
                 yield f"{index:05d}.png", self._checked(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.path)
                 index += 1
-            self.names = self.names[:index]  # the container's frame count can be an estimate
+            if index >= start:
+                self.names = self.names[:index]  # the container's frame count can be an estimate
         finally:
             cap.release()
 
@@ -124,6 +128,20 @@ class FrameSource:
             raise FramesError(f"{self.what}: the video {self.path} has {len(self.names)} frames, frames {missing} "
                               f"were asked for. Pick frames that exist.")
         return to_tensor([found[int(i)] for i in indices])
+
+    def count(self) -> int:
+        """The exact number of frames (a video's container may only estimate it: its frames are decoded)."""
+        if self.files is not None:
+            return len(self.files)
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            index = 0
+            while cap.grab():
+                index += 1
+        finally:
+            cap.release()
+        self.names = [f"{i:05d}.png" for i in range(index)]
+        return index
 
     def read_all(self) -> torch.Tensor:
         """Every frame at once, [T, H, W, 3]. For training-size clips; stylization streams with chunks()."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import cv2
@@ -36,7 +37,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def clean_stale(out: Path) -> list[Path]:
-    """Remove the staging places of earlier runs on `out` whose process has ended; returns what was removed."""
+    """Remove the staging places of earlier runs on `out` whose process has ended; returns what was removed.
+
+    A staging place tagged with another machine's name (a batch segment on shared storage, FrameWriter's
+    `tag`) is left alone: its process id means nothing here."""
     removed = []
     if not out.parent.is_dir():
         return removed
@@ -44,6 +48,9 @@ def clean_stale(out: Path) -> list[Path]:
         try:
             pid = int(p.name[len(out.name) + 2:].split(".", 1)[0])
         except ValueError:
+            continue
+        host = p.name.split(".partial", 1)[1]
+        if host.startswith("@") and host[1:].split("@", 1)[0] != socket.gethostname():
             continue
         if pid != os.getpid() and not _pid_alive(pid):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -55,10 +62,13 @@ class FrameWriter:
     """Stylized frames to `out`: a folder (one image per frame, under the frame's name) or a video file.
 
     overwrite: replace files of the same names in a non-empty folder / an existing video. fps: the video's
-    frame rate. Raises OutputExistsError before anything is written when `out` is in the way.
+    frame rate. tag: added to the staging place's name, after this machine's name (several writers of one
+    process into one folder on storage shared by machines: batch segments). Raises OutputExistsError before
+    anything is written when `out` is in the way.
     """
 
-    def __init__(self, out: str | os.PathLike, fps: float = 25.0, overwrite: bool = False, what: str = "--out"):
+    def __init__(self, out: str | os.PathLike, fps: float = 25.0, overwrite: bool = False, what: str = "--out",
+                 tag: str = ""):
         self.out, self.fps, self.what = Path(out), float(fps), what
         self.video = is_video_path(self.out)
         if self.video:
@@ -74,7 +84,9 @@ class FrameWriter:
                                     f"same names.")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.removed = clean_stale(self.out)
-        self.staging = self.out.parent / f".{self.out.name}.{os.getpid()}.partial{self.out.suffix if self.video else ''}"
+        tag = f"@{socket.gethostname()}@{tag}" if tag else ""
+        self.staging = self.out.parent / (f".{self.out.name}.{os.getpid()}.partial{tag}"
+                                          f"{self.out.suffix if self.video else ''}")
         self._video = None
         self.count = 0
         if not self.video:

@@ -29,7 +29,9 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
                    tile: int = DEFAULT_TILE, device: str = "auto", precision: str = "auto", threads: int = 0,
                    on_progress: Callable[[int, int], None] | None = None,
                    store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
-                   scratch: str | os.PathLike | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+                   scratch: str | os.PathLike | None = None, start: int = 0, first: int | None = None,
+                   stop: int | None = None, sources: dict[int, np.ndarray] | None = None,
+                   ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (t, stylized frame [H, W, 3] float32 0..1) for t = 0, 1, ... in order.
 
     frames: the clip one frame at a time, [H, W, 3] uint8 or float32 0..1 numpy. A guided model's guides are
@@ -37,30 +39,44 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
     [K, H, W] when trained with masks). frame_count: the clip's length when known (progress, early checks).
     on_progress(done, total) after each batch (it may raise to cancel; total is 0 when unknown).
     store_budget_mb, scratch: see guides.stream_guides. Raises FramesError, KeyframeError, GuideError.
+
+    A part of the clip (segments.py): `frames` begin at frame `start`; only frames first..stop-1 (default: all
+    from `start`) are stylized and yielded, and the frames are read no further than those need. A guided
+    model needs `sources` (segments.survey) unless `start` is 0, and `first` where its guides are the whole
+    clip's (segments.plan_segments says where).
     """
     spec = guide_spec_of(model)
+    first = start if first is None else first
     if spec is None:
-        stream = ((t, as_float_frame(np.asarray(f)), None) for t, f in enumerate(frames))
+        stream = ((t, as_float_frame(np.asarray(f)), None) for t, f in enumerate(frames, start))
     else:
-        stream = _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch)
+        stream = _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch, start,
+                         sources, first)
     batch: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+    sized = False
     for item in stream:
-        if not batch and item[0] == 0:  # as inference.stylize_chunks: about a megapixel of frames at a time
+        if item[0] < first:
+            continue
+        if not sized:  # as inference.stylize_chunks: about a megapixel of frames at a time
             h, w = item[1].shape[:2]
-            batch_size = max(1, min(batch_size, BATCH_PIXELS // (h * w)))
+            batch_size, sized = max(1, min(batch_size, BATCH_PIXELS // (h * w))), True
         batch.append(item)
-        if len(batch) == batch_size:
+        last = stop is not None and item[0] >= stop - 1
+        if len(batch) == batch_size or last:
             yield from _run(model, batch, tile, device, precision, threads)
             batch = []
             if on_progress is not None:
                 on_progress(item[0] + 1, frame_count or 0)
+        if last:
+            return
     if batch:
         yield from _run(model, batch, tile, device, precision, threads)
         if on_progress is not None:
             on_progress(batch[-1][0] + 1, frame_count or 0)
 
 
-def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch):
+def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb, scratch, start, sources,
+            guides_from):
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
@@ -73,7 +89,8 @@ def _guided(model, spec, frames, frame_count, keyframes, masks, store_budget_mb,
         yield from frames
 
     yield from stream_guides(clip(), spec, indices, masks=masks, keyframes=keyframes, frame_count=frame_count,
-                             store_budget_mb=store_budget_mb, scratch=scratch)
+                             store_budget_mb=store_budget_mb, scratch=scratch, start=start, sources=sources,
+                             guides_from=guides_from)
 
 
 def _run(model, batch, tile, device, precision, threads) -> Iterator[tuple[int, torch.Tensor]]:

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from ..errors import FramesError, KeyframeError
-from .advect import advect, blend, carry, held_confidence, render, share_of_later
+from .advect import Source, advect, blend, carry, held_confidence, render, share_of_later
 from .compute import GuideProgress, advected_names, nearest_keyframe, source_image
-from .filters import edge_map, temporal_denoise
+from .filters import edge_map, pattern_pad, temporal_denoise
 from .flow import FlowField, PairFlow, pair_confidence, to_gray_u8, working_size
 from .frames import as_keyframe_images, as_masks, check_keyframe_indices
 from .shots import frame_histogram, histogram_distance, is_cut
@@ -111,8 +111,10 @@ def as_float_frame(frame: np.ndarray) -> np.ndarray:
 def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,
                   frame_count: int | None = None, on_progress: Callable[[GuideProgress], None] | None = None,
                   store_budget_mb: float = DEFAULT_STORE_BUDGET_MB, scratch: str | os.PathLike | None = None,
-                  on_shot: Callable[[int, int], None] | None = None,
-                  only: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+                  on_shot: Callable[[int, int], None] | None = None, start: int = 0,
+                  sources: dict[int, np.ndarray] | None = None,
+                  on_source: Callable[[int, np.ndarray], None] | None = None, guides_from: int = 0,
+                  only: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Yield (t, frame [H, W, 3] float32 0..1, guides [H, W, spec.channels] float32) for t = 0, 1, ... in order.
 
     frames: the clip's frames one at a time, [H, W, 3] uint8 or float32 0..1 (numpy), any length.
@@ -123,12 +125,23 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
     on_progress(GuideProgress('guides', done, total)) after each frame (it may raise to cancel).
     store_budget_mb: RAM for frames waiting for the next keyframe; scratch: folder for the rest (None: $TMPDIR).
     on_shot(start, end) when a shot (frames start..end-1) is complete, as detect_shots would split the clip.
+
+    A part of the clip (the unit of distribution, segments.py): `frames` begin at frame `start` (numbered from
+    there), taken for a shot start; `sources` gives images advected from keyframes ({keyframe: Source.image},
+    as on_source received them from a pass over the whole clip), used instead of being made (with gauss_chain
+    a keyframe's pattern depends on the keyframes before it). Given the image of the first keyframe a at or
+    after start, and start <= a - denoise_radius (or start = 0), the frames from a on have the whole clip's
+    guides; from start = 0, all frames do (segments.plan_segments; a law test).
+    on_source(keyframe, Source.image) when the image advected from a keyframe is made. guides_from: frames before
+    it are yielded with None for their guides, computing only the flow, cuts and advection (a segment's frames
+    read before its own; beyond the clip: a first pass, segments.survey).
     only: yield only these frames (training wants the keyframes and a preview); the others are still followed
-    (flow, cuts, advection) but their guides are not rendered.
+    (flow, cuts, advection) but not rendered.
     Raises FramesError, KeyframeError, MaskError or GuideError with the input named.
     """
     job = _Stream(spec, keyframe_indices, masks, keyframes, frame_count, on_progress,
-                  Store(int(store_budget_mb * 2 ** 20), scratch), on_shot)
+                  Store(int(store_budget_mb * 2 ** 20), scratch), on_shot, start, sources or {}, on_source,
+                  guides_from)
     job.only = None if only is None else {int(t) for t in only}
     try:
         yield from job.run(frames)
@@ -137,11 +150,13 @@ def stream_guides(frames: Iterable[np.ndarray], spec: GuideSpec, keyframe_indice
 
 
 class _Stream:
-    def __init__(self, spec, keyframe_indices, masks, keyframes, frame_count, on_progress, store, on_shot):
+    def __init__(self, spec, keyframe_indices, masks, keyframes, frame_count, on_progress, store, on_shot,
+                 start=0, sources=None, on_source=None, guides_from=0):
         if not isinstance(spec, GuideSpec):
             raise KeyframeError(f"spec: expected a GuideSpec, received {type(spec).__name__}.")
         self.spec, self.on_progress, self.store, self.frame_count = spec, on_progress, store, frame_count
-        self.on_shot = on_shot
+        self.on_shot, self.start, self.given, self.on_source = on_shot, start, sources or {}, on_source
+        self.guides_from = guides_from
         self.keys = check_keyframe_indices(keyframe_indices, _NO_END if frame_count is None else frame_count)
         self.key_set = set(self.keys)
         self.raw_masks, self.raw_styles = masks, keyframes
@@ -168,20 +183,20 @@ class _Stream:
         self.pairs = PairFlow(self.spec.flow_preset, wh, ww) if self.spec.needs_flow else None
         self.sources: dict[int, object] = {}   # keyframe -> Source (those still referenced)
         self.recipes: dict[int, tuple] = {}    # frame -> how its advected guides are rendered
-        self.shot_start, self.shot_closed = 0, 0  # frames before shot_closed belong to finished shots
+        self.shot_start = self.shot_closed = self.start  # frames before shot_closed belong to finished shots
         self.shot_of: dict[int, tuple[int, int]] = {}
-        self.anchor: tuple[str, int] = ("start", 0)
+        self.anchor: tuple[str, int] = ("start", self.start)
         self.live = None
-        self.next_emit = self.kept_from = 0
+        self.next_emit = self.kept_from = self.start
         self.last_key_passed: int | None = None
 
     # --- the main loop -----------------------------------------------------------------------------------------
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        t = -1
+        t = self.start - 1
         prev_gray = prev_hist = None
-        for t, frame in enumerate(frames):
+        for t, frame in enumerate(frames, self.start):
             frame = np.asarray(frame)
-            if t == 0:
+            if t == self.start:
                 self._start(frame)
             elif frame.shape != (self.h, self.w, 3):
                 raise FramesError(f"frames: all frames must have one size; frame {t} is {frame.shape[1]}x"
@@ -191,13 +206,13 @@ class _Stream:
             gray = to_gray_u8(x) if self.pairs is not None else None
             hist = frame_histogram(x) if self.cuts else None
             cut = False
-            if t > 0 and self.pairs is not None:
+            if t > self.start and self.pairs is not None:
                 fwd, bwd, fconf, bconf = self.pairs(prev_gray, gray)
                 for name, value in (("fwd", fwd), ("bwd", bwd), ("fconf", fconf), ("bconf", bconf)):
                     self.store.put((name, t - 1), value)
                 cut = self.cuts and is_cut(histogram_distance(prev_hist, hist), pair_confidence(fconf, bconf))
             prev_gray, prev_hist = gray, hist
-            if t == 0 or cut:
+            if t == self.start or cut:
                 if cut:
                     self._close_shot(t)
                 self.shot_start = t
@@ -211,7 +226,7 @@ class _Stream:
             elif not self.names:
                 self.recipes[t] = ("none",)
             yield from self._emit(t, final=False)
-        if t < 0:
+        if t < self.start:
             raise FramesError("frames: expected at least one frame, received none.")
         late = [k for k in self.keys if k > t]
         if late:
@@ -238,9 +253,15 @@ class _Stream:
         self.store.put(("ha", t), held_confidence(conf))
 
     def _source(self, k: int, gauss: np.ndarray | None = None):
+        pad = pattern_pad(self.h, self.w)
+        if k in self.given:
+            return Source(k, np.ascontiguousarray(self.given[k], np.float32), pad)
         mask = None if self.masks is None else self.masks[k]
         style = None if self.styles is None else self.styles[k]
-        return source_image(self.spec, self.names, self.h, self.w, k, mask, style, gauss)
+        source = source_image(self.spec, self.names, self.h, self.w, k, mask, style, gauss)
+        if self.on_source is not None:
+            self.on_source(k, source.image)
+        return source
 
     def _keyframe(self, k: int) -> None:
         kind, a = self.anchor
@@ -248,7 +269,8 @@ class _Stream:
             self.recipes[k] = ("none",)
         else:
             inherit = None
-            if (kind == "key" and self.spec.gauss_chain and "gauss" in self.names and self.live is not None):
+            if (kind == "key" and k not in self.given and self.spec.gauss_chain and "gauss" in self.names
+                    and self.live is not None):
                 g = 3 * self.names.index("gauss")
                 positions = self.flow.to_frame_positions(self.store.get(("ca", k)))
                 inherit = carry(self.sources[a], positions, k).image[..., g:g + 3]
@@ -319,7 +341,7 @@ class _Stream:
                 return
             start, end = self.shot_of.get(t, (self.shot_start, last_read + 1))
             if self.only is None or t in self.only:
-                yield t, self.frames[t], self._guides(t, start, end)
+                yield t, self.frames[t], self._guides(t, start, end) if t >= self.guides_from else None
             self.next_emit = t + 1
             del self.recipes[t]
             self.shot_of.pop(t, None)

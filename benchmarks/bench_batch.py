@@ -1,0 +1,98 @@
+"""The batch job's speed: stylizing one shot with 1 and 2 Ray workers, and the job's overhead over `stylize`.
+
+    python -m benchmarks.bench_batch                        # 300 frames of 640x360 (about 10 minutes, 2 cores)
+    python -m benchmarks.bench_batch --frames 24 --size 128x96   # checks the script, numbers meaningless
+
+A synthetic clip (a texture moving, benchmarks' usual stand-in for footage) as PNG frames, a `fast` model
+trained briefly with the default guides (keyframes spread evenly) and one with `--guides rgb`. Each command runs
+in its own process, 1 torch thread per process (the library's policy on 2 cores); wall-clock seconds include
+starting Python (and Ray). Every batch output is checked against `stylize`'s (within 1/255). The load average
+before each run is printed next to it: run it on a quiet machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from patch_training.guides.synthetic import translating_clip  # noqa: E402
+
+
+def run(*argv: str, env=None) -> tuple[float, dict]:
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "patch_training", *argv], cwd=REPO, capture_output=True,
+                            text=True, env=env)
+    seconds = time.monotonic() - start
+    if result.returncode != 0:
+        raise SystemExit(f"failed: {argv}\n{result.stderr[-2000:]}")
+    return seconds, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def same_frames(a: Path, b: Path) -> int:
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir()), (a, b)
+    return max(int(np.abs(np.asarray(Image.open(a / n), np.int16) - np.asarray(Image.open(b / n), np.int16)).max())
+               for n in names)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--size", default="640x360", help="WxH")
+    parser.add_argument("--keyframes", type=int, default=3, help="keyframes spread evenly over the clip")
+    parser.add_argument("--steps", type=int, default=30, help="training steps of the models (speed only)")
+    args = parser.parse_args()
+    w, h = map(int, args.size.split("x"))
+    root = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ptray", dir="/tmp"), "RAY_USAGE_STATS_ENABLED": "0"}
+    frames, _ = translating_clip(args.frames, h, w, 2.0, -1.0, seed=1)
+    images = (frames.numpy() * 255).round().astype(np.uint8)
+    (root / "frames").mkdir()
+    (root / "keys").mkdir()
+    for t, image in enumerate(images):
+        Image.fromarray(image).save(root / "frames" / f"{t:05d}.png")
+    keys = [round(i * args.frames / args.keyframes) for i in range(args.keyframes)]
+    for t in keys:
+        Image.fromarray(np.ascontiguousarray(255 - images[t][..., ::-1])).save(root / "keys" / f"{t:05d}.png")
+    rows = []
+
+    def note(what: str, seconds: float, extra: str = "") -> None:
+        load = os.getloadavg()[0]
+        rows.append((what, seconds, load, extra))
+        print(f"{what:<48} {seconds:8.1f} s   load {load:4.2f}  {extra}", file=sys.stderr)
+
+    for kind, guides in (("guided", "rgb,gauss,edges"), ("rgb", "rgb")):
+        model = root / f"{kind}.safetensors"
+        run("train", "--frames", str(root / "frames"), "--keyframes", str(root / "keys"), "--out", str(model),
+            "--steps", str(args.steps), "--guides", guides)
+        plain, _ = run("stylize", "--model", str(model), "--frames", str(root / "frames"), "--out",
+                       str(root / f"plain-{kind}"))
+        note(f"{kind}: stylize", plain)
+        for label, options in (("batch, 1 local worker", ["--workers", "1"]),
+                               ("batch, Ray, 1 worker", ["--ray", "local", "--workers", "1"]),
+                               ("batch, Ray, 2 workers", ["--ray", "local", "--workers", "2"])):
+            out = root / f"{kind}-{label.replace(' ', '').replace(',', '-')}"
+            manifest = root / f"{out.name}.json"
+            manifest.write_text(json.dumps({"shots": [{"name": kind, "frames": str(root / "frames"),
+                                                       "model": str(model), "out": str(out)}]}))
+            seconds, summary = run("batch", str(manifest), *options, env=env)
+            diff = same_frames(out, root / f"plain-{kind}")
+            note(f"{kind}: {label}", seconds, f"job {summary['seconds']:.1f} s, max diff {diff}/255")
+    print(json.dumps({"frames": args.frames, "size": args.size, "keyframes": keys,
+                      "rows": [{"what": r[0], "seconds": round(r[1], 2), "load": round(r[2], 2), "note": r[3]}
+                               for r in rows]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Training from files (a folder of frames or a video, folders of keyframes and masks): what the command line's
+`train` and the batch job (batch.py) share, so that both make the same model from the same options."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import TrainConfig
+from .errors import PatchToonError
+from .frames_io import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
+from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
+from .keyframes import Keyframes, make_keyframes
+from .models import StyleModel
+from .pipeline import check_training_memory, describe_shots, fit_style
+from .streaming import fit_style_stream
+from .trainer import TrainProgress
+
+DEFAULT_GUIDE_LIST = ",".join(("rgb",) + DEFAULT_GUIDES)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The options of `train` (same names as its command line options, same defaults)."""
+
+    preset: str = "fast"
+    guides: str = DEFAULT_GUIDE_LIST  # rgb plus any of gauss, edges, denoise, warp
+    loss: str = "auto"
+    steps: int = 0                    # 0: no step limit
+    seconds: float | None = None      # None: 120 s, or no time limit when steps are given
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int = 0                  # 0: the library's policy (runtime.default_threads)
+    vgg: str = ""
+
+    def spec(self) -> GuideSpec:
+        return GuideSpec(guides=parse_guides(self.guides), seed=self.seed)
+
+    def config(self) -> TrainConfig:
+        seconds = self.seconds if self.seconds is not None else (0.0 if self.steps else 120.0)
+        config = TrainConfig(preset=self.preset, loss=self.loss, steps=self.steps or 0, seconds=seconds,
+                             seed=self.seed, device=self.device, precision=self.precision, threads=self.threads,
+                             vgg_path=self.vgg or "")
+        config.validate()
+        return config
+
+
+def read_keyframes(source: FrameSource, keyframe_dir: str | Path, mask_dir: str | Path | None,
+                   what: tuple[str, str] = ("--keyframes", "--masks")) -> tuple[Keyframes, list[str]]:
+    """Keyframes (and masks) named like the frames -> (Keyframes, notes), as make_keyframes returns them."""
+    stems = source.stems
+    shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
+    styled = images_by_stem(keyframe_dir, stems, source.size, "keyframes")
+    indices = [stems.index(s) for s in styled]
+    masks = None
+    if mask_dir:
+        found = images_by_stem(mask_dir, stems, source.size, "masks")
+        missing = sorted(set(styled) - set(found))
+        if missing:
+            raise PatchToonError(f"{what[1]}: expected one mask per keyframe, no mask for {missing}. Add "
+                                 f"{missing[0]}.png (white = valid style) or leave out {what[1]}.")
+        masks = torch.stack([torch.from_numpy(found[s][..., 0].astype(np.float32) / 255) for s in styled])
+    return make_keyframes(indices, to_tensor(list(styled.values())), masks, frames=shape)
+
+
+def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Path | None, options: TrainOptions,
+                     on_progress: Callable[[TrainProgress], None] | None = None,
+                     log: Callable[[str], None] | None = None, scratch: str | None = None) -> StyleModel:
+    """Train a style model on a clip (folder of frames or video) and its stylized keyframes (a folder of images
+    named like their frames; masks likewise, white = valid style). log(line) receives what the user should
+    read (sizes, keyframes, notes). Raises FramesError, KeyframeError, MaskError, ConfigError, GuideError."""
+    log = log or (lambda line: None)
+    spec = options.spec()
+    config = options.config()
+    source = FrameSource(frames, "--frames")
+    stylized = [p for p in Path(keyframes).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    keys = max(len(stylized), 1)
+    # Before reading a frame: streamed training holds the keyframes' and the preview's frames (the whole clip
+    # for 'warp').
+    held = len(source) if spec.needs_keyframe_images else keys + 1
+    check_training_memory(held, *source.size, keys, config, spec=spec if spec.guides else None, frames_held=False)
+    found, notes = read_keyframes(source, keyframes, masks)
+    log(f"frames: {len(source)} ({source.size[1]}x{source.size[0]}), keyframes: "
+        f"{[source.names[i] for i in found.indices]}, guides: {spec.describe()}")
+    for note in notes:
+        log(f"note: {note}")
+    if spec.needs_keyframe_images:  # 'warp' trains leave-one-out on the whole clip's flow
+        clip = source.read_all()
+        notes = describe_shots(clip, found.indices, spec)
+        model = fit_style(clip, found, config, spec, on_progress=on_progress)
+    else:  # only the keyframes' and the preview's frames and guides are kept, whatever the clip's length
+        notes = []
+        images = (image for _, image in source.images())
+        model = fit_style_stream(images, len(source), found, config, spec if spec.guides else None,
+                                 on_progress=on_progress, notes=notes, scratch=scratch)
+    for note in notes:
+        log(f"note: {note}")
+    return model

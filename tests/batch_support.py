@@ -1,0 +1,90 @@
+"""Tiny projects for the batch tests: shots as folders of PNG frames and stylized keyframes, and their manifest."""
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from patch_training.guides.synthetic import translating_clip
+
+
+def write_clip(folder: Path, count: int, seed: int, size=(48, 64)) -> np.ndarray:
+    frames, _ = translating_clip(count, size[0], size[1], 1.5, -1.0, seed=seed)
+    images = (frames.numpy() * 255).round().astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"f{t:04d}.png")
+    return images
+
+
+def write_keyframes(folder: Path, images: np.ndarray, indices) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for t in indices:
+        Image.fromarray(np.ascontiguousarray(255 - images[t][..., ::-1])).save(folder / f"f{t:04d}.png")
+
+
+def make_project(root: Path, frames: int = 24, bad: bool = True, steps: int = 6) -> Path:
+    """shots: 'guided' (gauss+edges, keyframes 0 and 14), 'rgb' (no guides, one keyframe) and, if bad, 'broken'
+    (its keyframe folder is missing) and 'badvideo' (an unreadable video). Returns the manifest's path; outputs
+    go to root/out/."""
+    guided = write_clip(root / "clips" / "guided", frames, seed=1)
+    write_keyframes(root / "keys" / "guided", guided, [0, 14])
+    rgb = write_clip(root / "clips" / "rgb", frames - 4, seed=2)
+    write_keyframes(root / "keys" / "rgb", rgb, [5])
+    shots = [{"name": "guided", "frames": "clips/guided", "keyframes": "keys/guided", "out": "out/guided"},
+             {"name": "rgb", "frames": "clips/rgb", "keyframes": "keys/rgb", "out": "out/rgb", "guides": "rgb",
+              "seed": 3}]
+    if bad:
+        (root / "clips" / "bad.mp4").write_bytes(b"not a video" * 100)
+        shots += [{"name": "broken", "frames": "clips/rgb", "keyframes": "keys/missing", "out": "out/broken"},
+                  {"name": "badvideo", "frames": "clips/bad.mp4", "keyframes": "keys/rgb", "out": "out/badvideo"}]
+    manifest = root / "manifest.json"
+    manifest.write_text(json.dumps({"defaults": {"steps": steps, "seed": 0, "preset": "fast"}, "shots": shots},
+                                   indent=1))
+    return manifest
+
+
+GOOD = ("guided", "rgb")
+
+
+def reference(root: Path, manifest: Path, shots=GOOD) -> Path:
+    """The single-machine result of the manifest's good shots: `train` then `stylize`, with the same options,
+    into root/reference/<name>(.safetensors). Returns root/reference."""
+    from patch_training.cli import main
+
+    data = json.loads(manifest.read_text())
+    ref = root / "reference"
+    for shot in data["shots"]:
+        if shot["name"] not in shots:
+            continue
+        options = {**data["defaults"], **shot}
+        base = manifest.parent
+        model = ref / f"{shot['name']}.safetensors"
+        argv = ["train", "--frames", str(base / options["frames"]), "--keyframes", str(base / options["keyframes"]),
+                "--out", str(model), "--steps", str(options["steps"]), "--seed", str(options["seed"]),
+                "--preset", options["preset"]]
+        if "guides" in options:
+            argv += ["--guides", options["guides"]]
+        assert main(argv) == 0
+        assert main(["stylize", "--model", str(model), "--frames", str(base / options["frames"]),
+                     "--out", str(ref / shot["name"])]) == 0
+    return ref
+
+
+def assert_same_as_reference(out: Path, ref: Path, shots=GOOD) -> None:
+    """Each shot's model has the reference's weights exactly, and its frames (all there, once) are within 1/255."""
+    import torch
+
+    from patch_training.checkpoint import load_model
+
+    for name in shots:
+        ours, theirs = load_model(out / f"{name}.safetensors"), load_model(ref / f"{name}.safetensors")
+        for (key, a), (_, b) in zip(ours.generator.state_dict().items(), theirs.generator.state_dict().items()):
+            assert torch.equal(a, b), (name, key)
+        names = sorted(p.name for p in (ref / name).iterdir())
+        assert sorted(p.name for p in (out / name).iterdir()) == names, name
+        for frame in names:
+            a = np.asarray(Image.open(out / name / frame), np.int16)
+            b = np.asarray(Image.open(ref / name / frame), np.int16)
+            assert np.abs(a - b).max() <= 1, (name, frame)
+        assert not list(out.glob(f".{name}.*.partial*")), "a staging folder was left behind"
