@@ -64,17 +64,34 @@ def build_clip(folder: Path, w: int, h: int, length: int, gap: int) -> tuple[Pat
     return video, keydir
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of the process `pid` (/usr/bin/time) and its descendants still running."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 def timed(args: list[str], total: int) -> dict:
     """Run the CLI under /usr/bin/time -v; peak RSS, wall time, and frames/s over the first and last tenth."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as log:
         cmd = ["/usr/bin/time", "-v", "-o", log.name, sys.executable, "-m", "patch_training", *args]
         start = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        marks = [(0.0, 0)]
+        marks, cpu = [(0.0, 0)], [(0.0, 0)]
         for line in proc.stderr:
             m = re.search(r"(\d+)/(\d+) frames", line)
             if m:
+                print(f"{time.monotonic() - start:8.1f} s  {line.strip()}", file=sys.stderr, flush=True)
                 marks.append((time.monotonic() - start, int(m.group(1))))
+                cpu.append((cpu_seconds(proc.pid), int(m.group(1))))
         out = proc.stdout.read()
         proc.wait()
         if proc.returncode:
@@ -88,8 +105,12 @@ def timed(args: list[str], total: int) -> dict:
             (s0, d0), (s1, d1) = inside[0], inside[-1]
             return (d1 - d0) / (s1 - s0) if s1 > s0 else float("nan")
         tenth = total // 10
-        result["first_tenth_fps"] = round(rate(tenth // 2, tenth + tenth // 2), 3)  # after start-up
-        result["last_tenth_fps"] = round(rate(total - tenth, total), 3)
+        first, last = (tenth // 2, tenth + tenth // 2), (total - tenth, total)  # the first after start-up
+        result["first_tenth_fps"] = round(rate(*first), 3)
+        result["last_tenth_fps"] = round(rate(*last), 3)
+        marks = cpu  # the same rates in frames per CPU second: what other jobs on the machine do not change
+        result["first_tenth_frames_per_cpu_s"] = round(rate(*first), 3)
+        result["last_tenth_frames_per_cpu_s"] = round(rate(*last), 3)
         result["s_per_frame"] = round(wall / total, 3)
     return result
 
