@@ -2,6 +2,8 @@
 
     python -m benchmarks.bench_batch                        # 300 frames of 640x360 (about 10 minutes, 2 cores)
     python -m benchmarks.bench_batch --frames 24 --size 128x96   # checks the script, numbers meaningless
+    python -m benchmarks.bench_batch --size 1920x1080 --kinds guided --runs ray1,ray2   # one 1080p shot
+    python -m benchmarks.bench_batch --shots 4 --frames 100 --runs none   # 4 shots, training + stylization
 
 A synthetic clip (a texture moving, benchmarks' usual stand-in for footage) as PNG frames, a `fast` model
 trained briefly with the default guides (keyframes spread evenly) and one with `--guides rgb`. Each command runs
@@ -52,7 +54,15 @@ def main() -> None:
     parser.add_argument("--size", default="640x360", help="WxH")
     parser.add_argument("--keyframes", type=int, default=3, help="keyframes spread evenly over the clip")
     parser.add_argument("--steps", type=int, default=30, help="training steps of the models (speed only)")
+    parser.add_argument("--kinds", default="guided,rgb", help="models to time: guided, rgb")
+    parser.add_argument("--runs", default="stylize,local1,ray1,ray2",
+                        help="what to time for the one shot: stylize, local1, ray1, ray2 ('none': nothing)")
+    parser.add_argument("--shots", type=int, default=0,
+                        help="also time a manifest of this many shots, each trained (--train-steps) and "
+                             "stylized, with 1 and 2 Ray workers")
+    parser.add_argument("--train-steps", type=int, default=300, help="training steps per shot of --shots")
     args = parser.parse_args()
+    runs = set(args.runs.split(","))
     w, h = map(int, args.size.split("x"))
     root = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="ptray", dir="/tmp"), "RAY_USAGE_STATS_ENABLED": "0"}
@@ -73,15 +83,20 @@ def main() -> None:
         print(f"{what:<48} {seconds:8.1f} s   load {load:4.2f}  {extra}", file=sys.stderr)
 
     for kind, guides in (("guided", "rgb,gauss,edges"), ("rgb", "rgb")):
+        if kind not in args.kinds.split(",") or runs <= {"none"}:
+            continue
         model = root / f"{kind}.safetensors"
         run("train", "--frames", str(root / "frames"), "--keyframes", str(root / "keys"), "--out", str(model),
             "--steps", str(args.steps), "--guides", guides)
         plain, _ = run("stylize", "--model", str(model), "--frames", str(root / "frames"), "--out",
-                       str(root / f"plain-{kind}"))
-        note(f"{kind}: stylize", plain)
-        for label, options in (("batch, 1 local worker", ["--workers", "1"]),
-                               ("batch, Ray, 1 worker", ["--ray", "local", "--workers", "1"]),
-                               ("batch, Ray, 2 workers", ["--ray", "local", "--workers", "2"])):
+                       str(root / f"plain-{kind}"))  # the reference frames, timed or not
+        if "stylize" in runs:
+            note(f"{kind}: stylize", plain)
+        for key, label, options in (("local1", "batch, 1 local worker", ["--workers", "1"]),
+                                    ("ray1", "batch, Ray, 1 worker", ["--ray", "local", "--workers", "1"]),
+                                    ("ray2", "batch, Ray, 2 workers", ["--ray", "local", "--workers", "2"])):
+            if key not in runs:
+                continue
             out = root / f"{kind}-{label.replace(' ', '').replace(',', '-')}"
             manifest = root / f"{out.name}.json"
             manifest.write_text(json.dumps({"shots": [{"name": kind, "frames": str(root / "frames"),
@@ -89,6 +104,30 @@ def main() -> None:
             seconds, summary = run("batch", str(manifest), *options, env=env)
             diff = same_frames(out, root / f"plain-{kind}")
             note(f"{kind}: {label}", seconds, f"job {summary['seconds']:.1f} s, max diff {diff}/255")
+    if args.shots:
+        shots = []
+        for i in range(args.shots):  # shots of one size, each its own content and keyframes
+            clip, _ = translating_clip(args.frames, h, w, 1.0 + i, 0.5 - i, seed=10 + i)
+            shot = root / f"shot{i}"
+            for sub in ("frames", "keys"):
+                (shot / sub).mkdir(parents=True)
+            for t, image in enumerate((clip.numpy() * 255).round().astype(np.uint8)):
+                Image.fromarray(image).save(shot / "frames" / f"{t:05d}.png")
+                if t in keys:
+                    Image.fromarray(np.ascontiguousarray(255 - image[..., ::-1])).save(shot / "keys" / f"{t:05d}.png")
+            shots.append({"name": f"shot{i}", "frames": str(shot / "frames"), "keyframes": str(shot / "keys")})
+        outs = {}
+        for workers in (1, 2):
+            out = root / f"shots-{workers}"
+            manifest = root / f"shots-{workers}.json"
+            manifest.write_text(json.dumps({"defaults": {"steps": args.train_steps, "seed": 0},
+                                            "shots": [{**s, "out": str(out / s["name"])} for s in shots]}))
+            seconds, summary = run("batch", str(manifest), "--ray", "local", "--workers", str(workers), env=env)
+            outs[workers] = out
+            note(f"{args.shots} shots (train + stylize): Ray, {workers} worker(s)", seconds,
+                 f"job {summary['seconds']:.1f} s")
+        diff = max(same_frames(outs[1] / s["name"], outs[2] / s["name"]) for s in shots)
+        note(f"{args.shots} shots: 1 vs 2 workers, max frame difference", 0.0, f"{diff}/255")
     print(json.dumps({"frames": args.frames, "size": args.size, "keyframes": keys,
                       "rows": [{"what": r[0], "seconds": round(r[1], 2), "load": round(r[2], 2), "note": r[3]}
                                for r in rows]}, indent=1))
