@@ -62,7 +62,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = TrainOptions(preset=args.preset, guides=args.guides, loss=args.loss, steps=args.steps or 0,
                            seconds=args.seconds, seed=args.seed, device=args.device, precision=args.precision,
                            threads=args.threads, vgg=args.vgg or "")
-    bar = ProgressBar("train")
+    bar, reading = ProgressBar("train"), ProgressBar("guides" if options.spec().guides else "reading")
+
+    def read(done: int, total: int) -> None:  # the pass over the clip before training
+        rate = done / max(time.monotonic() - began, 1e-9)
+        reading.show(done / total, f"{done}/{total} frames  {rate:.2f} frames/s  "
+                     f"ETA {_eta(max(total - done, 0) / rate)}", force=done == total)
+        if done == total:
+            reading.close()
 
     def report(p: TrainProgress) -> None:
         total = p.losses.get("total", float("nan"))
@@ -75,8 +82,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.last = 0.0
         print(line, file=sys.stderr)
 
+    began = time.monotonic()
     model = train_from_files(args.frames, args.keyframes, args.masks, options, on_progress=report, log=log,
-                             scratch=args.scratch)
+                             scratch=args.scratch, on_frames=read)
     if bar.last:
         bar.close()
     save_model(model, out, overwrite=args.overwrite)

@@ -69,10 +69,12 @@ def read_keyframes(source: FrameSource, keyframe_dir: str | Path, mask_dir: str 
 
 def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Path | None, options: TrainOptions,
                      on_progress: Callable[[TrainProgress], None] | None = None,
-                     log: Callable[[str], None] | None = None, scratch: str | None = None) -> StyleModel:
+                     log: Callable[[str], None] | None = None, scratch: str | None = None,
+                     on_frames: Callable[[int, int], None] | None = None) -> StyleModel:
     """Train a style model on a clip (folder of frames or video) and its stylized keyframes (a folder of images
     named like their frames; masks likewise, white = valid style). log(line) receives what the user should
-    read (sizes, keyframes, notes). Raises FramesError, KeyframeError, MaskError, ConfigError, GuideError."""
+    read (sizes, keyframes, notes); on_frames(done, total) follows the pass over the clip before training
+    (fit_style_stream). Raises FramesError, KeyframeError, MaskError, ConfigError, GuideError."""
     log = log or (lambda line: None)
     spec = options.spec()
     config = options.config()
@@ -96,7 +98,7 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
         notes = []
         images = (image for _, image in source.images())
         model = fit_style_stream(images, len(source), found, config, spec if spec.guides else None,
-                                 on_progress=on_progress, notes=notes, scratch=scratch)
+                                 on_progress=on_progress, notes=notes, scratch=scratch, on_frames=on_frames)
     for note in notes:
         log(f"note: {note}")
     return model

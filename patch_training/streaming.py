@@ -107,7 +107,8 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
                      on_progress: Callable[[TrainProgress], None] | None = None,
                      should_stop: Callable[[], bool] | None = None, notes: list[str] | None = None,
                      store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
-                     scratch: str | os.PathLike | None = None) -> StyleModel:
+                     scratch: str | os.PathLike | None = None,
+                     on_frames: Callable[[int, int], None] | None = None) -> StyleModel:
     """pipeline.fit_style on a clip of any length, holding only the frames training uses.
 
     frames: the clip one frame at a time ([H, W, 3] uint8 or float32 0..1); frame_count: its length.
@@ -115,6 +116,8 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     the same model as fit_style(whole clip, ...), in memory that does not grow with the clip's length.
     notes: if given, receives a line per shot saying which keyframes cover it. The 'warp' guide's training
     rows (each keyframe from the others, leave-one-out) are not streamed: GuideError asks for the whole clip.
+    on_frames(done, frame_count) follows the pass over the clip that comes before training: the guides' pass
+    reads the whole clip (its cuts and motion), a model without guides stops after the last frame it keeps.
     """
     from .errors import GuideError
 
@@ -124,9 +127,12 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     idx = list(keyframes.indices)
     preview = default_preview_index(frame_count, idx)
     wanted = sorted(set(idx) | {preview})
+    guided = spec is not None and bool(spec.guides)
+    if on_frames is not None:
+        frames = _counted(frames, frame_count if guided else min(max(wanted) + 1, frame_count), on_frames)
     kept: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     code = None
-    if spec is not None and spec.guides:
+    if guided:
         # Only the Gaussian guide reads the masks; it reads them as the model will store them (as make_guide_set).
         if keyframes.masks is not None and "gauss" in spec.guides:
             code = encode_guide_masks(keyframes.masks)
@@ -138,12 +144,15 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
         for t, frame, guides in stream:
             if t in wanted:
                 kept[t] = (frame, guides)
+
         if notes is not None and spec.detect_cuts and len(shots) > 1:
             notes.extend(info.describe() for info in shot_coverage(shots, idx))
     else:
         for t, frame in enumerate(frames):
             if t in wanted:
                 kept[t] = (as_float_frame(np.asarray(frame)), None)
+            if t >= max(wanted):  # nothing later is used
+                break
     missing = [t for t in idx if t not in kept]
     if missing:
         raise KeyframeError(f"keyframe_indices: expected frame numbers from 0 to {len(kept) - 1}, received "
@@ -160,3 +169,10 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
                       should_stop, position.get(preview, position[idx[0]]), guide_set)
     model.summary["keyframe_indices"] = idx
     return model
+
+
+def _counted(frames: Iterable, total: int, on_frames: Callable[[int, int], None]) -> Iterator:
+    """frames, calling on_frames(n, total) as the n-th is taken."""
+    for n, frame in enumerate(frames, 1):
+        on_frames(n, total)
+        yield frame

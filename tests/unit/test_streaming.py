@@ -240,6 +240,31 @@ def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
     assert torch.equal(whole.preview, streamed.preview)
 
 
+def test_streamed_training_reports_its_pass_and_a_model_without_guides_reads_no_further_than_it_uses():
+    from patch_training.config import TrainConfig
+    from patch_training.keyframes import make_keyframes
+    from patch_training.streaming import fit_style_stream
+    from patch_training.trainer import default_preview_index
+
+    frames = sample_frames()
+    keyframes, _ = make_keyframes([2, 9], frames[[2, 9]].flip(-1), frames=frames)
+    read, seen = [], []
+
+    def clip():
+        for t, frame in enumerate(to_uint8(frames)):
+            read.append(t)
+            yield frame
+
+    config = TrainConfig(steps=1, seconds=0)
+    fit_style_stream(clip(), len(frames), keyframes, config, None, on_frames=lambda d, n: seen.append((d, n)))
+    last = max(9, default_preview_index(len(frames), [2, 9]))  # the preview: the middle frame that is not a key
+    assert last < len(frames) - 1
+    assert read == list(range(last + 1)) and seen == [(d, last + 1) for d in range(1, last + 2)]
+    read.clear(), seen.clear()
+    fit_style_stream(clip(), len(frames), keyframes, config, GuideSpec(), on_frames=lambda d, n: seen.append((d, n)))
+    assert read == list(range(len(frames))) and seen == [(d, len(frames)) for d in range(1, len(frames) + 1)]
+
+
 def test_a_run_killed_at_random_moments_leaves_nothing_or_only_complete_frames(tmp_path):
     import random
 
