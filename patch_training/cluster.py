@@ -8,9 +8,8 @@ not at all, so the job still ends with every frame once.
 """
 from __future__ import annotations
 
+from .batch import MAX_RETRIES
 from .errors import ConfigError
-
-MAX_RETRIES = 3  # runs of a task after its worker died (Ray's own default, said out loud)
 
 
 def _ray():

@@ -1,5 +1,10 @@
 """Tiny projects for the batch tests: shots as folders of PNG frames and stylized keyframes, and their manifest."""
+import contextlib
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +93,31 @@ def assert_same_as_reference(out: Path, ref: Path, shots=GOOD) -> None:
             b = np.asarray(Image.open(ref / name / frame), np.int16)
             assert np.abs(a - b).max() <= 1, (name, frame)
         assert not list(out.glob(f".{name}.*.partial*")), "a staging folder was left behind"
+
+
+def kill_first_segment_worker(pid_folder: Path, stop: threading.Event, killed: list) -> None:
+    """SIGKILL the first worker process (Ray's or local) seen running a segment (it names itself in pid_folder), once."""
+    while not stop.is_set() and not killed:
+        for marker in pid_folder.glob("*.pid") if pid_folder.is_dir() else []:
+            try:
+                os.kill(int(marker.stem), signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # that segment had just finished: wait for the next one
+            killed.append(int(marker.stem))
+            return
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def killing_a_segment_worker(pid_folder: Path):
+    """While inside: SIGKILL the first worker seen running a segment (run the job with --pid-folder pid_folder).
+    On leaving, checks that one was killed."""
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=kill_first_segment_worker, args=(pid_folder, stop, killed))
+    killer.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no segment worker was seen running"

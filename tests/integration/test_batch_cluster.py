@@ -2,15 +2,11 @@
 models and frames as `train` + `stylize` on one machine, also when a worker process is killed mid-stylization
 (Ray runs its task again); and the cluster's processes all end."""
 import json
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-from batch_support import assert_same_as_reference, make_project, reference
+from batch_support import assert_same_as_reference, killing_a_segment_worker, make_project, reference
 from ray_support import new_marker_dir, ray_env, start_cluster, still_running, stop_ray
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,19 +18,6 @@ def run_batch(manifest: Path, address: str, env: dict, *options) -> tuple[subpro
                             text=True, env=env, timeout=600)
     assert result.stdout, result.stderr
     return result, json.loads(result.stdout)
-
-
-def kill_first_segment_worker(pid_folder: Path, stop: threading.Event, killed: list) -> None:
-    """SIGKILL the first Ray worker seen running a segment (it names itself in pid_folder), once."""
-    while not stop.is_set() and not killed:
-        for marker in pid_folder.glob("*.pid") if pid_folder.is_dir() else []:
-            try:
-                os.kill(int(marker.stem), signal.SIGKILL)
-            except ProcessLookupError:
-                continue  # that segment had just finished: wait for the next one
-            killed.append(int(marker.stem))
-            return
-        time.sleep(0.01)
 
 
 def test_a_two_node_cluster_makes_the_same_frames_even_when_a_worker_dies(tmp_path):
@@ -58,15 +41,9 @@ def test_a_two_node_cluster_makes_the_same_frames_even_when_a_worker_dies(tmp_pa
             (tmp_path / "again").mkdir(exist_ok=True)
             (tmp_path / "again" / f"{name}.safetensors").write_bytes((tmp_path / "out" / f"{name}.safetensors")
                                                                      .read_bytes())
-        pid_folder, stop, killed = tmp_path / "pids", threading.Event(), []
-        killer = threading.Thread(target=kill_first_segment_worker, args=(pid_folder, stop, killed))
-        killer.start()
-        try:
-            result, summary = run_batch(manifest, address, env, "--segment-frames", 3, "--pid-folder", pid_folder)
-        finally:
-            stop.set()
-            killer.join()
-        assert killed, "no segment worker was seen running"
+        with killing_a_segment_worker(tmp_path / "pids"):
+            result, summary = run_batch(manifest, address, env, "--segment-frames", 3, "--pid-folder",
+                                        tmp_path / "pids")
         assert result.returncode == 0, result.stderr
         assert summary["done"] == ["guided", "rgb"] and summary["failed"] == []
         assert summary["frames_written"] == 44  # every frame exactly once (the killed segment's were redone whole)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_support import assert_same_as_reference, make_project, reference
+from batch_support import assert_same_as_reference, killing_a_segment_worker, make_project, reference
 from patch_training.manifest import read_manifest
 from patch_training.errors import ConfigError
 from ray_support import new_marker_dir, ray_env, ray_processes, still_running, stop_ray
@@ -77,6 +77,19 @@ def test_local_ray_makes_the_same_frames_and_stops_its_processes(project, tmp_pa
         assert not ray_processes(marker), "the job left Ray processes running"
     finally:
         assert not still_running(stop_ray(marker))
+
+
+def test_a_local_worker_killed_mid_segment_is_replaced_and_its_segment_run_again(project, tmp_path):
+    manifest = copy_project(project[0], tmp_path)
+    data = json.loads(manifest.read_text())
+    data["shots"] = data["shots"][:2]
+    manifest.write_text(json.dumps(data))
+    with killing_a_segment_worker(tmp_path / "pids"):
+        result, summary = batch(manifest, "--workers", 2, "--segment-frames", 3, "--pid-folder", tmp_path / "pids")
+    assert result.returncode == 0, result.stderr
+    assert summary["done"] == ["guided", "rgb"] and summary["failed"] == []
+    assert summary["frames_written"] == 44  # every frame once: the lost segments were run again whole
+    assert_same_as_reference(tmp_path / "out", project[1])
 
 
 def test_a_stopped_job_resumes_with_only_the_rest_and_a_finished_one_is_skipped(project, tmp_path):
