@@ -165,6 +165,7 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     if spec is not None and spec.guides:
         guides = torch.from_numpy(np.stack([kept[t][1] for t in wanted]))
         guide_set = GuideSet(spec, guides, sub_keys.indices, guides[list(sub_keys.indices)], code)
+    kept.clear()  # stacked above: the copies are what training reads
     model = fit_style(sub_frames, sub_keys, config, spec if guide_set is not None else None, on_progress,
                       should_stop, position.get(preview, position[idx[0]]), guide_set)
     model.summary["keyframe_indices"] = idx

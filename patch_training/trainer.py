@@ -98,9 +98,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         if keyframe_guides is not None and keyframe_guides.shape[:3] != (len(idx), h, w):
             raise GuideError(f"keyframe guides: expected shape [{len(idx)}, {h}, {w}, G], received "
                              f"{list(keyframe_guides.shape)}.")
-        inputs = frames[idx] if keyframe_guides is None else torch.cat((frames[idx], keyframe_guides.to(frames.dtype)), -1)
-        inputs = inputs.clone().permute(0, 3, 1, 2).contiguous().float().to(device)
-        targets = keyframes.images.clone().permute(0, 3, 1, 2).contiguous().float().to(device)
+        inputs = _channels_first([frames[i] for i in idx], keyframe_guides, frames.dtype).to(device)
+        targets = _channels_first(list(keyframes.images), None, keyframes.images.dtype).to(device)
         masks = None if keyframes.masks is None else keyframes.masks.clone()[:, None].float().to(device)
 
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global RNG state
@@ -175,6 +174,19 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             on_progress(final)
     log.info("trained %d steps in %.1f s", step, seconds)
     return model
+
+
+def _channels_first(images: list[torch.Tensor], guides: torch.Tensor | None, dtype) -> torch.Tensor:
+    """images ([H, W, 3] each) and their guides ([K, H, W, G], cast to `dtype` first) as one new float32
+    [K, 3 + G, H, W] tensor, made outside inference mode in one copy: at 1080p a keyframe and its guides are
+    about 60 MB, and every extra copy of all keyframes counts in the peak."""
+    h, w, c = images[0].shape
+    out = torch.empty((len(images), c + (0 if guides is None else guides.shape[-1]), h, w), dtype=torch.float32)
+    for j, image in enumerate(images):
+        out[j, :c] = image.permute(2, 0, 1)
+        if guides is not None:
+            out[j, c:] = guides[j].to(dtype).permute(2, 0, 1)
+    return out
 
 
 def _train_step(generator, discriminator, vgg, opt_g, opt_d, x, y, m, loss, device, dtype) -> dict[str, float]:
