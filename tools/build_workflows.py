@@ -156,7 +156,7 @@ def build(info, out):
     g.add(2, "PatchToonSuggestKeyframes", [420, 80], [3, ""], [320, 110])
     g.add(3, "PatchToonSelectFrames", [790, 80], ["0"], [320, 80], converted=("indices",))
     g.add(4, "PreviewImage", [1160, 80], None, [420, 300], "Frames to stylize")
-    g.add(5, "SaveImage", [790, 220], ["patch_toon/to_stylize"], [320, 300])
+    g.add(5, "SaveImage", [1160, 430], ["patch_toon/to_stylize"], [420, 300])
     g.add(6, "Note", [40, 330], ["Which frames should be stylized?\n\n"
         "Suggest Keyframes reads the clip and picks the frames to stylize: one in every shot first, then where the "
         "clip changes most (new content entering, the camera moving far from the other keyframes). Select Frames "
