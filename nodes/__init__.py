@@ -2,7 +2,7 @@
 from . import routes  # noqa: F401  registers the web extension's HTTP routes (Finish now, example workflows)
 from ._common import register_models_folder
 from .files import PatchToonStylizeFile
-from .frames import PatchToonLoadFrames, PatchToonMakeKeyframes, PatchToonSelectFrames
+from .frames import PatchToonLoadFrames, PatchToonMakeKeyframes, PatchToonSelectFrames, PatchToonSuggestKeyframes
 from .guides import PatchToonGuides, PatchToonGuidesAdvanced
 from .model_io import PatchToonLoadModel, PatchToonSaveModel
 from .training import PatchToonStylize, PatchToonTrain, PatchToonTrainAdvanced
@@ -12,6 +12,7 @@ register_models_folder()
 NODE_CLASS_MAPPINGS = {
     "PatchToonLoadFrames": PatchToonLoadFrames,
     "PatchToonSelectFrames": PatchToonSelectFrames,
+    "PatchToonSuggestKeyframes": PatchToonSuggestKeyframes,
     "PatchToonMakeKeyframes": PatchToonMakeKeyframes,
     "PatchToonGuides": PatchToonGuides,
     "PatchToonGuidesAdvanced": PatchToonGuidesAdvanced,
@@ -25,6 +26,7 @@ NODE_CLASS_MAPPINGS = {
 NODE_DISPLAY_NAME_MAPPINGS = {
     "PatchToonLoadFrames": "Load Frames",
     "PatchToonSelectFrames": "Select Frames",
+    "PatchToonSuggestKeyframes": "Suggest Keyframes",
     "PatchToonMakeKeyframes": "Make Keyframes",
     "PatchToonGuides": "Compute Guides",
     "PatchToonGuidesAdvanced": "Compute Guides (Advanced)",

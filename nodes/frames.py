@@ -1,4 +1,4 @@
-"""Frame nodes: load a clip, pick frames from a batch, pair stylized images with their frames as keyframes."""
+"""Frame nodes: load a clip, suggest and pick frames, pair stylized images with their frames as keyframes."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +11,8 @@ from patch_training.errors import PatchToonError
 from patch_training.frames_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from patch_training.keyframes import make_keyframes
 from patch_training.selection import SYNTAX, check_index_syntax, format_indices, parse_indices, read_frames
-from ._common import PATCH_KEYFRAMES, ROOT, SAMPLE_DIR, log
+from patch_training.suggest import suggest_keyframes
+from ._common import PATCH_KEYFRAMES, ROOT, SAMPLE_DIR, count_reporter, log
 
 SAMPLE_SOURCES = {"[patch-toon sample] frames": SAMPLE_DIR / "frames",
                   "[patch-toon sample] keyframes": SAMPLE_DIR / "keyframes"}
@@ -135,6 +136,41 @@ class PatchToonSelectFrames:
         return (images[picked], format_indices(picked))
 
 
+class PatchToonSuggestKeyframes:
+    DESCRIPTION = ("Suggests which frames to stylize: one in every shot first, then where the clip changes most "
+                   "(new content entering, the camera moving far from the other keyframes). Connect its indices "
+                   "to Select Frames' indices (and later to Make Keyframes').")
+    CATEGORY, FUNCTION = f"{ROOT}/frames", "suggest"
+    RETURN_TYPES, RETURN_NAMES = ("STRING", "IMAGE"), ("indices", "frames")
+    OUTPUT_TOOLTIPS = ("The suggested frame numbers, ascending, e.g. '5, 17, 28': connect to Select Frames' "
+                       "indices.", "The suggested frames, for a look.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "frames": ("IMAGE", {"tooltip": "The whole clip (from Load Frames or any IMAGE batch), as it will be "
+                                            "given to training."}),
+            "count": ("INT", {"default": 3, "min": 1, "max": 10_000, "tooltip": "How many frames to suggest (new "
+                                                                              "ones, besides those in have)."}),
+        }, "optional": {
+            "have": ("STRING", {"default": "", "tooltip": "Frames already stylized, 0-based "
+                                                          f"({SYNTAX}); empty = none. They are never suggested: the "
+                                                          "suggestion is the next best frames to add to them."}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, have=None):
+        return True if not have or not have.strip() else _index_syntax(have, "have")
+
+    def suggest(self, frames, count, have=""):
+        result = suggest_keyframes(frames, count, have or "", on_progress=count_reporter(frames.shape[0]))
+        for note in result.notes:
+            log.warning("patch-toon Suggest Keyframes: %s", note)
+        text = [f"suggested frames {result.select_frames} of {result.frame_count} ({len(result.shots)} shot"
+                f"{'s' if len(result.shots) > 1 else ''})", *result.notes]
+        return {"ui": {"text": text}, "result": (result.select_frames, frames[result.indices])}
+
+
 class PatchToonMakeKeyframes:
     DESCRIPTION = ("Pairs stylized images with the frames they stylize, for Train Patch Model. Stylized images "
                    "of another resolution but the frames' aspect ratio are resized to the frame size.")
@@ -169,11 +205,11 @@ class PatchToonMakeKeyframes:
         return {"ui": {"text": notes}, "result": (keyframes,)} if notes else (keyframes,)
 
 
-def _index_syntax(indices):
+def _index_syntax(indices, name="indices"):
     if indices is None:  # linked from another node: checked when it runs
         return True
     try:
-        check_index_syntax(indices, "indices")
+        check_index_syntax(indices, name)
     except PatchToonError as error:
         return str(error)
     return True

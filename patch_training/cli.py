@@ -1,4 +1,5 @@
-"""Command line: `python -m patch_training train | stylize | info`. Progress on stderr, results on stdout."""
+"""Command line: `python -m patch_training train | stylize | suggest | batch | info`. Progress on stderr, results on
+stdout."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +19,7 @@ from .inference import DEFAULT_TILE, STYLIZE_FIXES
 from .jobs import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
 from .outputs import VIDEO_CODECS, FrameWriter
 from .streaming import stylize_stream
+from .suggest import check_count, suggest_keyframes
 from .guides.compute import advected_names
 from .memory import check_host_memory, stream_host_bytes
 from .pipeline import guide_spec_of, scale_note, stylize_needs
@@ -145,6 +147,25 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suggest(args: argparse.Namespace) -> int:
+    check_count(args.count)  # before reading a frame
+    source = FrameSource(args.frames, "--frames")
+    total = len(source)  # a video's container may only estimate it: progress only
+    bar = ProgressBar("suggest")
+
+    def report(done: int, _total: int | None) -> None:
+        bar.show(done / max(total, done), f"{done}/{total} frames")
+
+    result = suggest_keyframes((image for _, image in source.images()), args.count, args.have or "",
+                               on_progress=report, frame_count=total)
+    if bar.last:
+        bar.close()
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps(result.as_dict()))
+    return 0
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import LocalExecutor, run_batch
     from .manifest import read_manifest
@@ -254,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (train, styl):
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+
+    suggest = sub.add_parser("suggest", help="which frames to stylize: every shot first, then where the clip "
+                             "changes most (new content, camera moves)")
+    suggest.add_argument("--frames", required=True, help="folder of frames or a video file")
+    suggest.add_argument("--count", type=int, required=True, help="how many frames to suggest")
+    suggest.add_argument("--have", help="frames already stylized, 0-based ('0, 31'; ranges and -1 as Select "
+                         "Frames takes them): never suggested; the suggestion adds --count frames to them")
+    suggest.set_defaults(run=cmd_suggest)
 
     batch = sub.add_parser("batch", help="train and stylize every shot of a manifest, on local worker processes "
                            "or a Ray cluster (README: Batch jobs)")

@@ -150,6 +150,25 @@ def build(info, out):
     g.link(1, 0, 2, "model"); g.link(2, 0, 3, "images")
     g.save(out / "stylize_video_file.json")
 
+    # 5 ------------------------------------------------------------------ which frames to stylize
+    g = Graph(info)
+    g.add(1, "PatchToonLoadFrames", [40, 80], [SAMPLE_FRAMES, 0, 0, 1, 0], [330, 180], "Load Frames (the clip)")
+    g.add(2, "PatchToonSuggestKeyframes", [420, 80], [3, ""], [320, 110])
+    g.add(3, "PatchToonSelectFrames", [790, 80], ["0"], [320, 80], converted=("indices",))
+    g.add(4, "PreviewImage", [1160, 80], None, [420, 300], "Frames to stylize")
+    g.add(5, "SaveImage", [1160, 430], ["patch_toon/to_stylize"], [420, 300])
+    g.add(6, "Note", [40, 330], ["Which frames should be stylized?\n\n"
+        "Suggest Keyframes reads the clip and picks the frames to stylize: one in every shot first, then where the "
+        "clip changes most (new content entering, the camera moving far from the other keyframes). Select Frames "
+        "takes its indices and picks those frames; Save Image writes them to output/patch_toon/ to be painted (by "
+        "hand, or with a diffusion model as in diffusion_keyframes). Then load the painted frames and give Make "
+        "Keyframes the same indices (connect Suggest Keyframes' indices output to it as well). "
+        "Already have some stylized frames? List them in 'have' ('0, 31'): the node suggests the next best "
+        "frames to add to them; 'count' is how many."], [700, 200])
+    g.link(1, 0, 2, "frames"); g.link(1, 0, 3, "images"); g.link(2, 0, 3, "indices")
+    g.link(3, 0, 4, "images"); g.link(3, 0, 5, "images")
+    g.save(out / "suggest_keyframes.json")
+
     # 3 ------------------------------------------------------------------ diffusion keyframes
     g = Graph(info)
     g.add(1, "PatchToonLoadFrames", [40, 80], [SAMPLE_FRAMES, 0, 0, 1, 512], [330, 180])

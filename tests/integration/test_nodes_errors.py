@@ -80,6 +80,18 @@ def test_unreadable_frame_numbers_are_refused_before_running(comfy):
     assert error[0] == "2" and "cannot read '10 to 20'" in error[2] and "ranges ('10-20')" in error[2]
 
 
+def suggest_graph(count=3, have="", frames=4):
+    return {"1": load_frames(count=frames),
+            "2": {"class_type": "PatchToonSuggestKeyframes", "inputs": {"frames": ["1", 0], "count": count, "have": have}},
+            "3": {"class_type": "PatchToonSelectFrames", "inputs": {"images": ["1", 0], "indices": ["2", 0]}},
+            "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}}}
+
+
+def test_unreadable_already_stylized_frames_are_refused_before_running(comfy):
+    (error,) = refused(comfy, suggest_graph(have="0, last"))
+    assert error[:2] == ("2", "have") and "have: cannot read 'last'" in error[2]
+
+
 def test_a_clip_missing_from_the_input_folder_is_refused_before_running(comfy):
     prompt = training_graph()
     prompt["1"] = load_frames("no such clip/")
@@ -127,6 +139,13 @@ def test_damaged_model_files_fail_with_their_message_and_the_server_goes_on(comf
 
 
 # --------------------------------------------------------------------------- during the run
+
+
+def test_more_suggested_keyframes_than_frames_are_named(comfy):
+    error = failed(comfy, suggest_graph(count=3, have="0, 2"))
+    assert (error.node_id, error.node_type) == ("2", "PatchToonSuggestKeyframes")
+    assert error.exception_message.startswith("count: expected at most 2, the frames left to choose from (the clip "
+                                              "has 4 frames, 2 of them already stylized), received 3.")
 
 
 def test_keyframe_numbers_beyond_the_clip_are_named(comfy):

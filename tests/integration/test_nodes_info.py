@@ -29,7 +29,7 @@ def test_node_ids_and_display_names_follow_comfyui_conventions(pack_nodes):
     for name, info in pack_nodes.items():
         assert re.fullmatch(r"PatchToon[A-Z][A-Za-z0-9]*", name), name
         words = info["display_name"].removesuffix(" (Advanced)").split()
-        assert words[0] in {"Load", "Select", "Make", "Compute", "Train", "Stylize", "Save"}, name  # verb first
+        assert words[0] in {"Load", "Select", "Suggest", "Make", "Compute", "Train", "Stylize", "Save"}, name  # verb first
         assert all(word[0].isupper() for word in words), name
         assert re.fullmatch(r"patch-toon/[a-z]+", info["category"]), name
 

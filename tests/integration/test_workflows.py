@@ -82,7 +82,7 @@ def test_every_example_workflow_uses_only_known_nodes_and_well_typed_links(comfy
     object_info = comfy.object_info()
     names = sorted(path.name for path in EXAMPLES.glob("*.json"))
     assert names == ["diffusion_keyframes.json", "stylize_video_file.json", "stylize_with_checkpoint.json",
-                     "train_and_stylize_sample.json"]
+                     "suggest_keyframes.json", "train_and_stylize_sample.json"]
     for name in names:
         workflow = load(name)
         nodes = {node["id"]: node for node in workflow["nodes"]}
@@ -191,3 +191,24 @@ def test_the_diffusion_workflow_checks_out_against_the_server_but_for_its_weight
               for error in info["errors"]]
     assert errors and all(kind == "CheckpointLoaderSimple" and detail.startswith("ckpt_name")
                           for kind, detail in errors), errors
+
+
+def test_the_suggest_workflow_saves_the_suggested_frames_as_shipped(comfy):
+    # As shipped: Suggest Keyframes' indices, linked into Select Frames' indices input, pick the frames to paint.
+    workflow = load("suggest_keyframes.json")
+    prompt = ui_to_api(workflow, comfy.object_info())
+    suggest = only(nodes_of(workflow, "PatchToonSuggestKeyframes"))
+    select = only(nodes_of(workflow, "PatchToonSelectFrames"))
+    assert prompt[select]["inputs"]["indices"] == [suggest, 0]
+    entry = comfy.run(prompt, timeout=300)
+
+    from patch_training.frames_io import FrameSource
+    from patch_training.suggest import suggest_keyframes
+    expected = suggest_keyframes(FrameSource(SAMPLE_FRAMES).read_all(), prompt[suggest]["inputs"]["count"])
+    assert len(expected.indices) == 3
+    assert entry["outputs"][suggest]["text"][0].startswith(f"suggested frames {expected.select_frames} of 32")
+    saved = [f for f in output_files(entry) if f["type"] == "output" and f["filename"].endswith(".png")]
+    assert len(saved) == 3
+    images = np.stack([np.array(Image.open(io.BytesIO(comfy.get_file(**f))).convert("RGB"))
+                       for f in sorted(saved, key=lambda f: f["filename"])])
+    assert np.abs(images.astype(int) - sample_frames()[expected.indices]).max() <= 1  # the suggested frames

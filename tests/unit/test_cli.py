@@ -1,4 +1,5 @@
-"""The command line contract: train / stylize / info, and a clear error (exit 2, nothing written) per bad input."""
+"""The command line contract: train / stylize / suggest / info, and a clear error (exit 2, nothing written) per bad
+input."""
 import json
 from pathlib import Path
 
@@ -65,12 +66,17 @@ def test_guided_model_rebuilds_its_guides_and_refuses_another_size(clip, capsys)
     assert not (clip / "o2").exists()
 
 
-def test_video_file_frames_are_read_and_named_by_number(clip, capsys):
-    video = clip / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (56, 40))
-    for i in range(5):
+def write_video(path: Path, count: int) -> Path:
+    """An MJPG .avi of `count` flat grey frames of 56x40, each brighter than the last."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (56, 40))
+    for i in range(count):
         writer.write(np.full((40, 56, 3), 40 * i, np.uint8))
     writer.release()
+    return path
+
+
+def test_video_file_frames_are_read_and_named_by_number(clip, capsys):
+    video = write_video(clip / "clip.avi", 5)
     model = clip / "m.safetensors"
     assert run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
                "--steps", 1, "--guides", "rgb")[0] == 0
@@ -220,3 +226,44 @@ def test_stylizing_frames_far_from_the_training_size_says_so(clip, capsys):
     assert code == 0 and "note: these frames are 168x120, the model learned its style on 56x40 frames (3.0x)" in err
     code, _, err = run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o2")
     assert code == 0 and "note:" not in err
+
+
+def test_suggest_prints_one_json_line_with_the_indices_and_the_select_frames_text(clip, capsys):
+    write_frames(clip / "many", 12)
+    code, out, err = run(capsys, "suggest", "--frames", clip / "many", "--count", 3, "--have", "0, -1")
+    assert code == 0, err
+    (line,) = out.splitlines()
+    result = json.loads(line)
+    indices = result["indices"]
+    assert len(indices) == 3 == len(set(indices)) and indices == sorted(indices)
+    assert not set(indices) & {0, 11} and all(0 <= i < 12 for i in indices)
+    assert result["select_frames"] == ", ".join(map(str, indices))  # Select Frames' indices syntax
+    assert result["have"] == [0, 11] and result["keyframes"] == sorted(indices + [0, 11])
+    assert result["frames"] == 12 and result["shots"][0][0] == 0 and result["shots"][-1][1] == 12
+    code, again, _ = run(capsys, "suggest", "--frames", clip / "many", "--count", 3, "--have", "0, -1")
+    assert again == out  # deterministic
+
+
+def test_suggest_reads_a_video_file(clip, capsys):
+    code, out, err = run(capsys, "suggest", "--frames", write_video(clip / "clip.avi", 6), "--count", 2)
+    assert code == 0, err
+    assert len(json.loads(out)["indices"]) == 2 and json.loads(out)["frames"] == 6
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--count", 0], "count: expected how many keyframes to suggest, 1 or more, received 0"),
+    (["--count", 5], "count: expected at most 4, the frames left to choose from (the clip has 4 frames)"),
+    (["--count", 3, "--have", "1, 2"], "count: expected at most 2"),
+    (["--count", 1, "--have", "7"], "have: expected frame numbers from 0 to 3 (there are 4 frames), received [7]"),
+    (["--count", 1, "--have", "one"], "have: cannot read 'one'"),
+    (["--count", 1, "--have", "1, 1"], "have: each frame may be listed once"),
+])
+def test_suggest_refuses_bad_input_with_a_message(clip, capsys, argv, expected):
+    code, out, err = run(capsys, "suggest", "--frames", clip / "frames", *argv)
+    assert code == 2 and expected in err and "Traceback" not in err and out == ""
+
+
+def test_suggest_refuses_a_one_frame_clip(clip, capsys):
+    write_frames(clip / "single", 1)
+    code, out, err = run(capsys, "suggest", "--frames", clip / "single", "--count", 1)
+    assert code == 2 and "a clip of 1 frame has nothing to choose from" in err and out == ""
