@@ -191,3 +191,15 @@ def test_the_diffusion_workflow_checks_out_against_the_server_but_for_its_weight
               for error in info["errors"]]
     assert errors and all(kind == "CheckpointLoaderSimple" and detail.startswith("ckpt_name")
                           for kind, detail in errors), errors
+
+
+def test_a_workflow_saved_before_warm_start_and_the_strip_existed_still_runs(comfy):
+    # Workflow 1 as shipped before Train Patch Model had warm_start, init_model and strip: the page gives a
+    # missing widget its default (warm start on), and the outputs it links keep their places.
+    old = json.loads((REPO / "tests" / "fixtures" / "workflow_train_sample_before_warm_start.json").read_text())
+    prompt = quick_webp(old, ui_to_api(old, comfy.object_info()))
+    train = only(nodes_of(old, "PatchToonTrain"))
+    assert prompt[train]["inputs"]["warm_start"] is True
+    prompt[train]["inputs"].update(seconds=0.0, steps=5, seed=11)
+    entry = comfy.run(prompt, timeout=300)
+    assert [f for f in output_files(entry) if f["filename"].endswith(".webp")]
