@@ -34,9 +34,10 @@ def learning_rate(base: float, fraction: float, warm: bool, reference: bool = Fa
     to COLD_END x base. reference: the paper's constant rate, warm or cold."""
     if reference:
         return base
-    peak = base * (WARM_LR_SCALE if warm else 1.0)
-    end = base * COLD_END
-    return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * min(max(fraction, 0.0), 1.0)))
+    cosine = 0.5 * (1 + math.cos(math.pi * min(max(fraction, 0.0), 1.0)))  # 1 -> 0
+    if not warm:
+        return base * (COLD_END + (1 - COLD_END) * cosine)  # the rate of earlier versions, bit for bit
+    return base * (COLD_END + (WARM_LR_SCALE - COLD_END) * cosine)
 
 
 def preset_name(config: GeneratorConfig) -> str:
