@@ -29,6 +29,7 @@ SAMPLE_DIR = PACK_DIR / "examples_workflows" / "assets" / "sample"
 MODELS_FOLDER = "patch_toon"  # models/patch_toon/, and the key in extra_model_paths.yaml
 MODEL_EXTENSIONS = {".safetensors"}
 PROGRESS_EVENT = "patch_toon.progress"  # read by web/training_monitor.js
+STRIP_THUMB_SIDE = 128  # px, the longer side of each of the strip's thumbnails in the monitor
 BAR_STEPS = 1000  # the training bar shows the used fraction of the budget (time or steps) in 0.1 % steps
 
 
@@ -105,6 +106,9 @@ def training_reporter(node_id: str | None) -> Callable[[TrainProgress], None]:
         data = {"node": node_id, **progress.as_dict()}
         if progress.preview is not None:
             data["preview"] = jpeg_data_url(progress.preview)
+        if progress.strip is not None:  # small thumbnails: the whole clip at a glance
+            data["strip"] = [{"frame": t, "image": jpeg_data_url(image[None], STRIP_THUMB_SIDE)}
+                             for t, image in zip(progress.strip_indices, progress.strip)]
         PromptServer.instance.send_sync(PROGRESS_EVENT, data)
 
     return report

@@ -152,7 +152,9 @@ def load_model(path: str | os.PathLike) -> StyleModel:
         generator = build_generator(found.config)
     generator.load_state_dict(state, assign=True)
     meta = found.metadata
-    return StyleModel(generator, found.config, meta["guides"], meta["summary"], guide_masks=guide_masks)
+    model = StyleModel(generator, found.config, meta["guides"], meta["summary"], guide_masks=guide_masks)
+    model.source = path.name
+    return model
 
 
 def _guide_masks(path: Path, f, meta: dict) -> torch.Tensor | None:
@@ -314,6 +316,9 @@ _SUMMARY_FIELDS = {
                    and all(_is_int(i) and 1 <= i <= 1 << 17 for i in v)),
     "masks": ("true or false", lambda v: isinstance(v, bool)),
     "steps": ("a step count", lambda v: _is_int(v) and v >= 0),
+    "warm_start": ("an object with whole step counts steps_before and steps_total",  # read by a later warm start
+                   lambda v: isinstance(v, dict) and all(_is_int(v.get(k)) and v[k] >= 0
+                                                         for k in ("steps_before", "steps_total"))),
 }
 
 

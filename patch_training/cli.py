@@ -24,6 +24,7 @@ from .guides.compute import advected_names
 from .memory import check_host_memory, stream_host_bytes
 from .pipeline import guide_spec_of, scale_note, stylize_needs
 from .trainer import TrainProgress
+from .warm_start import weights_sha256
 
 
 class ProgressBar:
@@ -85,14 +86,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
 
     began = time.monotonic()
+    init = load_model(args.init) if args.init else None
     model = train_from_files(args.frames, args.keyframes, args.masks, options, on_progress=report, log=log,
-                             scratch=args.scratch, on_frames=read)
+                             scratch=args.scratch, on_frames=read, init=init)
     if bar.last:
         bar.close()
     save_model(model, out, overwrite=args.overwrite)
     s = model.summary
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
-                      "guides": options.spec().describe(), "final_losses": s["final_losses"]}))
+                      "guides": options.spec().describe(), "final_losses": s["final_losses"],
+                      **({"warm_start": s["warm_start"]} if "warm_start" in s else {})}))
     return 0
 
 
@@ -220,7 +223,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     meta = read_metadata(args.model)
     model = load_model(args.model)  # validates shapes as well
     stored = {} if model.guide_masks is None else {"guide_masks": list(model.guide_masks.shape)}
-    print(json.dumps({"stylize_needs": stylize_needs(model), **meta, **stored}, indent=2))
+    print(json.dumps({"stylize_needs": stylize_needs(model), **meta, **stored,
+                      "weights_sha256": weights_sha256(model)}, indent=2))
     return 0
 
 
@@ -249,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--vgg", help="VGG19 weights file for the paper's perceptual loss (optional)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
+    train.add_argument("--init", metavar="MODEL", help="continue training this model (.safetensors) instead of "
+                       "starting from random weights (warm start): same preset and guides; after a keyframe "
+                       "changed, a fraction of the budget reaches a fresh run's quality")
     train.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     train.add_argument("--scratch", help="folder for guide data that waits for the next keyframe beyond 256 MB of "
                        "RAM (default: the system's temporary folder)")

@@ -34,6 +34,10 @@ class MemoryLimitError(PatchToonError):
     """The work would need more memory than the machine has available: refused before it starts."""
 
 
+class WarmStartError(PatchToonError):
+    """A model to continue training from (--init, init_model) does not fit the training asked for."""
+
+
 class ConfigError(PatchToonError):
     """A setting (preset, steps, seconds, tile size, ...) is out of range or unknown."""
 

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import TrainConfig
+from .config import PRESETS, TrainConfig
 from .errors import PatchToonError
 from .frames_io import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
@@ -18,6 +18,7 @@ from .models import StyleModel
 from .pipeline import check_training_memory, describe_shots, fit_style
 from .streaming import fit_style_stream
 from .trainer import TrainProgress
+from .warm_start import check_init, steps_total
 
 DEFAULT_GUIDE_LIST = ",".join(("rgb",) + DEFAULT_GUIDES)
 
@@ -70,11 +71,13 @@ def read_keyframes(source: FrameSource, keyframe_dir: str | Path, mask_dir: str 
 def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Path | None, options: TrainOptions,
                      on_progress: Callable[[TrainProgress], None] | None = None,
                      log: Callable[[str], None] | None = None, scratch: str | None = None,
-                     on_frames: Callable[[int, int], None] | None = None) -> StyleModel:
+                     on_frames: Callable[[int, int], None] | None = None,
+                     init: StyleModel | None = None) -> StyleModel:
     """Train a style model on a clip (folder of frames or video) and its stylized keyframes (a folder of images
     named like their frames; masks likewise, white = valid style). log(line) receives what the user should
     read (sizes, keyframes, notes); on_frames(done, total) follows the pass over the clip before training
-    (fit_style_stream). Raises FramesError, KeyframeError, MaskError, ConfigError, GuideError."""
+    (fit_style_stream). init: a trained model to continue (warm start). Raises FramesError, KeyframeError,
+    MaskError, ConfigError, GuideError, WarmStartError."""
     log = log or (lambda line: None)
     spec = options.spec()
     config = options.config()
@@ -85,6 +88,9 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
     # for 'warp').
     held = len(source) if spec.needs_keyframe_images else keys + 1
     check_training_memory(held, *source.size, keys, config, spec=spec if spec.guides else None, frames_held=False)
+    if init is not None:  # before the frames are read and the guides computed
+        check_init(init, PRESETS[config.preset].with_inputs(3 + spec.channels), spec.to_dict() if spec.guides else None)
+        log(f"warm start: continuing {init.source or 'the given model'} ({steps_total(init.summary)} steps)")
     found, notes = read_keyframes(source, keyframes, masks)
     log(f"frames: {len(source)} ({source.size[1]}x{source.size[0]}), keyframes: "
         f"{[source.names[i] for i in found.indices]}, guides: {spec.describe()}")
@@ -93,12 +99,13 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
     if spec.needs_keyframe_images:  # 'warp' trains leave-one-out on the whole clip's flow
         clip = source.read_all()
         notes = describe_shots(clip, found.indices, spec)
-        model = fit_style(clip, found, config, spec, on_progress=on_progress)
+        model = fit_style(clip, found, config, spec, on_progress=on_progress, init=init)
     else:  # only the keyframes' and the preview's frames and guides are kept, whatever the clip's length
         notes = []
         images = (image for _, image in source.images())
         model = fit_style_stream(images, len(source), found, config, spec if spec.guides else None,
-                                 on_progress=on_progress, notes=notes, scratch=scratch, on_frames=on_frames)
+                                 on_progress=on_progress, notes=notes, scratch=scratch, on_frames=on_frames,
+                                 init=init)
     for note in notes:
         log(f"note: {note}")
     return model

@@ -184,6 +184,8 @@ class StyleModel:
     guides: the guide specification as a dict ({} = the frame's RGB only); summary: JSON-able facts about training
     (steps, seconds, losses, keyframe indices, preset, seed, frame size); guide_masks: the keyframes' masks that
     placed the Gaussian guide, uint8 [K, h, w] (guide_set.encode_guide_masks), or None. This is ComfyUI's PATCH_MODEL.
+    Not stored in a checkpoint: preview and strip (images of the final model), optimizer_state (Adam's state at
+    the end of training, which a warm start continues) and source (the file it was loaded from).
     """
 
     def __init__(self, generator: nn.Module, config: GeneratorConfig, guides: dict | None = None,
@@ -194,7 +196,10 @@ class StyleModel:
         self.guides = dict(guides or {})
         self.summary = dict(summary or {})
         self.preview = preview  # [1, H, W, 3] or None: a held-out frame stylized by the final model
+        self.strip: torch.Tensor | None = None  # [N, H, W, 3]: frames spread over the clip, stylized by it
         self.guide_masks = guide_masks
+        self.optimizer_state: dict | None = None  # torch.optim.Adam.state_dict() of the generator, on the CPU
+        self.source = ""  # the file name it was loaded from, or where it came from
 
     @property
     def guide_channels(self) -> int:

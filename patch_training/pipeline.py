@@ -71,12 +71,14 @@ def describe_shots(frames: torch.Tensor, keyframe_indices, spec: GuideSpec | Non
 def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = TrainConfig(),
               spec: GuideSpec | None = None, on_progress: Callable[[TrainProgress], None] | None = None,
               should_stop: Callable[[], bool] | None = None, preview_index: int | None = None,
-              guide_set: GuideSet | None = None) -> StyleModel:
+              guide_set: GuideSet | None = None, init: StyleModel | None = None,
+              strip_frames: int = 0) -> StyleModel:
     """Train a style model on `frames` [T, H, W, 3] and `keyframes`, with the guides of `spec` (None: RGB only).
 
     guide_set: guides already computed for these frames and keyframes (make_guide_set; ComfyUI's Compute
     Guides), used instead of computing `spec`'s. The stylized keyframes feed the 'warp' guide; the masks place
-    the Gaussian blobs. Returns the StyleModel with the guide spec as its `guides` and, in its summary,
+    the Gaussian blobs. init: a model to continue (warm start), strip_frames: frames spread over the clip to
+    show while training and as model.strip (both as in trainer.train_style_model). Returns the StyleModel with the guide spec as its `guides` and, in its summary,
     whether masks were used (model_guides needs them again then).
     """
     computed = spec if guide_set is None and spec is not None and spec.guides else None
@@ -88,7 +90,8 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
                                 f"needs at least 2 keyframes, received {len(keyframes)}. Add a keyframe or drop 'warp'.")
         guide_set = make_guide_set(frames, spec, keyframes)
     model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes),
-                              on_progress=on_progress, should_stop=should_stop, preview_index=preview_index)
+                              on_progress=on_progress, should_stop=should_stop, preview_index=preview_index,
+                              init=init, strip_frames=strip_frames)
     model.summary["masks"] = keyframes.masks is not None
     model.guide_masks = None if guide_set is None else guide_set.masks  # what placed the Gaussian guide
     return model

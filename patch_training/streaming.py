@@ -107,9 +107,10 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
                      on_progress: Callable[[TrainProgress], None] | None = None,
                      should_stop: Callable[[], bool] | None = None, notes: list[str] | None = None,
                      store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
-                     scratch: str | os.PathLike | None = None,
+                     scratch: str | os.PathLike | None = None, init: StyleModel | None = None,
                      on_frames: Callable[[int, int], None] | None = None) -> StyleModel:
-    """pipeline.fit_style on a clip of any length, holding only the frames training uses.
+    """pipeline.fit_style on a clip of any length, holding only the frames training uses (init: a model to
+    continue, as there).
 
     frames: the clip one frame at a time ([H, W, 3] uint8 or float32 0..1); frame_count: its length.
     Keeps the keyframes' frames and guides and the preview frame's (the middle frame that is not a keyframe):
@@ -167,7 +168,7 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
         guide_set = GuideSet(spec, guides, sub_keys.indices, guides[list(sub_keys.indices)], code)
     kept.clear()  # stacked above: the copies are what training reads
     model = fit_style(sub_frames, sub_keys, config, spec if guide_set is not None else None, on_progress,
-                      should_stop, position.get(preview, position[idx[0]]), guide_set)
+                      should_stop, position.get(preview, position[idx[0]]), guide_set, init=init)
     model.summary["keyframe_indices"] = idx
     return model
 

@@ -1,6 +1,7 @@
 """Training a style model on patches of the keyframes, for a step count or a wall-clock budget."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -20,9 +21,13 @@ from .models import PatchDiscriminator, StyleModel, build_generator
 from .patches import PatchSampler
 from .runtime import autocast, cpu_threads, resolve_device, resolve_precision
 from .config import PRESETS
+from . import warm_start
 
 log = logging.getLogger(__name__)
 PREVIEW_MAX_SIDE = 512
+# The whole-clip strip is rendered at the preview's cadence, but never more often than keeps its cost under
+# 1 / STRIP_COST_RATIO of the training time (measured: README, Warm start).
+STRIP_COST_RATIO = 20
 
 
 @dataclass
@@ -38,6 +43,10 @@ class TrainProgress:
     eta_s: float
     preview: torch.Tensor | None = None  # [1, H, W, 3] a held-out frame, when a new one was rendered
     done: bool = False
+    strip: torch.Tensor | None = None  # [N, h, w, 3] frames spread over the clip (strip_indices), when rendered
+    strip_indices: tuple[int, ...] = ()
+    warm_start_steps: int | None = None  # steps of the model this run continues; None: a cold start
+    warm_start_from: str = ""            # where that model came from (a file name, the node's previous run)
 
     @property
     def fraction(self) -> float:
@@ -50,8 +59,9 @@ class TrainProgress:
         return min(1.0, max(parts)) if parts else 0.0
 
     def as_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out.pop("preview")
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("preview", "strip")}
+        out["losses"] = dict(self.losses)
+        out["strip_indices"] = list(self.strip_indices)
         out["fraction"] = self.fraction
         return out
 
@@ -61,7 +71,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
                       keyframe_guides: torch.Tensor | None = None,
                       on_progress: Callable[[TrainProgress], None] | None = None,
                       should_stop: Callable[[], bool] | None = None,
-                      preview_index: int | None = None) -> StyleModel:
+                      preview_index: int | None = None, init: StyleModel | None = None,
+                      strip_frames: int = 0) -> StyleModel:
     """Learn the keyframes' style. Returns the trained StyleModel (on the CPU, eval mode).
 
     frames: [T, H, W, 3] float32 0..1 (the whole sequence, or at least the keyframes' frames);
@@ -70,7 +81,12 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
     keyframes when they differ from guides[keyframe indices] (the leave-one-out 'warp' guide). Training runs until config.steps or config.seconds,
     whichever comes first. should_stop() returning True finishes early and returns the model trained so far;
     an exception raised by on_progress (a cancel) propagates after memory is freed.
-    Deterministic on the CPU for a given seed and step budget.
+    Deterministic on the CPU for a given seed and step budget (and init).
+    init: a trained model to continue from (warm start): its weights, and Adam's state when it has one; its
+    network and guides must be those of this training (WarmStartError says which differs). The learning rate of
+    a warm start starts lower (warm_start.learning_rate); the summary records it (warm_start.warm_start_record).
+    strip_frames: that many frames spread over the clip are stylized with the preview (TrainProgress.strip, at
+    most every STRIP_COST_RATIO x their cost) and by the final model at full size (model.strip).
     """
     config.validate()
     check_image_batch("frames", frames)
@@ -89,6 +105,9 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
     gen_config = PRESETS[config.preset].with_inputs(3 + channels)
     loss_config = config.resolved_loss()
     idx = list(keyframes.indices)
+    if init is not None:
+        warm_start.check_init(init, gen_config, guide_spec if channels else None)
+    warm_steps = None if init is None else warm_start.steps_total(init.summary)
 
     # ComfyUI runs nodes under torch.inference_mode(); tensors made there cannot be saved for backward.
     # Training leaves it explicitly (as ComfyUI's own nodes_train.py does) and clones its inputs.
@@ -104,7 +123,10 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
 
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global RNG state
             torch.manual_seed(config.seed)
-            generator = build_generator(gen_config).to(device)
+            generator = build_generator(gen_config)
+            if init is not None:
+                warm_start.load_init(generator, init)
+            generator = generator.to(device)
             discriminator = PatchDiscriminator().to(device) if loss_config.adversarial else None
         vgg = VGG19Features(loss_config.vgg_path).to(device) if loss_config.perceptual else None
         sampler = PatchSampler(inputs, targets, masks, config.resolved_patch(),
@@ -115,10 +137,17 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
         opt_d = (torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
                  if discriminator is not None else None)
-        preview_frame = _preview_input(frames, guides, idx, preview_index) if (guides is not None or channels == 0) else None
+        continued = init is not None and init.optimizer_state is not None
+        if continued:
+            # A copy: Adam updates its moments in place, and load_state_dict keeps CPU tensors as they are.
+            opt_g.load_state_dict(copy.deepcopy(init.optimizer_state))
+        renders = guides is not None or channels == 0  # the held-out frames' guides are known
+        preview_frame = _preview_input(frames, guides, idx, preview_index) if renders else None
+        strip_idx = strip_indices(t, strip_frames) if renders and strip_frames > 0 else []
+        strip_input = _scaled_input(frames, guides, strip_idx) if strip_idx else None
 
         step, start = 0, time.perf_counter()
-        last_report, last_preview = start, -math.inf
+        last_report, last_preview, last_strip, strip_cost = start, -math.inf, -math.inf, 0.0
         sums: dict[str, float] = {}
         last_losses: dict[str, float] = {}
         counted, reported_step = 0, 0
@@ -129,9 +158,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
                 fraction = _fraction(step, elapsed, config)
                 if fraction >= 1.0 or (should_stop is not None and should_stop()):
                     break
-                if not config.is_reference:
-                    for group in opt_g.param_groups:
-                        group["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * fraction)))
+                for group in opt_g.param_groups:
+                    group["lr"] = warm_start.learning_rate(lr, fraction, init is not None, config.is_reference)
                 x, y, m = sampler.sample(config.resolved_batch())
                 terms = _train_step(generator, discriminator, vgg, opt_g, opt_d, x, y, m, loss_config, device, dtype)
                 step += 1
@@ -140,14 +168,22 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
                     sums[k] = sums.get(k, 0.0) + v
                 now = time.perf_counter()
                 if on_progress is not None and (step == 1 or now - last_report >= config.report_every_s):
-                    preview = None
+                    preview = strip = None
                     if preview_frame is not None and config.preview_every_s and now - last_preview >= config.preview_every_s:
                         preview = _render_preview(generator, gen_config, preview_frame, device)
                         last_preview = time.perf_counter()
-                    on_progress(_progress(step, now - start, config, sums, counted, step - reported_step,
-                                          now - last_report if step > 1 else now - start, preview))
+                        if strip_input is not None and now - last_strip >= STRIP_COST_RATIO * strip_cost:
+                            strip = _render_preview(generator, gen_config, strip_input, device)
+                            last_strip = time.perf_counter()
+                            strip_cost = last_strip - last_preview
+                    progress = _progress(step, now - start, config, sums, counted, step - reported_step,
+                                         now - last_report if step > 1 else now - start, preview)
+                    progress.strip, progress.strip_indices = strip, tuple(strip_idx)
+                    progress.warm_start_steps, progress.warm_start_from = warm_steps, init.source if init else ""
+                    on_progress(progress)
                     last_losses = {k: v / max(counted, 1) for k, v in sums.items()}
                     sums, counted, reported_step, last_report = {}, 0, step, time.perf_counter()
+            optimizer_state = _cpu_state(opt_g.state_dict())
         finally:
             generator.eval().cpu()
             del discriminator, vgg, opt_g, opt_d, inputs, targets, masks, sampler
@@ -165,12 +201,21 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             "threads": torch.get_num_threads(), "library_version": __version__,
             "stopped_early": bool(should_stop is not None and should_stop()),
         })
+        model.optimizer_state = optimizer_state
+        if init is not None:
+            model.summary["warm_start"] = warm_start.warm_start_record(init, step, continued,
+                                                                       warm_start.WARM_LR_SCALE)
         if preview_frame is not None:
             model.preview = _render_preview(generator, gen_config, preview_frame, torch.device("cpu"))
+        if strip_idx:
+            model.strip = torch.cat([_render_preview(generator, gen_config, _scaled_input(frames, guides, [i], None),
+                                                     torch.device("cpu")) for i in strip_idx])  # full size, one by one
         if on_progress is not None:
             final = _progress(step, seconds, config, sums if counted else last_losses, max(counted, 1),
                               step, seconds, model.preview)  # the whole run's rate: the last window may be empty
             final.done, final.eta_s = True, 0.0
+            final.strip, final.strip_indices = model.strip, tuple(strip_idx)
+            final.warm_start_steps, final.warm_start_from = warm_steps, init.source if init else ""
             on_progress(final)
     log.info("trained %d steps in %.1f s", step, seconds)
     return model
@@ -251,15 +296,39 @@ def _preview_input(frames, guides, keyframe_indices, preview_index) -> torch.Ten
         preview_index = default_preview_index(t, keyframe_indices)
     if not 0 <= preview_index < t:
         raise FramesError(f"preview frame: expected a frame number from 0 to {t - 1}, received {preview_index}.")
-    x = frames[preview_index:preview_index + 1]
+    return _scaled_input(frames, guides, [preview_index])
+
+
+def _scaled_input(frames, guides, indices, max_side: int | None = PREVIEW_MAX_SIDE) -> torch.Tensor:
+    """Frames `indices` with their guides, [N, h, w, 3 + G] float32, area-downscaled to at most max_side a side."""
+    x = frames[indices]
     if guides is not None:
-        x = torch.cat((x, guides[preview_index:preview_index + 1].to(x.dtype)), -1)
+        x = torch.cat((x, guides[indices].to(x.dtype)), -1)
     h, w = x.shape[1:3]
-    scale = PREVIEW_MAX_SIDE / max(h, w)
+    scale = max_side / max(h, w) if max_side else 1.0
     if scale < 1:
         x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2).float(), scale_factor=scale, mode="area")
         x = x.permute(0, 2, 3, 1)
     return x.clone().float()
+
+
+def strip_indices(frame_count: int, count: int) -> list[int]:
+    """`count` frame numbers spread evenly over a clip of `frame_count` frames, first and last included (all
+    frames when the clip is shorter)."""
+    if count <= 0 or frame_count <= 0:
+        return []
+    if count >= frame_count:
+        return list(range(frame_count))
+    if count == 1:
+        return [frame_count // 2]
+    return sorted({round(i * (frame_count - 1) / (count - 1)) for i in range(count)})
+
+
+def _cpu_state(state: dict) -> dict:
+    """An optimizer state_dict with every tensor copied to the CPU."""
+    return {"state": {k: {n: v.detach().cpu().clone() if torch.is_tensor(v) else v for n, v in s.items()}
+                      for k, s in state["state"].items()},
+            "param_groups": [dict(g) for g in state["param_groups"]]}
 
 
 def default_preview_index(frame_count: int, keyframe_indices) -> int:

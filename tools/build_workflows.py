@@ -91,13 +91,14 @@ def build(info, out):
     g.add(1, "PatchToonLoadFrames", [40, 80], [SAMPLE_FRAMES, 0, 0, 1, 0], [330, 180], "Load Frames (the clip)")
     g.add(2, "PatchToonLoadFrames", [40, 330], [SAMPLE_KEYS, 0, 0, 1, 0], [330, 180], "Load Frames (stylized keyframes)")
     g.add(3, "PatchToonMakeKeyframes", [420, 330], ["0, 14, 31"], [320, 120])
-    g.add(4, "PatchToonTrain", [790, 80], ["fast", 60.0, 0, 0, "fixed"], [330, 230])
+    g.add(4, "PatchToonTrain", [790, 80], ["fast", 60.0, 0, 0, "fixed", True], [330, 230])
     g.add(5, "PatchToonStylize", [1170, 80], [4, 0], [320, 130])
     g.add(6, "SaveAnimatedWEBP", [1540, 80], ["patch_toon/sample", 15.0, True, 90, "default"], [420, 460])
     g.add(7, "PatchToonSaveModel", [1170, 260], ["sample_style"], [320, 80])
     g.add(8, "PreviewImage", [1170, 400], None, [320, 340], "Training preview")
     g.add(10, "PatchToonGuides", [420, 500], ["gauss, edges", 0, "fixed", "fast", True], [320, 200])
     g.add(11, "PreviewImage", [420, 740], None, [320, 320], "Gaussian guide")
+    g.add(12, "PreviewImage", [1540, 580], None, [420, 240], "Whole clip (strip)")
     g.add(9, "Note", [40, 580], ["Train on the bundled sample and stylize it.\n\n"
         "The sample clip has 32 frames; frames 0, 14 and 31 were stylized by hand (the second Load Frames). "
         "Make Keyframes pairs each stylized image with its frame number, in the same order. Compute Guides "
@@ -105,13 +106,16 @@ def build(info, out):
         "on the right places and steady over time. Train Patch Model learns the style for 60 seconds (raise "
         "'seconds' for finer detail), then Stylize Frames applies it to every frame. The animation goes to "
         "output/patch_toon/, the model to models/patch_toon/ (Load Patch Model stylizes this clip with it again; "
-        "or from the command line: python -m patch_training stylize)."],
-        [340, 480])
+        "or from the command line: python -m patch_training stylize).\n\n"
+        "Edit a keyframe (or add one) and queue again: with warm_start on, training continues from the model it "
+        "made last time and its monitor shows the whole clip (the strip) catching up within seconds; press "
+        "Finish now when it looks right."],
+        [340, 560])
     g.link(1, 0, 3, "frames"); g.link(2, 0, 3, "stylized")
     g.link(1, 0, 10, "frames"); g.link(3, 0, 10, "keyframes"); g.link(10, 1, 11, "images")
     g.link(1, 0, 4, "frames"); g.link(3, 0, 4, "keyframes"); g.link(10, 0, 4, "guides")
     g.link(4, 0, 5, "model"); g.link(1, 0, 5, "frames"); g.link(10, 0, 5, "guides")
-    g.link(5, 0, 6, "images"); g.link(4, 0, 7, "model"); g.link(4, 1, 8, "images")
+    g.link(5, 0, 6, "images"); g.link(4, 0, 7, "model"); g.link(4, 1, 8, "images"); g.link(4, 2, 12, "images")
     g.save(out / "train_and_stylize_sample.json")
 
     # 2 ------------------------------------------------------------------ stylize with a checkpoint
@@ -182,7 +186,7 @@ def build(info, out):
     g.add(8, "VAEDecode", [1210, 80], None, [210, 50])
     g.add(9, "PatchToonMakeKeyframes", [1210, 200], ["0, 14, 31"], [320, 120], converted=("indices",))
     g.add(10, "PreviewImage", [1210, 380], None, [320, 300], "Stylized keyframes")
-    g.add(11, "PatchToonTrain", [1580, 80], ["fast", 120.0, 0, 0, "fixed"], [330, 230])
+    g.add(11, "PatchToonTrain", [1580, 80], ["fast", 120.0, 0, 0, "fixed", True], [330, 230])
     g.add(12, "PatchToonStylize", [1960, 80], [4, 0], [320, 130])
     g.add(13, "SaveAnimatedWEBP", [2330, 80], ["patch_toon/diffusion", 15.0, True, 90, "default"], [420, 460])
     g.add(14, "PatchToonSaveModel", [1960, 260], ["diffusion_style"], [320, 80])

@@ -1,10 +1,12 @@
 // Training monitor on the "Train Patch Model" node: loss chart (total and per term), steps/s,
-// elapsed and ETA, the latest preview, and "Finish now", which ends training at the next step
-// and keeps the model (the graph then goes on, unlike Cancel).
+// elapsed and ETA, whether training continued a previous model (warm start) and from how many
+// steps, the latest preview, a strip of frames spread over the whole clip, and "Finish now",
+// which ends training at the next step and keeps the model (the graph then goes on, unlike Cancel).
 //
 // Fed by the server event "patch_toon.progress" that the training node sends with
 // PromptServer.send_sync: {node, step, elapsed_s, seconds_budget, steps_budget, losses,
-// steps_per_s, eta_s, fraction, done, preview?}. Only documented extension points are used
+// steps_per_s, eta_s, fraction, done, warm_start_steps (null: a fresh start), warm_start_from,
+// strip_indices, preview?, strip? ([{frame, image}])}. Only documented extension points are used
 // (registerExtension, nodeCreated, api.addEventListener, node.addDOMWidget), so that it runs on
 // the legacy frontend (2024) and on today's Vue frontend.
 import { app } from "../../scripts/app.js";
@@ -15,7 +17,8 @@ const NODE_TYPES = new Set(["PatchToonTrain", "PatchToonTrainAdvanced"]);
 const EVENT = "patch_toon.progress";
 const WIDGET_NAME = "patch_toon_monitor";
 const MAX_POINTS = 600; // chart history; older points are thinned, never the latest
-const HEIGHT = 300; // px of the node given to the monitor
+const HEIGHT = 400; // px of the node given to the monitor
+const STRIP_HEIGHT = 64; // px of the whole-clip strip
 // Loss terms in a fixed colour order; "total" is drawn thick and white-ish.
 const COLORS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176"];
 const TOTAL_COLOR = "#eeeeee";
@@ -69,6 +72,14 @@ class TrainingMonitor {
       flex: "1 1 0", minHeight: "0", width: "100%", objectFit: "contain", display: "none",
     });
     this.preview.alt = "Preview of a frame stylized by the model being trained";
+    this.warm = css(el("div", "patch-toon-warm", ""), {
+      whiteSpace: "nowrap", overflow: "hidden", textOverflow: "ellipsis", opacity: "0.85",
+    });
+    this.strip = css(el("div", "patch-toon-strip"), {
+      display: "flex", gap: "2px", flex: `0 0 ${STRIP_HEIGHT}px`, height: `${STRIP_HEIGHT}px`,
+      justifyContent: "center", overflow: "hidden",
+    });
+    this.strip.title = "Frames spread over the whole clip, stylized by the model being trained";
     this.placeholder = css(el("div", "patch-toon-preview-placeholder", "The preview appears here."), {
       flex: "1 1 0", minHeight: "0", display: "flex", alignItems: "center", justifyContent: "center", opacity: "0.6",
     });
@@ -84,7 +95,7 @@ class TrainingMonitor {
       this.requestFinish();
     });
     row.append(this.progress, this.finishButton);
-    box.append(this.status, this.chart, this.legend, this.preview, this.placeholder, row);
+    box.append(this.status, this.warm, this.chart, this.legend, this.preview, this.placeholder, this.strip, row);
     this.root = root;
 
     this.widget = this.node.addDOMWidget(WIDGET_NAME, "patch_toon_monitor", root, {
@@ -134,6 +145,8 @@ class TrainingMonitor {
       this.placeholder.style.display = "none";
       this.root.dataset.preview = "1";
     }
+    if (Array.isArray(data.strip)) this.renderStrip(data.strip);
+    this.renderWarmStart(data);
 
     const budget = data.steps_budget ? `${step} / ${data.steps_budget} steps` : `step ${step}`;
     const speed = Number.isFinite(data.steps_per_s) ? `${data.steps_per_s.toFixed(2)} steps/s` : "";
@@ -161,6 +174,41 @@ class TrainingMonitor {
     this.placeholder.style.display = "";
     delete this.root.dataset.preview;
     delete this.root.dataset.finishRequested;
+    delete this.root.dataset.strip;
+    delete this.root.dataset.warmStart;
+    this.strip.replaceChildren();
+    this.warm.textContent = "";
+  }
+
+  renderWarmStart(data) {
+    // null or absent: trained from random weights.
+    const steps = data.warm_start_steps;
+    if (steps == null || !Number.isFinite(Number(steps))) {
+      this.warm.textContent = "Fresh start (random weights)";
+      this.root.dataset.warmStart = "";
+      return;
+    }
+    const from = data.warm_start_from ? ` (${data.warm_start_from})` : "";
+    this.warm.textContent = `Warm start: continues a model of ${Number(steps).toLocaleString("en")} steps${from}`;
+    this.warm.title = this.warm.textContent;
+    this.root.dataset.warmStart = String(steps);
+  }
+
+  renderStrip(items) {
+    const images = items
+      .filter((item) => item && typeof item.image === "string" && item.image.startsWith("data:image/"))
+      .map((item) => {
+        const img = css(el("img", "patch-toon-strip-frame"), {
+          flex: "1 1 0", minWidth: "0", height: "100%", objectFit: "contain",
+        });
+        img.src = item.image;
+        img.alt = img.title = `Frame ${item.frame}`;
+        img.dataset.frame = String(item.frame);
+        return img;
+      });
+    if (!images.length) return;
+    this.strip.replaceChildren(...images);
+    this.root.dataset.strip = String(images.length);
   }
 
   stopped() {

@@ -28,7 +28,11 @@ def monitor_state(comfy_page):
         const el = document.querySelector("{MONITOR}");
         if (!el) return null;
         const img = el.querySelector("img.patch-toon-preview");
+        const strip = [...el.querySelectorAll(".patch-toon-strip img")];
         return {{...el.dataset, status: el.querySelector(".patch-toon-status").textContent,
+                 warm: el.querySelector(".patch-toon-warm").textContent,
+                 strip_srcs: strip.filter(i => i.getBoundingClientRect().width > 0).map(i => i.getAttribute("src") || ""),
+                 strip_frames: strip.map(i => Number(i.dataset.frame)),
                  preview_src: img?.getAttribute("src") || "", terms: [...el.querySelectorAll("[data-term]")].map(t => t.dataset.term)}};
     }}""")
 
@@ -74,13 +78,14 @@ def test_a_new_training_node_carries_the_monitor_but_saves_only_its_own_widget_v
 # --------------------------------------------------------------------------- training monitor
 
 
-def test_queueing_workflow_1_shows_the_monitor_updating_with_a_preview(comfy_page):
+def test_queueing_workflow_1_shows_the_monitor_updating_with_a_preview_and_the_whole_clip(comfy_page):
     comfy_page.load_workflow(workflow_1())
     comfy_page.set_widget(TRAIN_NODE, BUDGET_WIDGET, 8.0)
     comfy_page.fit_to_view()
 
     prompt_id = comfy_page.queue_from_page()
-    running = wait_for_monitor(comfy_page, "d.state === 'running' && Number(d.updates) >= 2 && d.preview === '1'")
+    running = wait_for_monitor(comfy_page, "d.state === 'running' && Number(d.updates) >= 2 && d.preview === '1' "
+                                           "&& d.strip === '5'")
     comfy_page.screenshot("training")
     comfy_page.focus_node(TRAIN_NODE)
     comfy_page.screenshot("training-node", clip=comfy_page.node_clip(TRAIN_NODE))
@@ -91,6 +96,9 @@ def test_queueing_workflow_1_shows_the_monitor_updating_with_a_preview(comfy_pag
     comfy_page.screenshot("finished-node", clip=comfy_page.node_clip(TRAIN_NODE))
 
     assert running["preview_src"].startswith("data:image/jpeg;base64,")
+    # The strip: 5 frames spread over the 32-frame clip, shown (laid out with a width) as thumbnails.
+    assert running["strip_frames"] == [0, 8, 16, 23, 31]
+    assert len(running["strip_srcs"]) == 5 and all(s.startswith("data:image/jpeg;base64,") for s in running["strip_srcs"])
     assert "total" in running["terms"] and len(running["terms"]) >= 2  # total and each loss term
     assert int(finished["updates"]) >= int(running["updates"])  # the chart is kept after training
     assert "done" in finished["status"]
@@ -131,6 +139,27 @@ def test_cancel_leaves_the_monitor_stopped_with_its_chart(comfy_page):
 
     assert int(stopped["updates"]) >= int(running["updates"]) and "stopped" in stopped["status"]
     assert disabled
+    assert comfy_page.errors == []
+
+
+def test_requeueing_after_a_keyframe_edit_says_it_warm_starts_and_from_how_many_steps(comfy_page):
+    comfy_page.load_workflow(workflow_1())
+    comfy_page.set_widget(TRAIN_NODE, BUDGET_WIDGET, 0.0)
+    comfy_page.set_widget(TRAIN_NODE, "steps", 25)
+    comfy_page.set_widget(TRAIN_NODE, "seed", 5)  # a seed of its own: no earlier model of this node to continue
+    first = comfy_page.queue_from_page()
+    comfy_page.server.wait(first, timeout=300)
+    cold = wait_for_monitor(comfy_page, "d.state === 'finished'", timeout=30)
+
+    comfy_page.set_widget("PatchToonMakeKeyframes", "indices", "0, 10, 31")  # the middle keyframe moved
+    second = comfy_page.queue_from_page()
+    comfy_page.server.wait(second, timeout=300)
+    warm = wait_for_monitor(comfy_page, "d.state === 'finished' && d.warmStart", timeout=30)
+    comfy_page.focus_node(TRAIN_NODE)
+    comfy_page.screenshot("warm-node", clip=comfy_page.node_clip(TRAIN_NODE))
+
+    assert cold["warmStart"] == "" and cold["warm"].startswith("Fresh start")
+    assert warm["warmStart"] == "25" and "Warm start: continues a model of 25 steps" in warm["warm"]
     assert comfy_page.errors == []
 
 

@@ -9,7 +9,8 @@ today's frontend (workflow format 0.4 with links as arrays, and 1.0 with links a
   "control_after_generate" value after a seed (an INT named seed/noise_seed, or any input
   with the control_after_generate option), plus the "control_filter_list" value after such a
   combo, and the upload button of image_upload inputs (after the last required input, as the
-  2024 page appends it). A `forceInput` input has a widget value only when the node lists it
+  2024 page appends it). Optional widgets missing at the end (a workflow saved before they were
+  added to the node) take their default, as the page gives them. A `forceInput` input has a widget value only when the node lists it
   with a `widget` key (the 2024 page does, today's does not).
 - links: an input with a link (widget converted to input, or a plain socket) takes
   [origin_id, origin_slot]; links are followed through Reroute nodes and bypassed nodes
@@ -154,6 +155,11 @@ def _widget_inputs(node: dict, info: dict) -> dict:
             if not (is_combo or kind in WIDGET_TYPES):
                 continue
             if options.get("forceInput") and "widget" not in sockets.get(name, {}):
+                continue
+            if group_index == 1 and position >= len(values):
+                # A workflow saved before this optional widget existed: the page keeps the widget's default.
+                if "default" in options:
+                    result[name] = options["default"]
                 continue
             result[name] = take()
             if kind == "INT" and (name in SEED_NAMES or options.get("control_after_generate")):

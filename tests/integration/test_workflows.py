@@ -212,3 +212,15 @@ def test_the_suggest_workflow_saves_the_suggested_frames_as_shipped(comfy):
     images = np.stack([np.array(Image.open(io.BytesIO(comfy.get_file(**f))).convert("RGB"))
                        for f in sorted(saved, key=lambda f: f["filename"])])
     assert np.abs(images.astype(int) - sample_frames()[expected.indices]).max() <= 1  # the suggested frames
+
+
+def test_a_workflow_saved_before_warm_start_and_the_strip_existed_still_runs(comfy):
+    # Workflow 1 as shipped before Train Patch Model had warm_start, init_model and strip: the page gives a
+    # missing widget its default (warm start on), and the outputs it links keep their places.
+    old = json.loads((REPO / "tests" / "fixtures" / "workflow_train_sample_before_warm_start.json").read_text())
+    prompt = quick_webp(old, ui_to_api(old, comfy.object_info()))
+    train = only(nodes_of(old, "PatchToonTrain"))
+    assert prompt[train]["inputs"]["warm_start"] is True
+    prompt[train]["inputs"].update(seconds=0.0, steps=5, seed=11)
+    entry = comfy.run(prompt, timeout=300)
+    assert [f for f in output_files(entry) if f["filename"].endswith(".webp")]
