@@ -1,5 +1,6 @@
 """Helpers shared by tests (importable as `support`: tests/ is on sys.path through conftest.py)."""
 import json
+import signal
 from pathlib import Path
 
 import torch
@@ -8,6 +9,12 @@ from safetensors.torch import save
 from patch_training.checkpoint import checkpoint_metadata
 from patch_training.config import PRESETS
 from patch_training.models import StyleModel, build_generator
+
+
+def interruptible() -> None:
+    """subprocess.Popen(preexec_fn=interruptible): the child takes SIGINT as Ctrl-C, also when the tests run as a
+    shell's background job (`make test &` starts them with SIGINT ignored, and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def random_model(preset: str = "fast", guides: int = 0, seed: int = 0) -> StyleModel:

@@ -13,6 +13,7 @@ import pytest
 from batch_support import assert_same_as_reference, killing_a_segment_worker, make_project, reference
 from patch_training.manifest import read_manifest
 from patch_training.errors import ConfigError
+from support import interruptible
 from ray_support import new_marker_dir, ray_env, ray_processes, still_running, stop_ray
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,7 +100,8 @@ def test_a_stopped_job_resumes_with_only_the_rest_and_a_finished_one_is_skipped(
     manifest.write_text(json.dumps(data))
     out = tmp_path / "out"
     args = [sys.executable, "-m", "patch_training", "batch", str(manifest), "--segment-frames", 2]
-    proc = subprocess.Popen(list(map(str, args)), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(list(map(str, args)), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     deadline = time.monotonic() + 300
     while len(list((out / "guided").glob("*.png"))) < 6 if (out / "guided").is_dir() else True:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

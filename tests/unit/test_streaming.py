@@ -20,7 +20,7 @@ from patch_training.guides.synthetic import rotating_clip, translating_clip
 from patch_training.inference import stylize
 from patch_training.pipeline import model_guides
 from patch_training.streaming import stylize_stream
-from support import SAMPLE, random_model, read_video
+from support import SAMPLE, interruptible, random_model, read_video
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -203,7 +203,7 @@ def test_ctrl_c_leaves_nothing_and_a_killed_run_only_complete_frames(guided, tmp
             "--frames", many, "--batch", 1]
     for sig, out in ((signal.SIGINT, tmp_path / "a"), (signal.SIGKILL, tmp_path / "b")):
         proc = subprocess.Popen([str(a) for a in args + ["--out", out]], cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
         deadline = time.monotonic() + 120
         while not any(out.parent.glob(f".{out.name}.*.partial")) or not any(
                 any(p.iterdir()) for p in out.parent.glob(f".{out.name}.*.partial")):
