@@ -185,3 +185,20 @@ def test_progress_is_reported_per_frame():
     seen = []
     suggest_keyframes(torch.rand(3, 16, 16, 3), 1, on_progress=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_a_stream_of_frames_is_never_held():
+    import gc
+    import weakref
+
+    alive = []
+
+    def frames():
+        for t in range(12):
+            frame = np.full((120, 160, 3), 20 * t, np.uint8)
+            alive.append(weakref.ref(frame))
+            yield frame
+            gc.collect()
+            assert sum(r() is not None for r in alive) <= 2  # this frame and the one before, at most
+
+    assert len(suggest_keyframes(frames(), 3).indices) == 3
