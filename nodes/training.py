@@ -55,7 +55,8 @@ def _train_inputs(extra: dict) -> dict:
 
 class PatchToonTrain:
     DESCRIPTION = ("Learns the keyframes' style from small patches, for a time or step budget, with a live preview "
-                   "of a held-out frame. Connect to Stylize Frames and Save Patch Model.")
+                   "of a held-out frame and a strip of the whole clip. Edit a keyframe and queue again: it continues "
+                   "from the model it made last time (warm_start). Connect to Stylize Frames and Save Patch Model.")
     CATEGORY, FUNCTION = f"{ROOT}/training", "train"
     RETURN_TYPES, RETURN_NAMES = (PATCH_MODEL, "IMAGE", "IMAGE"), ("model", "preview", "strip")
     OUTPUT_TOOLTIPS = ("The trained style model.", "A frame that is not a keyframe, stylized by the final model.",

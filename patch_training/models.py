@@ -185,7 +185,8 @@ class StyleModel:
     (steps, seconds, losses, keyframe indices, preset, seed, frame size); guide_masks: the keyframes' masks that
     placed the Gaussian guide, uint8 [K, h, w] (guide_set.encode_guide_masks), or None. This is ComfyUI's PATCH_MODEL.
     Not stored in a checkpoint: preview and strip (images of the final model), optimizer_state (Adam's state at
-    the end of training, which a warm start continues) and source (the file it was loaded from).
+    the end of training, which a warm start continues; kept only under warm_start.KEEP_OPTIMIZER_STATE, off: it
+    measured no faster) and source (the file it was loaded from).
     """
 
     def __init__(self, generator: nn.Module, config: GeneratorConfig, guides: dict | None = None,

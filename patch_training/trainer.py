@@ -183,7 +183,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
                     on_progress(progress)
                     last_losses = {k: v / max(counted, 1) for k, v in sums.items()}
                     sums, counted, reported_step, last_report = {}, 0, step, time.perf_counter()
-            optimizer_state = _cpu_state(opt_g.state_dict())
+            optimizer_state = _cpu_state(opt_g.state_dict()) if warm_start.KEEP_OPTIMIZER_STATE else None
         finally:
             generator.eval().cpu()
             del discriminator, vgg, opt_g, opt_d, inputs, targets, masks, sampler

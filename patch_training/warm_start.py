@@ -21,10 +21,14 @@ from .models import StyleModel
 
 # Learning rate of a warm start, as a fraction of the preset's: a cosine from WARM_LR_SCALE x the base rate down
 # to the 0.1 x where a cold run ends. Chosen by benchmarks/warm_start.py (README, Warm start): a restart at the
-# full rate (1.0) first undoes much of what was learned.
+# full rate (1.0) first undoes much of what was learned (paper-craft clip, 2 s: 15.2 dB vs 16.8 at 0.3) and
+# needed 10 s to reach a fresh run's 120 s quality where 0.3 needed 2-5 s; 0.1 reached it as fast but then
+# gained less (30 s: 0.550 SSIM vs 0.553).
 WARM_LR_SCALE = 0.3
-# Whether a model keeps Adam's state (its moments) for a warm start to continue; chosen by the same benchmark.
-KEEP_OPTIMIZER_STATE = True
+# Whether a model keeps Adam's state (its moments) for a warm start to continue; chosen by the same benchmark:
+# at WARM_LR_SCALE it reached a fresh run's quality no sooner than a fresh optimizer (2 s and 5 s either way;
+# it only softens a restart at the full rate), so checkpoints stay weights only and the node keeps 1 MB, not 3.
+KEEP_OPTIMIZER_STATE = False
 COLD_END = 0.1  # a cold run's cosine ends at 0.1 x the base rate
 FROM_SCRATCH = "or train from scratch (no --init; in ComfyUI: init_model unconnected, warm_start off)"
 
@@ -143,7 +147,7 @@ def settings_key(frames: torch.Tensor, config: TrainConfig, guide_spec: dict | N
 
 
 def snapshot(model: StyleModel, source: str) -> StyleModel:
-    """A CPU copy of `model` to continue from later: weights, Adam's state, summary and guides; no images."""
+    """A CPU copy of `model` to continue from later: weights, Adam's state (if kept), summary, guides; no images."""
     copied = StyleModel(copy.deepcopy(model.generator).cpu(), model.config, model.guides, copy.deepcopy(model.summary),
                         guide_masks=model.guide_masks)
     copied.optimizer_state = copy.deepcopy(model.optimizer_state) if KEEP_OPTIMIZER_STATE else None
@@ -154,7 +158,7 @@ def snapshot(model: StyleModel, source: str) -> StyleModel:
 class WarmStartCache:
     """The last model each training node made (by node id), to continue from when the node runs again on the same
     clip with the same settings (settings_key). Small by construction: one model per node, at most `size` nodes
-    (the least recently used goes first), on the CPU; a 'fast' model with its Adam state is about 3 MB."""
+    (the least recently used goes first), on the CPU; a 'fast' model is about 1 MB, 'reference' 13 MB."""
 
     def __init__(self, size: int = 4):
         self.size = size

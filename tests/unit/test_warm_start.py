@@ -181,3 +181,15 @@ def test_the_command_line_continues_a_model_and_refuses_one_of_another_preset(tm
     code = main([str(a) for a in common + ["--out", other, "--steps", 2, "--init", first, "--preset", "balanced"]])
     assert code == 2 and "preset 'fast', this training uses 'balanced'" in capsys.readouterr().err
     assert not other.exists()
+
+
+def test_adams_state_is_continued_when_kept_and_the_record_says_so(textured, monkeypatch):
+    frames, keys = clip_and_keys(textured)
+    assert train_style_model(frames, keys, TrainConfig(steps=2, seconds=0)).optimizer_state is None  # by default
+    monkeypatch.setattr(warm_start, "KEEP_OPTIMIZER_STATE", True)
+    parent = train_style_model(frames, keys, TrainConfig(steps=3, seconds=0))
+    moments = [s["exp_avg"].clone() for s in parent.optimizer_state["state"].values()]
+    child = train_style_model(frames, keys, TrainConfig(steps=2, seconds=0), init=parent)
+    assert child.summary["warm_start"]["optimizer_state"] is True
+    assert int(child.optimizer_state["state"][0]["step"]) == 5  # Adam's step count went on from 3
+    assert all(torch.equal(m, s["exp_avg"]) for m, s in zip(moments, parent.optimizer_state["state"].values()))
