@@ -41,6 +41,16 @@ def run(*argv: str, env=None) -> tuple[float, dict]:
     return seconds, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def task_times(summary: dict) -> str:
+    """Where the job's time went: per task kind, wall and CPU seconds summed over the shots' tasks."""
+    sums: dict = {}
+    for shot in summary.get("per_shot", []):
+        for kind, (wall, cpu) in shot.get("task_seconds", {}).items():
+            total = sums.setdefault(kind, [0.0, 0.0])
+            total[0], total[1] = total[0] + wall, total[1] + cpu
+    return ", ".join(f"{kind} {wall:.1f} s (cpu {cpu:.1f})" for kind, (wall, cpu) in sums.items())
+
+
 def same_frames(a: Path, b: Path) -> int:
     names = sorted(p.name for p in a.iterdir())
     assert names == sorted(p.name for p in b.iterdir()), (a, b)
@@ -103,7 +113,8 @@ def main() -> None:
                                                        "model": str(model), "out": str(out)}]}))
             seconds, summary = run("batch", str(manifest), *options, env=env)
             diff = same_frames(out, root / f"plain-{kind}")
-            note(f"{kind}: {label}", seconds, f"job {summary['seconds']:.1f} s, max diff {diff}/255")
+            note(f"{kind}: {label}", seconds, f"job {summary['seconds']:.1f} s, max diff {diff}/255; tasks: "
+                 f"{task_times(summary)}")
     if args.shots:
         shots = []
         for i in range(args.shots):  # shots of one size, each its own content and keyframes
@@ -125,7 +136,7 @@ def main() -> None:
             seconds, summary = run("batch", str(manifest), "--ray", "local", "--workers", str(workers), env=env)
             outs[workers] = out
             note(f"{args.shots} shots (train + stylize): Ray, {workers} worker(s)", seconds,
-                 f"job {summary['seconds']:.1f} s")
+                 f"job {summary['seconds']:.1f} s; tasks: {task_times(summary)}")
         diff = max(same_frames(outs[1] / s["name"], outs[2] / s["name"]) for s in shots)
         note(f"{args.shots} shots: 1 vs 2 workers, max frame difference", 0.0, f"{diff}/255")
     print(json.dumps({"frames": args.frames, "size": args.size, "keyframes": keys,

@@ -21,6 +21,7 @@ processes, Ray) handle results one way and a failure is reported with its shot.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import functools
 from concurrent.futures.process import BrokenProcessPool
 import hashlib
 import json
@@ -43,6 +44,19 @@ MIN_SEGMENT_FRAMES = 16  # a segment loads the model and its keyframe's image, a
 
 # --- tasks (run on workers: plain functions of picklable arguments) -------------------------------------------
 
+def _timed(task: Callable) -> Callable:
+    """A task that also returns how long it ran on its worker: `task_s` (wall) and `task_cpu_s` (the worker's
+    CPU time), so the summary can say where a shot's time went (benchmarks/bench_batch.py prints it)."""
+    @functools.wraps(task)
+    def timed(*args):
+        start, cpu = time.monotonic(), time.process_time()
+        result = task(*args)
+        result["task_s"] = round(time.monotonic() - start, 3)
+        result["task_cpu_s"] = round(time.process_time() - cpu, 3)
+        return result
+    return timed
+
+
 def _failed(shot: Shot, exc: BaseException) -> dict:
     if isinstance(exc, PatchToonError):
         return {"error": f"shot {shot.name!r}: {exc}"}
@@ -61,6 +75,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+@_timed
 def train_task(shot: Shot) -> dict:
     """Train the shot's model into <out>.safetensors (or reuse it / the given model): {"model", "trained"}."""
     from .checkpoint import load_model, save_model
@@ -99,6 +114,7 @@ def _check_reusable(shot: Shot, path: Path, summary: dict) -> None:
                                 f"use it as it is.")
 
 
+@_timed
 def plan_task(shot: Shot, model_path: str, workers: int, segment_frames: int = 0) -> dict:
     """The shot's segments (segments.plan_segments): {"frames": count, "segments": [[read_from, first, stop,
     source, done]]}. Claims `out` for this job, or refuses it when it holds someone else's files."""
@@ -140,6 +156,7 @@ def source_file(shot: Shot, keyframe: int) -> Path:
     return shot.work / f"source-{keyframe}.npy"
 
 
+@_timed
 def survey_task(shot: Shot, model_path: str) -> dict:
     """The shot's first pass (segments.survey): each keyframe's advected image written to source_file() as soon
     as it is made (under a temporary name, then renamed), for the segments anchored there. {"frames": count}."""
@@ -176,6 +193,7 @@ def _keyframe_inputs(shot: Shot, model, source):
     return found.images, found.masks
 
 
+@_timed
 def segment_task(shot: Shot, model_path: str, segment: tuple, frame_count: int, pid_folder: str | None = None) -> dict:
     """Stylize frames first..stop-1 of the shot into `out` (segments.stylize_segment): {"frames": written,
     "skipped": frames already there}. pid_folder: where to leave a file named after this worker's process id
@@ -313,11 +331,17 @@ class ShotState:
     pending: int = 0                # segments in flight
     waiting: list = field(default_factory=list)  # segments waiting for the first pass's image they start from
     errors: list[str] = field(default_factory=list)
+    task_seconds: dict = field(default_factory=dict)  # kind -> [wall, cpu] seconds summed over its tasks
+
+    def timed(self, kind: str, result: dict) -> None:
+        wall, cpu = self.task_seconds.setdefault(kind, [0.0, 0.0])
+        self.task_seconds[kind] = [round(wall + result.get("task_s", 0.0), 3),
+                                   round(cpu + result.get("task_cpu_s", 0.0), 3)]
 
     def summary(self) -> dict:
         out = {"name": self.shot.name, "status": self.status, "out": self.shot.out, "model": self.model,
                "trained": self.trained, "frames": self.frames, "frames_written": self.written,
-               "frames_skipped": self.skipped}
+               "frames_skipped": self.skipped, "task_seconds": self.task_seconds}
         if self.errors:
             out["error"] = self.errors[0]
         return out
@@ -393,6 +417,7 @@ def run_batch(shots: list[Shot], executor, workers: int, segment_frames: int = 0
             for handle in executor.wait(list(running), 0.25 if passes else None):
                 state, kind = running.pop(handle)
                 result = executor.result(handle)
+                state.timed(kind, result)
                 if "error" in result:
                     if kind == "segment":
                         state.pending -= 1

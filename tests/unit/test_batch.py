@@ -52,6 +52,10 @@ def check_summary(result, summary, manifest):
         failed["broken"]
     assert failed["badvideo"].startswith("shot 'badvideo': ") and "bad.mp4" in failed["badvideo"]
     assert summary["frames_written"] == 24 + 20
+    # Where each shot's time went, from its workers: every task kind it ran, wall and CPU seconds.
+    times = {s["name"]: s["task_seconds"] for s in summary["per_shot"]}
+    assert {"train", "plan", "segment"} <= set(times["guided"]) and times["guided"]["train"][1] > 0
+    assert all(wall >= 0 and cpu >= 0 for shot in times.values() for wall, cpu in shot.values())
     # Progress on stderr: a line per finished shot, one bar with frames/s.
     assert "shot guided: done" in result.stderr and "shot broken: failed" in result.stderr
     assert "frames/s" in result.stderr and "ETA" in result.stderr
