@@ -199,9 +199,15 @@ class Variant:
 
 
 # "before": the defaults of today (2026-11-28, before issue 15), spelled out so that the row keeps its meaning.
+_BEFORE = {"preset": "fast", "loss": "structure", "learning_rate": 1e-3, "base": "input"}
 VARIANTS = {v.label: v for v in (
-    Variant("before", "rgb,gauss,edges", {"preset": "fast", "loss": "structure", "learning_rate": 1e-3}),
-    Variant("lr2e-3", "rgb,gauss,edges", {"preset": "fast", "loss": "structure", "learning_rate": 2e-3}),
+    Variant("before", "rgb,gauss,edges", _BEFORE),
+    Variant("lr 2e-3", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3}),
+    Variant("page guide", "rgb,gauss,edges,page", _BEFORE),
+    Variant("colour base", "rgb,gauss,edges", {**_BEFORE, "base": "colour"}),
+    Variant("page + colour base", "rgb,gauss,edges,page", {**_BEFORE, "base": "colour"}),
+    Variant("page + colour base + lr 2e-3", "rgb,gauss,edges,page", {**_BEFORE, "base": "colour",
+                                                                      "learning_rate": 2e-3}),
 )}
 
 
@@ -352,7 +358,7 @@ def report(rows: dict[tuple, dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budgets", default="30,120", help="seconds of one core, comma-separated")
-    parser.add_argument("--variants", default="before", help=f"comma-separated, of {list(VARIANTS)}")
+    parser.add_argument("--variants", default="before", help=f"comma-separated (';' also), of {list(VARIANTS)}")
     parser.add_argument("--clips", default=",".join(CLIPS))
     parser.add_argument("--styles", default=",".join(STYLES))
     parser.add_argument("--sheets", action="store_true", help="only write contact sheets of the styles and "
@@ -364,7 +370,7 @@ def main() -> int:
     if args.report:
         print(report(load_rows()))
         return 0
-    variants = [VARIANTS[v] for v in args.variants.split(",") if v]
+    variants = [VARIANTS[v.strip()] for v in args.variants.replace(";", ",").split(",") if v.strip()]
     budgets = [float(b) for b in args.budgets.split(",") if b]
     rates = {} if args.sheets else rates_for(variants, args.quick)
     done = load_rows()
