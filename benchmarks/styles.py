@@ -23,8 +23,8 @@ ground truth's own, benchmarks/bench.py's measures) on the other frames. Baselin
 on the keyframes (metrics.ColorLUT); the nearest keyframe copied as is; the nearest keyframe warped along the
 optical flow (the 'warp' guide's advection, guides/compute.py, from that keyframe alone).
 
-Budgets are step counts: S seconds = S x the training steps/s of each variant measured on one core at the start
-of the first run (stored in benchmarks/results/styles-rates.json and reused by later runs, so that runs made at
+Budgets are step counts: S seconds = S x the training steps/s of each variant's network (its inputs and residual
+base; 150 steps on synthetic frames) measured on one core at the start of the first run (stored in benchmarks/results/styles-rates.json and reused by later runs, so that runs made at
 different times train the same steps), so results do not depend on the machine's load. One torch thread.
 Every finished row is appended to benchmarks/results/styles-rows.jsonl (later rows of the same clip, style,
 variant and budget replace earlier ones); --report prints the tables README quotes from it.
@@ -215,7 +215,12 @@ def train_config(variant: Variant, steps: int) -> TrainConfig:
     return TrainConfig(steps=steps, seconds=0, threads=1, preview_every_s=0, **variant.train)
 
 
-def calibrate(variant: Variant, steps: int = 40) -> float:
+def cost_key(variant: Variant) -> str:
+    """What sets the cost of a step: the network's inputs and base (not the learning rate)."""
+    return f"{GuideSpec(guides=parse_guides(variant.guides)).channels} guide channels, base {variant.train['base']}"
+
+
+def calibrate(variant: Variant, steps: int = 150) -> float:
     """Training steps/s of `variant` on one thread (synthetic 256x256 frames, its guide channels)."""
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
@@ -224,18 +229,18 @@ def calibrate(variant: Variant, steps: int = 40) -> float:
     guides = torch.rand(3, SIZE, SIZE, spec.channels, generator=g) if spec.channels else None
     keyframes, _ = make_keyframes([0, 2], torch.rand(2, SIZE, SIZE, 3, generator=g), frames=frames)
     kwargs = dict(guides=guides, guide_spec=spec.to_dict() if spec.channels else None)
-    train_style_model(frames, keyframes, train_config(variant, 2), **kwargs)  # warm-up
+    train_style_model(frames, keyframes, train_config(variant, 5), **kwargs)  # warm-up
     model = train_style_model(frames, keyframes, train_config(variant, steps), **kwargs)
     return model.summary["steps"] / model.summary["seconds"]
 
 
 def rates_for(variants: list[Variant], quick: bool) -> dict[str, float]:
-    """Steps/s per variant: from RATES when measured before, else measured now and added to it."""
+    """Steps/s per cost_key: from RATES when measured before, else measured now and added to it."""
     rates = {} if quick or not RATES.exists() else json.loads(RATES.read_text())
-    missing = [v for v in variants if v.label not in rates]
-    for v in missing:
-        rates[v.label] = calibrate(v, 4 if quick else 40)
-        print(f"[rate {v.label}: {rates[v.label]:.2f} steps/s]", file=sys.stderr, flush=True)
+    missing = {cost_key(v): v for v in variants if cost_key(v) not in rates}
+    for key, v in missing.items():
+        rates[key] = calibrate(v, 4 if quick else 150)
+        print(f"[rate {key}: {rates[key]:.2f} steps/s]", file=sys.stderr, flush=True)
     if missing and not quick:
         RATES.parent.mkdir(parents=True, exist_ok=True)
         RATES.write_text(json.dumps(rates, indent=2))
@@ -393,7 +398,7 @@ def main() -> int:
                 continue
             for budget in budgets:
                 for v in variants:
-                    steps = max(1, round(rates[v.label] * (0.5 if args.quick else budget)))
+                    steps = max(1, round(rates[cost_key(v)] * (0.5 if args.quick else budget)))
                     row, result = run_variant(case, v, steps)
                     row = {**base, "method": v.label, "budget_s": budget, **row}
                     print(json.dumps(row), flush=True)

@@ -28,10 +28,19 @@ def identity_map() -> torch.Tensor:
 
 
 def apply_map(rgb: torch.Tensor, mapping: torch.Tensor) -> torch.Tensor:
-    """The mapped colours of rgb [N, 3, H, W] (float32 whatever the autocast), clamped to 0..1."""
-    with torch.autocast(rgb.device.type, enabled=False):
-        f = colour_features(rgb.float())
-        return torch.einsum("nfhw,fc->nchw", f, mapping.float()).clamp(0, 1)
+    """The mapped colours of rgb [N, 3, H, W] (float32 whatever the autocast), clamped to 0..1.
+
+    Evaluated term by term (factored like Horner's rule), never as the [N, FEATURES, H, W] feature stack: at
+    stylization a tile then holds a few [N, 3, H, W] temporaries, as the rest of the network does. No gradient:
+    the mapping is fitted before training and the frame is an input.
+    """
+    with torch.no_grad(), torch.autocast(rgb.device.type, enabled=False):
+        x, m = rgb.float(), mapping.float()
+        r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+        c = [m[i].view(1, 3, 1, 1) for i in range(FEATURES)]  # rows in colour_features' order
+        out = c[9] + r * (c[0] + r * c[3] + g * c[6] + b * c[7]) + g * (c[1] + g * c[4] + b * c[8]) \
+            + b * (c[2] + b * c[5])
+        return out.clamp_(0, 1)
 
 
 def fit_map(inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
