@@ -206,6 +206,7 @@ VARIANTS = {v.label: v for v in (
     Variant("page guide", "rgb,gauss,edges,page", _BEFORE),
     Variant("colour base", "rgb,gauss,edges", {**_BEFORE, "base": "colour"}),
     Variant("page + colour base", "rgb,gauss,edges,page", {**_BEFORE, "base": "colour"}),
+    Variant("colour base + lr 2e-3", "rgb,gauss,edges", {**_BEFORE, "base": "colour", "learning_rate": 2e-3}),
     Variant("page + colour base + lr 2e-3", "rgb,gauss,edges,page", {**_BEFORE, "base": "colour",
                                                                       "learning_rate": 2e-3}),
 )}
@@ -360,6 +361,34 @@ def report(rows: dict[tuple, dict]) -> str:
     return "\n".join(lines)
 
 
+AFTER = "colour base + lr 2e-3"          # today's defaults (DEFAULT_BASE, DEFAULT_LR)
+PAGE_OPTION = "page + colour base + lr 2e-3"  # the defaults plus the 'page' guide
+
+
+def summary(rows: dict[tuple, dict]) -> str:
+    """README's table: per style class and budget, mean PSNR / SSIM / instability of the baselines, the defaults
+    before and after issue 15, and the page guide option."""
+    columns = ("colour lookup table", "nearest keyframe, copied", "nearest keyframe, warped along the flow", "before",
+               AFTER, PAGE_OPTION)
+    head = ("LUT", "nearest keyframe copied", "nearest keyframe warped", "before (defaults of 2026-11-27)",
+            "after (defaults)", "after + page guide")
+    lines = ["| style class | budget | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
+    budgets = sorted({k[3] for k in rows if k[3] > 0})
+    for style in STYLES:
+        for budget in budgets:
+            cells = []
+            for method in columns:
+                got = [r for k, r in rows.items() if k[1] == style and k[2] == method and k[3] in (0, budget)]
+                if not got:
+                    cells.append("")
+                    continue
+                mean = lambda key: sum(r[key] for r in got) / len(got)  # noqa: E731
+                note = "" if len(got) == len(CLIPS) else f" ({len(got)} clip)"
+                cells.append(f"{mean('psnr'):.2f} / {mean('ssim'):.3f} / {mean('instability'):.2f}x{note}")
+            lines.append(f"| {style} | {budget:g} s | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budgets", default="30,120", help="seconds of one core, comma-separated")
@@ -373,7 +402,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.report:
-        print(report(load_rows()))
+        print(summary(load_rows()) + "\n\n" + report(load_rows()))
         return 0
     variants = [VARIANTS[v.strip()] for v in args.variants.replace(";", ",").split(",") if v.strip()]
     budgets = [float(b) for b in args.budgets.split(",") if b]

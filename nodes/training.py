@@ -100,8 +100,8 @@ class PatchToonTrainAdvanced(PatchToonTrain):
             "patch_size": ("INT", {"default": 0, "min": 0, "max": 512, "tooltip": "Patch side in pixels; 0 = the "
                                    "preset's default (48, the paper's 32 for reference). At least 16."}),
             "learning_rate": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.0001, "tooltip": "Adam "
-                                        "learning rate; 0 = the preset's default (1e-3 with cosine decay, 4e-4 for "
-                                        "reference)."}),
+                                        "learning rate; 0 = the preset's default (2e-3 with cosine decay, 1e-3 for a "
+                                        "warm start, 4e-4 for reference)."}),
             "precision": (["auto", "fp32", "bf16", "fp16"], {"tooltip": "Arithmetic while training. auto: bf16 where "
                                                                         "the CPU or GPU runs it fast, else fp32."}),
             "base": (["auto", *BASES], {"tooltip": "What the network's change is added to. input: the frame; "

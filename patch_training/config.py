@@ -101,8 +101,13 @@ PRESETS: dict[str, GeneratorConfig] = {
     "reference": REFERENCE,
 }
 DEFAULT_PRESET = "fast"
-# The residual's base when TrainConfig.base is "auto" (unet presets; the reference has none).
-DEFAULT_BASE = "input"
+# The residual's base when TrainConfig.base is "auto" (unet presets; the reference has none), and the U-Net
+# presets' learning rate (Adam, cosine decay to a tenth), both chosen by benchmarks/styles.py (README, Style
+# classes): versions before it used "input" and 1e-3. A warm start keeps 1e-3 as the base of its own schedule
+# (warm_start.WARM_LR_SCALE was measured on it).
+DEFAULT_BASE = "colour"
+DEFAULT_LR = 2e-3
+WARM_BASE_LR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,7 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 0             # 0: preset default (reference: 40 as in the paper, else 16)
     patch_size: int = 0             # 0: preset default (reference: 32 as in the paper, else 48)
-    learning_rate: float = 0.0      # 0: preset default (reference: Adam 4e-4, else 1e-3 with cosine decay)
+    learning_rate: float = 0.0      # 0: preset default (reference: Adam 4e-4, else DEFAULT_LR with cosine decay)
     device: str = "auto"            # "cpu", "cuda", "auto"
     precision: str = "auto"         # "auto", "fp32", "bf16", "fp16"
     threads: int = 0                # CPU torch threads during training; 0 = library policy (see threads.py)
@@ -203,8 +208,9 @@ class TrainConfig:
     def resolved_patch(self) -> int:
         return self.patch_size or (32 if self.is_reference else 48)
 
-    def resolved_lr(self) -> float:
-        return self.learning_rate or (4e-4 if self.is_reference else 1e-3)
+    def resolved_lr(self, warm: bool = False) -> float:
+        """The base learning rate; warm: of a warm start (WARM_BASE_LR: the rate its schedule was measured on)."""
+        return self.learning_rate or (4e-4 if self.is_reference else WARM_BASE_LR if warm else DEFAULT_LR)
 
 
 def _known_keys(cls, data: dict, what: str) -> dict:

@@ -133,8 +133,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         vgg = VGG19Features(loss_config.vgg_path).to(device) if loss_config.perceptual else None
         sampler = PatchSampler(inputs, targets, masks, config.resolved_patch(),
                                torch.Generator().manual_seed(config.seed + 1))
-        patch, lr = sampler.patch, config.resolved_lr()
-        # Paper: Adam(4e-4, betas 0.9/0.999, weight decay 1e-5). Small presets: Adam 1e-3 with cosine decay.
+        patch, lr = sampler.patch, config.resolved_lr(warm=init is not None)
+        # Paper: Adam(4e-4, betas 0.9/0.999, weight decay 1e-5). Small presets: Adam DEFAULT_LR with cosine decay.
         decay = 1e-5 if config.is_reference else 0.0
         opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
         opt_d = (torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)

@@ -8,7 +8,7 @@ from safetensors import safe_open
 
 from patch_training.checkpoint import load_model, read_metadata, save_model
 from patch_training.colour_base import apply_map, fit_map, identity_map
-from patch_training.config import PRESETS, GeneratorConfig, TrainConfig
+from patch_training.config import DEFAULT_BASE, DEFAULT_LR, PRESETS, WARM_BASE_LR, GeneratorConfig, TrainConfig
 from patch_training.errors import ConfigError, WarmStartError
 from patch_training.inference import stylize
 from patch_training.keyframes import make_keyframes
@@ -105,3 +105,11 @@ def test_a_warm_start_keeps_its_models_base_and_refuses_another(textured):
     assert torch.equal(continued.generator.colour_map, trained.generator.colour_map)
     with pytest.raises(WarmStartError, match="adds its change to the base 'colour', this training uses 'input'"):
         train_style_model(frames, keys, TrainConfig(steps=1, seconds=0, base="input"), init=trained)
+
+
+def test_a_cold_run_trains_at_the_default_rate_and_a_warm_start_at_the_rate_its_schedule_was_measured_on(textured):
+    frames, keys = clip_and_keys(textured, sepia)
+    cold = train_style_model(frames, keys, TrainConfig(steps=1, seconds=0))
+    warm = train_style_model(frames, keys, TrainConfig(steps=1, seconds=0), init=cold)
+    assert cold.summary["learning_rate"] == DEFAULT_LR and warm.summary["learning_rate"] == WARM_BASE_LR
+    assert cold.config.base == warm.config.base == DEFAULT_BASE
