@@ -361,17 +361,18 @@ def report(rows: dict[tuple, dict]) -> str:
     return "\n".join(lines)
 
 
-AFTER = "colour base + lr 2e-3"          # today's defaults (DEFAULT_BASE, DEFAULT_LR)
-PAGE_OPTION = "page + colour base + lr 2e-3"  # the defaults plus the 'page' guide
+AFTER = "lr 2e-3"                       # today's defaults (DEFAULT_BASE "input", DEFAULT_LR 2e-3)
+COLOUR_OPTION = "colour base + lr 2e-3"  # the defaults plus base "colour"
+PAGE_OPTION = "page + colour base + lr 2e-3"  # the defaults plus base "colour" and the 'page' guide
 
 
 def summary(rows: dict[tuple, dict]) -> str:
     """README's table: per style class and budget, mean PSNR / SSIM / instability of the baselines, the defaults
     before and after issue 15, and the page guide option."""
     columns = ("colour lookup table", "nearest keyframe, copied", "nearest keyframe, warped along the flow", "before",
-               AFTER, PAGE_OPTION)
+               AFTER, COLOUR_OPTION, PAGE_OPTION)
     head = ("LUT", "nearest keyframe copied", "nearest keyframe warped", "before (defaults of 2026-11-27)",
-            "after (defaults)", "after + page guide")
+            "after (defaults: lr 2e-3)", "after + colour base", "after + colour base + page guide")
     lines = ["| style class | budget | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     budgets = sorted({k[3] for k in rows if k[3] > 0})
     for style in STYLES:
