@@ -48,7 +48,7 @@ class PatchToonStylizeFile:
                              "many pixels a side are stylized in overlapping tiles; smaller uses less memory, the "
                              "result is the same. 0 = by network."}),
         }, "optional": {
-            "keyframes": (PATCH_KEYFRAMES, {"tooltip": "Only for a model trained with the 'warp' guide: the "
+            "keyframes": (PATCH_KEYFRAMES, {"tooltip": "Only for a model trained with the 'warp' or 'page' guide: the "
                                                        "stylized keyframes it was trained with."}),
         }}
 

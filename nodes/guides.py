@@ -13,14 +13,17 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(GuideSpec)}
 GUIDES_TIP = (f"Which guides, comma-separated, in channel order: {', '.join(GUIDE_CHANNELS)}. gauss: coloured blobs "
               "placed on the keyframes and carried along the motion (keeps parts of the frame apart); edges: edge "
               "strength; denoise: the frame smoothed along the motion (less flicker from noise); warp: the "
-              "stylized keyframes carried along the motion (needs 2 or more keyframes).")
+              "stylized keyframes carried along the motion (needs 2 or more keyframes); page: what the stylized "
+              "keyframes show at each pixel, fixed on the page (paper grain, hatching screens; needs 2 or more "
+              "keyframes).")
 
 
 def _simple_inputs() -> dict:
     return {
         "frames": ("IMAGE", {"tooltip": "The clip, the same frames given to training and stylization."}),
         "keyframes": (PATCH_KEYFRAMES, {"tooltip": "The keyframes from Make Keyframes: the guides start from them "
-                                                   "(their masks place the blobs; 'warp' uses their images)."}),
+                                                   "(their masks place the blobs; 'warp' and 'page' use their "
+                                                   "images)."}),
         "guides": ("STRING", {"default": ", ".join(DEFAULTS["guides"]), "tooltip": GUIDES_TIP}),
         "seed": ("INT", {"default": DEFAULTS["seed"], "min": 0, "max": 2**31 - 1,
                          "tooltip": "Seeds the Gaussian blobs' colours and places; the same seed gives the same guides."}),

@@ -1,7 +1,7 @@
 """Training and stylization nodes: learn a style from keyframes, stylize every frame with it."""
 from __future__ import annotations
 
-from patch_training.config import DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
+from patch_training.config import BASES, DEFAULT_BASE, DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
 from patch_training.errors import GuideError
 from patch_training.guide_set import check_guides_match
 from patch_training.inference import stylize
@@ -88,7 +88,8 @@ class PatchToonTrain:
 
 
 class PatchToonTrainAdvanced(PatchToonTrain):
-    DESCRIPTION = PatchToonTrain.DESCRIPTION + " This version also sets the loss, batch, patch size and precision."
+    DESCRIPTION = (PatchToonTrain.DESCRIPTION + " This version also sets the loss, batch, patch size, precision and "
+                   "residual base.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -100,10 +101,14 @@ class PatchToonTrainAdvanced(PatchToonTrain):
             "patch_size": ("INT", {"default": 0, "min": 0, "max": 512, "tooltip": "Patch side in pixels; 0 = the "
                                    "preset's default (48, the paper's 32 for reference). At least 16."}),
             "learning_rate": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.0001, "tooltip": "Adam "
-                                        "learning rate; 0 = the preset's default (1e-3 with cosine decay, 4e-4 for "
-                                        "reference)."}),
+                                        "learning rate; 0 = the preset's default (2e-3 with cosine decay, 1e-3 for a "
+                                        "warm start, 4e-4 for reference)."}),
             "precision": (["auto", "fp32", "bf16", "fp16"], {"tooltip": "Arithmetic while training. auto: bf16 where "
                                                                         "the CPU or GPU runs it fast, else fp32."}),
+            "base": (["auto", *BASES], {"tooltip": "What the network's change is added to. input: the frame; "
+                                                    "colour: a colour mapping of the frame fitted to the keyframes "
+                                                    "before training (the steps then go into texture, not colour); "
+                                                    f"auto: {DEFAULT_BASE} (a warm start: its model's)."}),
         })
 
 
@@ -130,7 +135,7 @@ class PatchToonStylize:
                                                  "trained with. Leave empty to let Stylize rebuild them from the "
                                                  "settings stored in the model (as the command line does): that works "
                                                  "on the clip the model was trained on, unless it used the 'warp' "
-                                                 "guide. A model trained without guides takes none."}),
+                                                 "or 'page' guide. A model trained without guides takes none."}),
         }}
 
     def stylize(self, model, frames, batch_size, tile, guides=None):
@@ -157,7 +162,8 @@ def rebuilt_guides(model, frames):
     """
     needs = guides_need(model)
     if needs:
-        what = "the stylized keyframes ('warp' guide)" if "keyframes" in needs else "the keyframes' masks"
+        what = ("the stylized keyframes ('" + "', '".join(guide_spec_of(model).keyframe_image_guides) + "' guide)"
+                if "keyframes" in needs else "the keyframes' masks")
         raise GuideError(f"guides: this model was trained with guides {list(guide_spec_of(model).guides)}, which "
                          f"need {what} to rebuild; none were given. Connect Compute Guides, set as for training.")
     return model_guides(model, frames, on_progress=guide_reporter())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .checkpoint import load_model, read_metadata, save_model
-from .config import PRESETS, LOSS_PRESETS
+from .config import BASES, DEFAULT_BASE, PRESETS, LOSS_PRESETS
 from .errors import OutputExistsError, PatchToonError
 from .frames_io import FrameSource, to_uint8
 from .inference import DEFAULT_TILE, STYLIZE_FIXES
@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 f"name, or add --overwrite to replace it.")
     options = TrainOptions(preset=args.preset, guides=args.guides, loss=args.loss, steps=args.steps or 0,
                            seconds=args.seconds, seed=args.seed, device=args.device, precision=args.precision,
-                           threads=args.threads, vgg=args.vgg or "")
+                           threads=args.threads, vgg=args.vgg or "", base=args.base)
     bar, reading = ProgressBar("train"), ProgressBar("guides" if options.spec().guides else "reading")
 
     def read(done: int, total: int) -> None:  # the pass over the clip before training
@@ -246,10 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--seconds", type=float, help="train for this many seconds (default 120)")
     train.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="network size (default fast)")
     train.add_argument("--guides", default=DEFAULT_GUIDE_LIST,
-                       help="input channels: rgb plus any of gauss,edges,denoise,warp (default %(default)s); "
+                       help="input channels: rgb plus any of gauss,edges,denoise,warp,page (default %(default)s); "
                             "'rgb' alone: the frames only, any frame size at stylization")
     train.add_argument("--loss", default="auto", choices=["auto", *sorted(LOSS_PRESETS)],
                        help="loss terms (auto: paper for reference, structure otherwise)")
+    train.add_argument("--base", default="auto", choices=["auto", *BASES],
+                       help="what the network's change is added to: input (the frame), colour (a colour mapping of "
+                            "the frame fitted to the keyframes: faster to learn), auto: %s (default auto)"
+                            % DEFAULT_BASE)
     train.add_argument("--vgg", help="VGG19 weights file for the paper's perceptual loss (optional)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
@@ -270,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="frame rate of a video --out (0: the source video's, 25 for a folder of frames)")
     styl.add_argument("--scratch", help="folder for the frames that wait for their next keyframe beyond 256 MB "
                       "of RAM (default: the system's temporary folder)")
-    styl.add_argument("--keyframes", help="the stylized keyframes (models using the 'warp' guide)")
+    styl.add_argument("--keyframes", help="the stylized keyframes (models using the 'warp' or 'page' guide)")
     styl.add_argument("--masks", help="the keyframes' masks (only models of checkpoint format 1 trained with "
                                       "masks and guides: newer models store them)")
     styl.add_argument("--batch", type=int, default=4, help="frames per forward pass")

@@ -11,7 +11,8 @@ from .errors import ConfigError, shown
 MAX_WIDTH = 1024        # channels of one scale
 MAX_SCALES = 8          # unet scales (stride 128)
 MAX_RES_BLOCKS = 64
-MAX_IN_CHANNELS = 64    # RGB + guide channels (the guides known today add at most 10)
+MAX_IN_CHANNELS = 64    # RGB + guide channels (the guides known today add at most 13)
+BASES = ("input", "colour")  # GeneratorConfig.base
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class GeneratorConfig:
     norm: str = "none"                        # "batch" (paper) or "none"
     smoothers: bool = False                   # texler: two extra 3x3 convs before the output (paper's "P")
     residual: bool = True                     # unet: predict a change of the input frame, not the frame
+    base: str = "input"                       # residual unet: what the change is added to: "input" (the frame's
+    #                                           RGB) or "colour" (a quadratic colour mapping of it fitted to the
+    #                                           keyframes before training, stored as the buffer `colour_map`)
     in_channels: int = 3                      # RGB + guide channels; set from the guide layout, never by hand
 
     @property
@@ -35,7 +39,10 @@ class GeneratorConfig:
         return dataclasses.replace(self, in_channels=in_channels)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if data["base"] == "input":  # the behaviour of versions without the field: their files stay readable there
+            del data["base"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "GeneratorConfig":
@@ -54,7 +61,7 @@ class GeneratorConfig:
 
     def validate(self) -> None:
         """Raise ConfigError unless every field has its type and lies within what the library can build."""
-        for name, kind in (("arch", str), ("norm", str), ("smoothers", bool), ("residual", bool),
+        for name, kind in (("arch", str), ("norm", str), ("base", str), ("smoothers", bool), ("residual", bool),
                            ("res_blocks", int), ("in_channels", int)):
             value = getattr(self, name)
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -63,6 +70,11 @@ class GeneratorConfig:
             raise ConfigError(f"arch: expected 'texler' or 'unet', received {shown(self.arch)}.")
         if self.norm not in ("batch", "none"):
             raise ConfigError(f"norm: expected 'batch' or 'none', received {shown(self.norm)}.")
+        if self.base not in BASES:
+            raise ConfigError(f"base: expected one of {list(BASES)}, received {shown(self.base)}.")
+        if self.base != "input" and not (self.arch == "unet" and self.residual):
+            raise ConfigError(f"base: {self.base!r} needs a residual unet, received arch {self.arch!r} "
+                              f"(residual {self.residual}). Use base 'input'.")
         if not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= MAX_WIDTH for w in self.widths):
             raise ConfigError(f"widths: expected channel counts from 1 to {MAX_WIDTH}, received "
                               f"{shown(list(self.widths))}.")
@@ -89,6 +101,14 @@ PRESETS: dict[str, GeneratorConfig] = {
     "reference": REFERENCE,
 }
 DEFAULT_PRESET = "fast"
+# The residual's base when TrainConfig.base is "auto" (unet presets; the reference has none), and the U-Net
+# presets' learning rate (Adam, cosine decay to a tenth), chosen by benchmarks/styles.py (README, Style classes).
+# 2e-3 (was 1e-3) wins at 30 and 120 s on every style class. The "colour" base wins more at 30 s (pencil +5.6 dB)
+# but raises the temporal instability of content-following styles by 13-16 % (the issue allows 10 %): an option.
+# A warm start keeps 1e-3 as the base of its own schedule (warm_start.WARM_LR_SCALE was measured on it).
+DEFAULT_BASE = "input"
+DEFAULT_LR = 2e-3
+WARM_BASE_LR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -131,13 +151,14 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 0             # 0: preset default (reference: 40 as in the paper, else 16)
     patch_size: int = 0             # 0: preset default (reference: 32 as in the paper, else 48)
-    learning_rate: float = 0.0      # 0: preset default (reference: Adam 4e-4, else 1e-3 with cosine decay)
+    learning_rate: float = 0.0      # 0: preset default (reference: Adam 4e-4, else DEFAULT_LR with cosine decay)
     device: str = "auto"            # "cpu", "cuda", "auto"
     precision: str = "auto"         # "auto", "fp32", "bf16", "fp16"
     threads: int = 0                # CPU torch threads during training; 0 = library policy (see threads.py)
     report_every_s: float = 0.5     # progress callback at most this often (seconds), plus first and last step
     preview_every_s: float = 5.0    # a preview image at most this often (seconds), 0 = never
     vgg_path: str = ""              # VGG19 weights file for the perceptual loss ("paper" loss only)
+    base: str = "auto"              # residual base of unet presets: "input", "colour" or "auto" (DEFAULT_BASE)
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
@@ -154,6 +175,11 @@ class TrainConfig:
             raise ConfigError(f"device: expected 'auto', 'cpu' or 'cuda', received {self.device!r}.")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ConfigError(f"precision: expected auto, fp32, bf16 or fp16, received {self.precision!r}.")
+        if self.base != "auto" and self.base not in BASES:
+            raise ConfigError(f"base: expected 'auto' or one of {list(BASES)}, received {self.base!r}.")
+        if self.is_reference and self.base == "colour":
+            raise ConfigError("base: 'colour' needs a residual network; the reference preset predicts the frame "
+                              "itself. Use base 'auto' or 'input' with preset 'reference'.")
         if self.patch_size and self.patch_size < 16:
             raise ConfigError(f"patch_size: expected at least 16 pixels, received {self.patch_size}.")
 
@@ -169,14 +195,23 @@ class TrainConfig:
             loss = dataclasses.replace(loss, perceptual=0.0)
         return dataclasses.replace(loss, vgg_path=self.vgg_path)
 
+    def generator(self, in_channels: int, init: GeneratorConfig | None = None) -> GeneratorConfig:
+        """The network this training builds: the preset with `in_channels` inputs and the resolved base ("auto":
+        that of `init`, the network a warm start continues, else DEFAULT_BASE; the reference: "input")."""
+        preset = PRESETS[self.preset].with_inputs(in_channels)
+        base = self.base if self.base != "auto" else (
+            "input" if self.is_reference else init.base if init is not None else DEFAULT_BASE)
+        return dataclasses.replace(preset, base=base)
+
     def resolved_batch(self) -> int:
         return self.batch_size or (40 if self.is_reference else 16)
 
     def resolved_patch(self) -> int:
         return self.patch_size or (32 if self.is_reference else 48)
 
-    def resolved_lr(self) -> float:
-        return self.learning_rate or (4e-4 if self.is_reference else 1e-3)
+    def resolved_lr(self, warm: bool = False) -> float:
+        """The base learning rate; warm: of a warm start (WARM_BASE_LR: the rate its schedule was measured on)."""
+        return self.learning_rate or (4e-4 if self.is_reference else WARM_BASE_LR if warm else DEFAULT_LR)
 
 
 def _known_keys(cls, data: dict, what: str) -> dict:

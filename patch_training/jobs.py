@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import PRESETS, TrainConfig
+from .config import TrainConfig
 from .errors import PatchToonError
 from .frames_io import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
 from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
@@ -37,6 +37,7 @@ class TrainOptions:
     precision: str = "auto"
     threads: int = 0                  # 0: the library's policy (runtime.default_threads)
     vgg: str = ""
+    base: str = "auto"                # residual base: auto, input, colour (TrainConfig.base)
 
     def spec(self) -> GuideSpec:
         return GuideSpec(guides=parse_guides(self.guides), seed=self.seed)
@@ -45,7 +46,7 @@ class TrainOptions:
         seconds = self.seconds if self.seconds is not None else (0.0 if self.steps else 120.0)
         config = TrainConfig(preset=self.preset, loss=self.loss, steps=self.steps or 0, seconds=seconds,
                              seed=self.seed, device=self.device, precision=self.precision, threads=self.threads,
-                             vgg_path=self.vgg or "")
+                             vgg_path=self.vgg or "", base=self.base)
         config.validate()
         return config
 
@@ -89,7 +90,7 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
     held = len(source) if spec.needs_keyframe_images else keys + 1
     check_training_memory(held, *source.size, keys, config, spec=spec if spec.guides else None, frames_held=False)
     if init is not None:  # before the frames are read and the guides computed
-        check_init(init, PRESETS[config.preset].with_inputs(3 + spec.channels), spec.to_dict() if spec.guides else None)
+        check_init(init, config.generator(3 + spec.channels, init.config), spec.to_dict() if spec.guides else None)
         log(f"warm start: continuing {init.source or 'the given model'} ({steps_total(init.summary)} steps)")
     found, notes = read_keyframes(source, keyframes, masks)
     log(f"frames: {len(source)} ({source.size[1]}x{source.size[0]}), keyframes: "

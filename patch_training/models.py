@@ -9,6 +9,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .colour_base import apply_map, identity_map
 from .config import GeneratorConfig
 
 
@@ -90,7 +91,8 @@ class UNetGenerator(nn.Module):
     """A small U-Net: 3x3 convs, stride-2 downsampling, residual blocks at the coarsest scale, skip connections.
 
     With `residual`, it predicts a change of the input frame's RGB: the identity is its starting point, so
-    the few steps a CPU affords go into style, not into learning to copy the frame.
+    the few steps a CPU affords go into style, not into learning to copy the frame. With base "colour", the change
+    is added to a colour mapping of the frame (`colour_map`, colour_base.fit_map on the keyframes) instead.
     """
 
     def __init__(self, config: GeneratorConfig):
@@ -104,8 +106,12 @@ class UNetGenerator(nn.Module):
         self.head = nn.Conv2d(w[0], w[0], 3, 1, 1)
         self.out = nn.Conv2d(w[0], 3, 1, 1, 0)
         if self.residual:
-            nn.init.zeros_(self.out.weight)  # start as the identity
+            nn.init.zeros_(self.out.weight)  # start as the identity (of the base)
             nn.init.zeros_(self.out.bias)
+        if config.base == "colour":
+            self.register_buffer("colour_map", identity_map())
+        else:
+            self.colour_map = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.leaky_relu(self.stem(x * 2 - 1), 0.2)
@@ -118,7 +124,9 @@ class UNetGenerator(nn.Module):
             h = F.interpolate(h, scale_factor=2.0, mode="nearest")
             h = F.leaky_relu(conv(torch.cat((h, skip), 1)), 0.2)
         out = self.out(F.leaky_relu(self.head(h), 0.2))
-        return x[:, :3] + out if self.residual else torch.sigmoid(out)
+        if not self.residual:
+            return torch.sigmoid(out)
+        return (x[:, :3] if self.colour_map is None else apply_map(x[:, :3], self.colour_map)) + out
 
 
 class PatchDiscriminator(nn.Module):

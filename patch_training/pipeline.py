@@ -55,7 +55,8 @@ def stylize_needs(model: StyleModel) -> str:
     keys = model.summary.get("keyframe_indices", [])
     text = (f"frames of {w}x{h} only: the clip it was trained on (its guides are rebuilt from the frames, from "
             f"the keyframes at frames {keys})")
-    extra = {"keyframes": "the stylized keyframes it was trained with (--keyframes), for the 'warp' guide",
+    extra = {"keyframes": f"the stylized keyframes it was trained with (--keyframes), for "
+                          f"{spec.say_keyframe_image_guides()}",
              "masks": "the keyframes' masks (--masks with --keyframes): a format 1 model trained with masks"}
     return "; ".join([text] + [f"and {extra[need]}" for need in guides_need(model)])
 
@@ -86,8 +87,11 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
                           3 + (guide_set.spec.channels if guide_set is not None else 0), computed)
     if computed is not None:
         if spec.needs_keyframe_images and len(keyframes) < 2:
-            raise KeyframeError("keyframes: the 'warp' guide learns from one keyframe warped onto another, so it "
-                                f"needs at least 2 keyframes, received {len(keyframes)}. Add a keyframe or drop 'warp'.")
+            names = spec.say_keyframe_image_guides()
+            raise KeyframeError(f"keyframes: {names} learn{'s' if names.endswith('guide') else ''} each keyframe from "
+                                f"the others (warped onto it, or what they show on the page), so "
+                                f"{'it needs' if names.endswith('guide') else 'they need'} at least 2 keyframes, "
+                                f"received {len(keyframes)}. Add a keyframe or drop {names}.")
         guide_set = make_guide_set(frames, spec, keyframes)
     model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes),
                               on_progress=on_progress, should_stop=should_stop, preview_index=preview_index,
@@ -155,8 +159,8 @@ def check_guided_clip(model: StyleModel, size: tuple[int, int], count: int | Non
                             f"of {count} frames. Give the clip the model was trained on.")
     needs = guides_need(model)
     if "keyframes" in needs and keyframes is None:
-        raise GuideError("keyframes: this model uses the 'warp' guide; give the stylized keyframes it was trained "
-                         "with (--keyframes, or the keyframes input) to stylize.")
+        raise GuideError(f"keyframes: this model uses {guide_spec_of(model).say_keyframe_image_guides()}; give the "
+                         f"stylized keyframes it was trained with (--keyframes, or the keyframes input) to stylize.")
     if "masks" in needs and masks is None:
         raise MaskError("masks: this model was trained with masks, which placed its Gaussian guide; give the same "
                         "masks (--masks, or the keyframes' masks) to rebuild identical guides.")

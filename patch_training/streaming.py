@@ -123,8 +123,10 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     from .errors import GuideError
 
     if spec is not None and spec.needs_keyframe_images:
-        raise GuideError("guides: the 'warp' guide is trained on the keyframes warped onto each other, which is "
-                         "computed on the whole clip; use fit_style with the frames in memory, or drop 'warp'.")
+        names = spec.say_keyframe_image_guides()
+        raise GuideError(f"guides: {names} {'is' if names.endswith('guide') else 'are'} trained leave-one-out (each "
+                         f"keyframe from the others), which is computed on the whole clip; use fit_style with the "
+                         f"frames in memory, or drop {names}.")
     idx = list(keyframes.indices)
     preview = default_preview_index(frame_count, idx)
     wanted = sorted(set(idx) | {preview})

@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 
 from . import __version__
+from .colour_base import fit_map
 from .config import TrainConfig
 from .errors import FramesError, GuideError, check_image_batch
 from .inference import stylize
@@ -20,7 +21,6 @@ from .losses import VGG19Features, gradient_loss, l1_loss, lsgan_loss, ssim_loss
 from .models import PatchDiscriminator, StyleModel, build_generator
 from .patches import PatchSampler
 from .runtime import autocast, cpu_threads, resolve_device, resolve_precision
-from .config import PRESETS
 from . import warm_start
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
     device = resolve_device(config.device)
     dtype = resolve_precision(config.precision, device, training=True)
     channels = keyframe_guides.shape[-1] if keyframe_guides is not None else (0 if guides is None else guides.shape[-1])
-    gen_config = PRESETS[config.preset].with_inputs(3 + channels)
+    gen_config = config.generator(3 + channels, None if init is None else init.config)
     loss_config = config.resolved_loss()
     idx = list(keyframes.indices)
     if init is not None:
@@ -124,6 +124,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global RNG state
             torch.manual_seed(config.seed)
             generator = build_generator(gen_config)
+            if gen_config.base == "colour" and init is None:  # a warm start keeps the base it learned on
+                generator.colour_map.copy_(fit_map(inputs[:, :3], targets, masks))
             if init is not None:
                 warm_start.load_init(generator, init)
             generator = generator.to(device)
@@ -131,8 +133,8 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         vgg = VGG19Features(loss_config.vgg_path).to(device) if loss_config.perceptual else None
         sampler = PatchSampler(inputs, targets, masks, config.resolved_patch(),
                                torch.Generator().manual_seed(config.seed + 1))
-        patch, lr = sampler.patch, config.resolved_lr()
-        # Paper: Adam(4e-4, betas 0.9/0.999, weight decay 1e-5). Small presets: Adam 1e-3 with cosine decay.
+        patch, lr = sampler.patch, config.resolved_lr(warm=init is not None)
+        # Paper: Adam(4e-4, betas 0.9/0.999, weight decay 1e-5). Small presets: Adam DEFAULT_LR with cosine decay.
         decay = 1e-5 if config.is_reference else 0.0
         opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)
         opt_d = (torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=decay)

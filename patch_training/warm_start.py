@@ -8,6 +8,7 @@ changed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -46,7 +47,8 @@ def learning_rate(base: float, fraction: float, warm: bool, reference: bool = Fa
 
 def preset_name(config: GeneratorConfig) -> str:
     """The preset a network belongs to ('fast', ...), whatever its input channels; 'custom' for none."""
-    return next((name for name, preset in PRESETS.items() if preset.with_inputs(config.in_channels) == config),
+    return next((name for name, preset in PRESETS.items()
+                 if dataclasses.replace(preset.with_inputs(config.in_channels), base=config.base) == config),
                 "custom")
 
 
@@ -64,8 +66,13 @@ def check_init(init: StyleModel, network: GeneratorConfig, guide_spec: dict | No
             return f"guides {names}" if names else "the frames alone (RGB, no guides)"
         raise WarmStartError(f"init model: it was trained on {say(trained)}, this training gives {say(wanted)}. "
                              f"Give the same guides as for that model (Compute Guides, --guides), {FROM_SCRATCH}.")
+    if init.config != network and dataclasses.replace(init.config, base=network.base) == network:
+        raise WarmStartError(f"init model: its network adds its change to the base {init.config.base!r}, this "
+                             f"training uses {network.base!r}. Set base to {init.config.base!r} (--base, Train "
+                             f"Patch Model (Advanced)'s base) or 'auto' to continue it, {FROM_SCRATCH}.")
     if init.config != network:
-        fields = [k for k in network.to_dict() if getattr(init.config, k) != getattr(network, k)]
+        fields = [f.name for f in dataclasses.fields(network)
+                  if getattr(init.config, f.name) != getattr(network, f.name)]
         detail = ", ".join(f"{k}: model {shown(_plain(getattr(init.config, k)))}, training "
                            f"{shown(_plain(getattr(network, k)))}" for k in fields)
         raise WarmStartError(f"init model: its network is preset '{preset_name(init.config)}', this training uses "
@@ -137,11 +144,11 @@ def clip_fingerprint(frames: torch.Tensor) -> str:
 
 def settings_key(frames: torch.Tensor, config: TrainConfig, guide_spec: dict | None) -> str:
     """What must be unchanged for a training node to continue its last model: the clip and every setting that
-    shapes the network or what it learns (preset, guides, loss, batch, patch, learning rate, precision, seed).
+    shapes the network or what it learns (preset, base, guides, loss, batch, patch, learning rate, precision, seed).
     The budget (seconds, steps) and the keyframes may change."""
     settings = {"preset": config.preset, "loss": config.resolved_loss().to_dict(), "batch": config.resolved_batch(),
                 "patch": config.resolved_patch(), "lr": config.resolved_lr(), "precision": config.precision,
-                "seed": config.seed, "guides": guide_spec or {}}
+                "seed": config.seed, "guides": guide_spec or {}, "base": config.base}
     return clip_fingerprint(frames) + ":" + hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(),
                                                              digest_size=16).hexdigest()
 

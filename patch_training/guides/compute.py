@@ -10,7 +10,7 @@ import torch
 
 from ..errors import GuideError
 from .advect import Sink, Source, advect, carry, merge_shot
-from .filters import edge_map, gauss_pattern, pattern_pad, temporal_denoise
+from .filters import edge_map, gauss_pattern, page_map, pattern_pad, temporal_denoise
 from .flow import FlowField, compute_flow, working_size
 from .frames import as_keyframe_images, as_masks, as_numpy_frames, check_keyframe_indices
 from .shots import detect_shots, shot_coverage
@@ -123,6 +123,7 @@ class _Job:
         self.shots = _check_shots(shots, self.t)
         self.coverage = shot_coverage(self.shots, self.indices)
         self._sources: dict[int, Source] | None = None
+        self._pages: dict[int | None, np.ndarray] = {}
 
     def counter(self, frames: int) -> "_Counter":
         """Progress over `frames` frames: one unit per frame for each of edges, denoise, advection."""
@@ -146,6 +147,9 @@ class _Job:
                     out[row[t], ..., a:b] = (self.x[t] if self.flow is None else temporal_denoise(
                         self.x, self.flow, t, start, end, self.spec.denoise_radius, self.spec.denoise_sigma))
                     progress.add(1)
+            elif name == "page":
+                for t in targets:
+                    out[row[t], ..., a:b] = self._page(t if leave_one_out else None)
         if advected:
             sink = Sink(lambda t: [out[row[t], ..., a:b] for _, a, b in advected])
             names = [n for n, _, _ in advected]
@@ -213,6 +217,12 @@ class _Job:
         return source_image(self.spec, names, self.h, self.w, i, None if self.masks is None else self.masks[i],
                             None if self.styles is None else self.styles[i], gauss)
 
+    def _page(self, keyframe: int | None) -> np.ndarray:
+        """The page guide: left-one-out at `keyframe` (training), else the one of every frame (inference)."""
+        if keyframe not in self._pages:
+            self._pages[keyframe] = page_guide(self.styles, keyframe)
+        return self._pages[keyframe]
+
     def _shot_of(self, t: int) -> tuple[int, int]:
         return next((s, e) for s, e in self.shots if s <= t < e)
 
@@ -235,6 +245,18 @@ def source_image(spec: GuideSpec, names: list[str], h: int, w: int, i: int, mask
         else:  # the stylization knows nothing beyond the frame: mirror it
             parts.append(cv2.copyMakeBorder(style, pad, pad, pad, pad, cv2.BORDER_REFLECT_101))
     return Source(i, np.ascontiguousarray(np.concatenate(parts, axis=-1)), pad)
+
+
+def page_guide(styles: dict[int, np.ndarray], keyframe: int | None = None) -> np.ndarray:
+    """The 'page' guide [H, W, 3] from the stylized keyframes {frame index: [H, W, 3]} (filters.page_map), the
+    keyframe at frame `keyframe` left out (training rows), or for every other frame (None). Raises GuideError
+    for fewer than two keyframes."""
+    keys = sorted(styles)
+    if len(keys) < 2:
+        raise GuideError("guides: the 'page' guide is trained on what the other keyframes show at each pixel, so "
+                         f"it needs at least two keyframes; received one ({keys}). Add a keyframe, or drop 'page' "
+                         "from the guides.")
+    return page_map(np.stack([styles[i] for i in keys]), None if keyframe is None else keys.index(keyframe))
 
 
 def nearest_keyframe(keyframes, start: int, end: int) -> int:

@@ -1,4 +1,5 @@
-"""Per-frame guide images: the Gaussian-blob pattern of a keyframe, the edge map, the temporal denoise filter."""
+"""Per-frame guide images: the Gaussian-blob pattern of a keyframe, the edge map, the temporal denoise filter, the
+page seen through the stylized keyframes."""
 from __future__ import annotations
 
 import math
@@ -121,3 +122,26 @@ def temporal_denoise(frames: np.ndarray, flow: FlowField, t: int, start: int, en
             acc += seen * weight[..., None]
             wsum += weight
     return acc / wsum[..., None]
+
+
+def page_map(styles: np.ndarray, leave_out: int | None = None) -> np.ndarray:
+    """The 'page' guide: what the stylized keyframes show at each pixel, whatever the content there.
+
+    styles: [K, H, W, 3] float32 0..1, K >= 2. Returns [H, W, 3] float32: per pixel the mean, the minimum and the
+    maximum of the keyframes' luminance. Paper grain, canvas and hatching screens fixed on the page show in it;
+    content that moves averages out. leave_out: the position of a keyframe to leave out (training: the network
+    learns from each keyframe what the others say about its page, as it will see the page on other frames);
+    None (inference): the mean of the K leave-one-out maps, so that training and inference see the same statistic.
+    """
+    k = styles.shape[0]
+    if k < 2:
+        raise ValueError("page_map needs at least two stylized keyframes")
+    luma = styles @ np.array([0.299, 0.587, 0.114], np.float32)
+
+    def stats(rows: list[int]) -> np.ndarray:
+        part = luma[rows]
+        return np.stack((part.mean(0), part.min(0), part.max(0)), -1).astype(np.float32)
+
+    if leave_out is not None:
+        return stats([i for i in range(k) if i != leave_out])
+    return (sum(stats([i for i in range(k) if i != j]) for j in range(k)) / k).astype(np.float32)

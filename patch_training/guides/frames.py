@@ -51,8 +51,9 @@ def check_keyframe_indices(keyframe_indices, t: int) -> list[int]:
 def as_keyframe_images(keyframes, indices: list[int], h: int, w: int) -> np.ndarray:
     """[K, H, W, 3] float32 numpy of the stylized keyframes, one per index. Raises KeyframeError on mismatch."""
     if keyframes is None:
-        raise KeyframeError("keyframes: the 'warp' guide warps the stylized keyframes, received none. Pass the "
-                            "stylized keyframes [K, H, W, 3], or drop 'warp' from the guides.")
+        raise KeyframeError("keyframes: the 'warp' and 'page' guides are made from the stylized keyframes, received "
+                            "none. Pass the stylized keyframes [K, H, W, 3], or drop 'warp' and 'page' from the "
+                            "guides.")
     try:
         x = as_numpy_frames(keyframes, "keyframes")
     except ValueError as e:

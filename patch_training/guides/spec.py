@@ -16,7 +16,9 @@ GUIDE_CHANNELS: dict[str, int] = {
     "edges": 1,    # Sobel edge strength of the (blurred) luminance
     "denoise": 3,  # the input filtered along the flow by a time-aware bilateral filter
     "warp": 3,     # the keyframes' stylizations warped along the flow (needs the stylized keyframes)
+    "page": 3,     # fixed in image space: mean, min and max luminance of the stylized keyframes at each pixel
 }
+KEYFRAME_IMAGE_GUIDES = ("warp", "page")  # made from the stylized keyframes: stylizing needs them again
 # Provisional until the benchmark of issue 4 picks the default.
 DEFAULT_GUIDES: tuple[str, ...] = ("gauss", "edges")
 FLOW_PRESET_NAMES: tuple[str, ...] = ("ultrafast", "fast", "balanced", "medium")
@@ -82,8 +84,18 @@ class GuideSpec:
 
     @property
     def needs_keyframe_images(self) -> bool:
-        """True when the stylized keyframes are an input (the `warp` guide)."""
-        return "warp" in self.guides
+        """True when the stylized keyframes are an input (the `warp` and `page` guides)."""
+        return bool(self.keyframe_image_guides)
+
+    @property
+    def keyframe_image_guides(self) -> tuple[str, ...]:
+        """The guides made from the stylized keyframes, in channel order."""
+        return tuple(g for g in self.guides if g in KEYFRAME_IMAGE_GUIDES)
+
+    def say_keyframe_image_guides(self) -> str:
+        """Those guides in words, e.g. "the 'warp' guide", "the 'warp' and 'page' guides"."""
+        names = self.keyframe_image_guides
+        return f"the {' and '.join(repr(n) for n in names)} guide{'s' if len(names) > 1 else ''}"
 
     def describe(self) -> str:
         """The command-line form, e.g. 'rgb,gauss,edges'."""

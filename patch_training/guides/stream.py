@@ -26,7 +26,7 @@ import torch
 
 from ..errors import FramesError, KeyframeError
 from .advect import Source, advect, blend, carry, held_confidence, render, share_of_later
-from .compute import GuideProgress, advected_names, nearest_keyframe, source_image
+from .compute import GuideProgress, advected_names, nearest_keyframe, page_guide, source_image
 from .filters import edge_map, pattern_pad, temporal_denoise
 from .flow import FlowField, PairFlow, pair_confidence, to_gray_u8, working_size
 from .frames import as_keyframe_images, as_masks, check_keyframe_indices
@@ -170,7 +170,7 @@ class _Stream:
             raise FramesError(f"frames: expected frames of shape [H, W, 3], received {list(frame.shape)}.")
         self.h, self.w = frame.shape[:2]
         self.masks = as_masks(self.raw_masks, self.keys, len(self.keys), self.h, self.w)
-        self.styles = None
+        self.styles, self.page = None, None
         if self.spec.needs_keyframe_images:
             styles = as_keyframe_images(self.raw_styles, self.keys, self.h, self.w)
             self.styles = {i: styles[n] for n, i in enumerate(self.keys)}
@@ -359,6 +359,10 @@ class _Stream:
             elif name == "denoise":  # a one-frame clip comes out as the frame itself, as in compute_guides
                 out[..., a:b] = temporal_denoise(self.frames, self.flow, t, start, end, spec.denoise_radius,
                                                  spec.denoise_sigma)
+            elif name == "page":  # the same for every frame
+                if self.page is None:
+                    self.page = page_guide(self.styles)
+                out[..., a:b] = self.page
         if self.names:
             image = self._render(self.recipes[t])
             c = 0

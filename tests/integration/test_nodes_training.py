@@ -110,6 +110,27 @@ def test_a_model_trained_with_guides_stylizes_with_the_same_guides(comfy):
 
 
 
+def test_train_advanced_learns_on_a_colour_base_with_the_page_guide(comfy):
+    # The two options of issue 15 end to end: Compute Guides' 'page', Train (Advanced)'s base, the saved file.
+    prompt = training_graph(seconds=0.0, steps=5, prefix="paged", max_side=96)
+    prompt["6"] = {"class_type": "PatchToonGuides", "inputs": {"frames": ["1", 0], "keyframes": ["3", 0],
+                   "guides": "edges, page", "seed": 0, "flow_preset": "ultrafast", "detect_cuts": True}}
+    prompt["4"] = {"class_type": "PatchToonTrainAdvanced", "inputs": {
+        **prompt["4"]["inputs"], "guides": ["6", 0], "loss": "auto", "batch_size": 0, "patch_size": 0,
+        "learning_rate": 0.0, "precision": "auto", "base": "colour"}}
+    prompt["7"] = {"class_type": "PatchToonStylize", "inputs": {"model": ["4", 0], "frames": ["1", 0],
+                   "batch_size": 4, "tile": 0, "guides": ["6", 0]}}
+    prompt["8"] = {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "paged"}}
+    entry = comfy.run(prompt, timeout=300)
+
+    assert len([f for f in output_files(entry) if f["filename"].startswith("paged")]) == 32
+    (path,) = saved_models(comfy, "paged")
+    meta = read_metadata(path)
+    assert meta["guides"]["guides"] == ["edges", "page"] and meta["generator"]["base"] == "colour"
+    assert meta["generator"]["in_channels"] == 3 + 1 + 3
+    assert load_model(path).generator.colour_map.shape == (10, 3)
+
+
 def test_a_model_trained_with_masks_stylizes_without_compute_guides(comfy):
     # Masks placed its Gaussian guide; the model stores them, so Stylize Frames rebuilds its guides alone.
     from patch_training.config import TrainConfig

@@ -66,6 +66,20 @@ def test_guided_model_rebuilds_its_guides_and_refuses_another_size(clip, capsys)
     assert not (clip / "o2").exists()
 
 
+def test_a_page_model_on_the_colour_base_needs_its_keyframes_to_stylize(clip, capsys):
+    model = clip / "p.safetensors"
+    code, out, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+                         "--steps", 2, "--guides", "rgb,edges,page", "--base", "colour")
+    assert code == 0, err
+    info = json.loads(run(capsys, "info", model)[1])
+    assert info["generator"]["base"] == "colour" and info["guides"]["guides"] == ["edges", "page"]
+    code, _, err = run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o1")
+    assert code == 2 and "this model uses the 'page' guide; give the stylized keyframes" in err
+    assert run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o2",
+               "--keyframes", clip / "keys")[0] == 0
+    assert len(list((clip / "o2").iterdir())) == 4
+
+
 def write_video(path: Path, count: int) -> Path:
     """An MJPG .avi of `count` flat grey frames of 56x40, each brighter than the last."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (56, 40))

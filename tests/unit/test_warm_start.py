@@ -23,6 +23,8 @@ def clip_and_keys(textured, keys=(0, 3)):
 
 
 def first_and_last_losses(frames, keyframes, steps, init=None, **config):
+    # base "input": the inverted style is exactly a colour mapping, which the "colour" base fits before any step
+    config = {"base": "input", **config}
     seen = []
     model = train_style_model(frames, keyframes, TrainConfig(steps=steps, seconds=0, report_every_s=0, **config),
                               on_progress=seen.append, init=init)
