@@ -1,0 +1,108 @@
+"""The training patch size of the U-Net presets on the real quality clips (bench.py's "quality" section), at equal
+CPU budgets: a budget of S seconds is the number of steps one thread does in S seconds at that patch size, measured
+in this run (so the result does not depend on what else the machine does while the clips train).
+
+    taskset -c 1 .venv/bin/python -m benchmarks.patch_size --patches 48,32,0 --budgets 30,120
+
+Patch 0: the preset's schedule (config.SMALL_PATCH_STEPS steps on SMALL_PATCH patches, then 48).
+
+Prints a JSON row per run and a table; rows are appended to benchmarks/results/patch-size.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.bench import _synthetic, load_clip  # noqa: E402
+from patch_training.config import SMALL_PATCH, SMALL_PATCH_STEPS, TrainConfig  # noqa: E402
+from patch_training.guides import GuideSpec, compute_flow  # noqa: E402
+from patch_training.inference import stylize  # noqa: E402
+from patch_training.keyframes import make_keyframes  # noqa: E402
+from patch_training.metrics import ColorLUT, psnr, ssim, temporal_instability  # noqa: E402
+from patch_training.pipeline import fit_style, model_guides  # noqa: E402
+from patch_training.trainer import train_style_model  # noqa: E402
+
+CLIPS = ["sample", "api_google_gemini_omni_flash_video_edit"]
+ROWS = REPO / "benchmarks" / "results" / "patch-size.jsonl"
+
+
+def config(patch: int, steps: int, seed: int = 0) -> TrainConfig:
+    return TrainConfig(steps=steps, seconds=0, patch_size=patch, threads=1, preview_every_s=0, seed=seed)
+
+
+def rate(patch: int, steps: int = 80) -> float:
+    """Training steps/s at `patch` on one thread (synthetic 350x350 frames and default guides, as the clips)."""
+    frames, keyframes = _synthetic(3, 350, 350)
+    spec = GuideSpec()
+    kwargs = dict(guides=torch.rand(3, 350, 350, spec.channels, generator=torch.Generator().manual_seed(1)),
+                  guide_spec=spec.to_dict())
+    train_style_model(frames, keyframes, config(patch, 3), **kwargs)  # warm-up
+    model = train_style_model(frames, keyframes, config(patch, steps), **kwargs)
+    return model.summary["steps"] / model.summary["seconds"]
+
+
+def run(clip: str, patch: int, steps: int, seed: int) -> dict:
+    frames, truth, keys = load_clip(clip)
+    keyframes, _ = make_keyframes(keys, truth[keys], frames=frames)
+    others = [i for i in range(len(frames)) if i not in keys]
+    start = time.process_time()
+    model = fit_style(frames, keyframes, config(patch, steps, seed), GuideSpec())
+    train_s = time.process_time() - start
+    result = stylize(model, frames, model_guides(model, frames, keyframes.images), threads=1)
+    motion = compute_flow(frames, "balanced", 1)
+    lut = ColorLUT(frames[keys], truth[keys])(frames)
+    return {"clip": clip, "patch": patch, "seed": seed, "steps": steps, "train_cpu_s": train_s,
+            "psnr": psnr(result[others], truth[others]), "ssim": ssim(result[others], truth[others]),
+            "instability": temporal_instability(result, motion) / temporal_instability(truth, motion),
+            "lut_psnr": psnr(lut[others], truth[others]), "lut_ssim": ssim(lut[others], truth[others])}
+
+
+def steps(patch: int, budget: float, rates: dict[int, float]) -> int:
+    """Steps in `budget` seconds of one core; patch 0: the preset's schedule (SMALL_PATCH_STEPS small ones first)."""
+    if patch:
+        return max(1, round(rates[patch] * budget))
+    fast, slow = rates[SMALL_PATCH], rates[48]
+    if budget * fast <= SMALL_PATCH_STEPS:
+        return max(1, round(budget * fast))
+    return round(SMALL_PATCH_STEPS + (budget - SMALL_PATCH_STEPS / fast) * slow)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patches", default="48,32")
+    parser.add_argument("--budgets", default="30,120", help="seconds of one core, comma-separated")
+    parser.add_argument("--clips", default=",".join(CLIPS))
+    parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (the real clips vary by seed)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    patches = [int(p) for p in args.patches.split(",")]
+    rates = {p: rate(p) for p in sorted(set(patches) | ({SMALL_PATCH, 48} if 0 in patches else set())) if p}
+    print(f"[{time.strftime('%H:%M:%S')} steps/s {rates}]", file=sys.stderr, flush=True)
+    rows = []
+    for clip in args.clips.split(","):
+        for budget in [float(b) for b in args.budgets.split(",")]:
+            for seed, p in [(seed, p) for seed in map(int, args.seeds.split(",")) for p in patches]:
+                row = {**run(clip, p, steps(p, budget, rates), seed), "budget_s": budget}
+                print(json.dumps(row), flush=True)
+                ROWS.parent.mkdir(parents=True, exist_ok=True)
+                with ROWS.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                rows.append(row)
+    print("| clip | budget | patch | seed | steps | PSNR | SSIM | instability vs truth | LUT PSNR / SSIM |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['clip'][:24]} | {r['budget_s']:g} s | {r['patch']} | {r['seed']} | {r['steps']} | {r['psnr']:.2f} | "
+              f"{r['ssim']:.3f} | {r['instability']:.2f}x | {r['lut_psnr']:.2f} / {r['lut_ssim']:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
