@@ -109,12 +109,6 @@ DEFAULT_PRESET = "fast"
 DEFAULT_BASE = "input"
 DEFAULT_LR = 2e-3
 WARM_BASE_LR = 1e-3
-# Small patches first (U-Net presets, patch size left to the preset, cold starts): the first SMALL_PATCH_STEPS
-# steps train on SMALL_PATCH x SMALL_PATCH patches, about 2.2x cheaper on the CPU, then the preset's patch size.
-# Chosen by benchmarks/styles.py and benchmarks/patch_size.py (README, Style classes): small patches all along win
-# at 30 s (pencil +5 dB) but lose at 120 s on the real clips (paper craft -1.3 dB, less context per patch).
-SMALL_PATCH = 32
-SMALL_PATCH_STEPS = 800
 
 
 @dataclass(frozen=True)
@@ -214,11 +208,6 @@ class TrainConfig:
 
     def resolved_patch(self) -> int:
         return self.patch_size or (32 if self.is_reference else 48)
-
-    def small_patch_steps(self, warm: bool = False) -> int:
-        """Steps trained on SMALL_PATCH patches before resolved_patch(): only when the preset picks the patch size,
-        for a U-Net preset starting from scratch (a warm start's schedule was measured without them)."""
-        return 0 if self.patch_size or self.is_reference or warm else SMALL_PATCH_STEPS
 
     def resolved_lr(self, warm: bool = False) -> float:
         """The base learning rate; warm: of a warm start (WARM_BASE_LR: the rate its schedule was measured on)."""
