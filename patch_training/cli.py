@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 f"name, or add --overwrite to replace it.")
     options = TrainOptions(preset=args.preset, guides=args.guides, loss=args.loss, steps=args.steps or 0,
                            seconds=args.seconds, seed=args.seed, device=args.device, precision=args.precision,
-                           threads=args.threads, vgg=args.vgg or "", base=args.base)
+                           threads=args.threads, vgg=args.vgg or "", base=args.base, patch_size=args.patch_size)
     bar, reading = ProgressBar("train"), ProgressBar("guides" if options.spec().guides else "reading")
 
     def read(done: int, total: int) -> None:  # the pass over the clip before training
@@ -254,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what the network's change is added to: input (the frame), colour (a colour mapping of "
                             "the frame fitted to the keyframes: faster to learn), auto: %s (default auto)"
                             % DEFAULT_BASE)
+    train.add_argument("--patch-size", type=int, default=0, metavar="PX",
+                       help="side of the training patches (0: the preset's, 48 for fast and balanced, 32 for "
+                            "reference); 32 learns styles aligned with the frame (filters, traced paintings) faster "
+                            "at short budgets but can fail on loosely aligned ones (README, Benchmarks)")
     train.add_argument("--vgg", help="VGG19 weights file for the paper's perceptual loss (optional)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")

@@ -38,6 +38,7 @@ class TrainOptions:
     threads: int = 0                  # 0: the library's policy (runtime.default_threads)
     vgg: str = ""
     base: str = "auto"                # residual base: auto, input, colour (TrainConfig.base)
+    patch_size: int = 0               # training patch side; 0: the preset's (TrainConfig.patch_size)
 
     def spec(self) -> GuideSpec:
         return GuideSpec(guides=parse_guides(self.guides), seed=self.seed)
@@ -46,7 +47,7 @@ class TrainOptions:
         seconds = self.seconds if self.seconds is not None else (0.0 if self.steps else 120.0)
         config = TrainConfig(preset=self.preset, loss=self.loss, steps=self.steps or 0, seconds=seconds,
                              seed=self.seed, device=self.device, precision=self.precision, threads=self.threads,
-                             vgg_path=self.vgg or "", base=self.base)
+                             vgg_path=self.vgg or "", base=self.base, patch_size=self.patch_size)
         config.validate()
         return config
 

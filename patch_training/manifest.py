@@ -16,7 +16,8 @@ from .inference import DEFAULT_TILE
 from .jobs import TrainOptions
 from .outputs import VIDEO_CODECS
 
-TRAIN_KEYS = ("preset", "steps", "seconds", "seed", "guides", "loss", "threads", "device", "precision")
+TRAIN_KEYS = ("preset", "steps", "seconds", "seed", "guides", "loss", "threads", "device", "precision", "base",
+              "patch_size")
 SHOT_KEYS = ("name", "frames", "keyframes", "out", "masks", "model", "batch", "tile") + TRAIN_KEYS
 PATH_KEYS = ("frames", "keyframes", "out", "masks", "model")
 

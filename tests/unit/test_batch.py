@@ -147,6 +147,9 @@ def test_an_out_folder_holding_other_files_is_refused_and_left_alone(project, tm
     ({"name": "a", "frames": "f", "out": "o"}, "missing ['keyframes (or model)']"),
     ({"name": "a", "frames": "f", "keyframes": "k", "out": "o.mp4"}, "out must be a folder"),
     ({"name": "a", "frames": "f", "keyframes": "k", "out": "o", "preset": "huge"}, "shot 'a'"),
+    ({"name": "a", "frames": "f", "keyframes": "k", "out": "o", "patch_size": 8},
+     "shot 'a': patch_size: expected at least 16 pixels, received 8"),
+    ({"name": "a", "frames": "f", "keyframes": "k", "out": "o", "base": "paper"}, "shot 'a': base: expected"),
 ])
 def test_a_bad_manifest_is_refused_with_the_shot_and_key_named(tmp_path, entry, words):
     manifest = tmp_path / "m.json"
@@ -163,6 +166,10 @@ def test_relative_paths_are_read_from_the_manifest_folder(tmp_path):
     shot, = read_manifest(manifest)
     assert shot.frames == str(tmp_path / "sub" / "clips" / "a") and shot.train.steps == 5
     assert shot.model_path == tmp_path / "sub" / "out" / "a.safetensors"
+    manifest.write_text(json.dumps({"defaults": {"patch_size": 32, "base": "colour"}, "shots": [
+        {"name": "a", "frames": "clips/a", "keyframes": "keys/a", "out": "out/a"}]}))
+    config = read_manifest(manifest)[0].train.config()
+    assert (config.patch_size, config.base) == (32, "colour")
 
 
 def test_the_example_manifest_reads_and_names_inputs_that_exist():

@@ -66,6 +66,18 @@ def test_guided_model_rebuilds_its_guides_and_refuses_another_size(clip, capsys)
     assert not (clip / "o2").exists()
 
 
+def test_patch_size_is_a_train_option_and_too_small_a_patch_is_refused(clip, capsys):
+    model = clip / "p32.safetensors"
+    code, out, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+                         "--steps", 2, "--guides", "rgb", "--patch-size", 32)
+    assert code == 0, err
+    assert json.loads(run(capsys, "info", model)[1])["summary"]["patch_size"] == 32
+    code, _, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out",
+                       clip / "p8.safetensors", "--steps", 2, "--patch-size", 8)
+    assert code == 2 and "patch_size: expected at least 16 pixels, received 8" in err
+    assert not (clip / "p8.safetensors").exists()
+
+
 def test_a_page_model_on_the_colour_base_needs_its_keyframes_to_stylize(clip, capsys):
     model = clip / "p.safetensors"
     code, out, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
