@@ -4,8 +4,8 @@ in this run (so the result does not depend on what else the machine does while t
 
     taskset -c 1 .venv/bin/python -m benchmarks.patch_size --patches 48,32 --budgets 30,120 --seeds 0,1,2
 
-(The "small patches first" rows of README were measured with `--patches 0` at commit 70051bc, where the trainer
-had that schedule.)
+Patch 0: the preset's schedule (config.SMALL_PATCH_STEPS steps on SMALL_PATCH patches at SMALL_PATCH_LR_SCALE of
+the rate, then 48). README's rows of the same schedule at the full rate were measured at commit 70051bc.
 
 Prints a JSON row per run and a table; rows are appended to benchmarks/results/patch-size.jsonl.
 """
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import _synthetic, load_clip  # noqa: E402
-from patch_training.config import TrainConfig  # noqa: E402
+from patch_training.config import SMALL_PATCH, SMALL_PATCH_STEPS, TrainConfig  # noqa: E402
 from patch_training.guides import GuideSpec, compute_flow  # noqa: E402
 from patch_training.inference import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
@@ -66,6 +66,16 @@ def run(clip: str, patch: int, steps: int, seed: int) -> dict:
             "lut_psnr": psnr(lut[others], truth[others]), "lut_ssim": ssim(lut[others], truth[others])}
 
 
+def steps(patch: int, budget: float, rates: dict[int, float]) -> int:
+    """Steps in `budget` seconds of one core; patch 0: the preset's schedule (SMALL_PATCH_STEPS small ones first)."""
+    if patch:
+        return max(1, round(rates[patch] * budget))
+    fast, slow = rates[SMALL_PATCH], rates[48]
+    if budget * fast <= SMALL_PATCH_STEPS:
+        return max(1, round(budget * fast))
+    return round(SMALL_PATCH_STEPS + (budget - SMALL_PATCH_STEPS / fast) * slow)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patches", default="48,32")
@@ -75,13 +85,13 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     patches = [int(p) for p in args.patches.split(",")]
-    rates = {p: rate(p) for p in patches}
+    rates = {p: rate(p) for p in sorted(set(patches) | ({SMALL_PATCH, 48} if 0 in patches else set())) if p}
     print(f"[{time.strftime('%H:%M:%S')} steps/s {rates}]", file=sys.stderr, flush=True)
     rows = []
     for clip in args.clips.split(","):
         for budget in [float(b) for b in args.budgets.split(",")]:
             for seed, p in [(seed, p) for seed in map(int, args.seeds.split(",")) for p in patches]:
-                row = {**run(clip, p, max(1, round(rates[p] * budget)), seed), "budget_s": budget}
+                row = {**run(clip, p, steps(p, budget, rates), seed), "budget_s": budget}
                 print(json.dumps(row), flush=True)
                 ROWS.parent.mkdir(parents=True, exist_ok=True)
                 with ROWS.open("a") as f:

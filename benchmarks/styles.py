@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import RESULTS, SAMPLE, _cpu_name  # noqa: E402
-from patch_training.config import TrainConfig  # noqa: E402
+from patch_training.config import SMALL_PATCH, SMALL_PATCH_STEPS, TrainConfig  # noqa: E402
 from patch_training.frames_io import FrameSource  # noqa: E402
 from patch_training.guides import GuideSpec, compute_flow, compute_guides, parse_guides  # noqa: E402
 from patch_training.inference import stylize  # noqa: E402
@@ -214,6 +214,10 @@ VARIANTS = {v.label: v for v in (
     Variant("lr 2e-3 + patch 32", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 32}),
     Variant("lr 2e-3 + batch 8", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "batch_size": 8}),
     Variant("lr 4e-3 + patch 32", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 4e-3, "patch_size": 32}),
+    # patch_size 0: the preset's schedule (config.SMALL_PATCH_STEPS steps of SMALL_PATCH patches at
+    # SMALL_PATCH_LR_SCALE of the rate, then 48): today's default. ("lr 2e-3 + small patches first" rows were the
+    # same schedule at the full rate, commit 70051bc.)
+    Variant("small patches first, half lr", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0}),
     Variant("lr 2e-3 + patch 24", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 24}),
     Variant("lr 2e-3 + patch 32 + batch 8", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 32,
                                                                "batch_size": 8}),
@@ -236,6 +240,24 @@ def cost_key(variant: Variant) -> str:
     return ", ".join([key, *sizes])
 
 
+def small_first(variant: Variant) -> Variant | None:
+    """For a variant on the preset's patch schedule: the same variant on SMALL_PATCH patches all along."""
+    if variant.train.get("patch_size", 0) != 0:
+        return None
+    return Variant(variant.label + " (small)", variant.guides, {**variant.train, "patch_size": SMALL_PATCH})
+
+
+def budget_steps(variant: Variant, budget: float, rates: dict[str, float]) -> int:
+    """Steps that `variant` does in `budget` seconds of one core (the small-patch steps at their own rate)."""
+    small = small_first(variant)
+    if small is None:
+        return max(1, round(rates[cost_key(variant)] * budget))
+    fast, slow = rates[cost_key(small)], rates[cost_key(variant)]
+    if budget * fast <= SMALL_PATCH_STEPS:
+        return max(1, round(budget * fast))
+    return round(SMALL_PATCH_STEPS + (budget - SMALL_PATCH_STEPS / fast) * slow)
+
+
 
 def calibrate(variant: Variant, steps: int = 150) -> float:
     """Training steps/s of `variant` on one thread (synthetic 256x256 frames, its guide channels)."""
@@ -254,6 +276,7 @@ def calibrate(variant: Variant, steps: int = 150) -> float:
 def rates_for(variants: list[Variant], quick: bool) -> dict[str, float]:
     """Steps/s per cost_key: from RATES when measured before, else measured now and added to it."""
     rates = {} if quick or not RATES.exists() else json.loads(RATES.read_text())
+    variants = variants + [s for s in map(small_first, variants) if s is not None]
     missing = {cost_key(v): v for v in variants if cost_key(v) not in rates}
     for key, v in missing.items():
         rates[key] = calibrate(v, 4 if quick else 150)
@@ -377,7 +400,8 @@ def report(rows: dict[tuple, dict]) -> str:
     return "\n".join(lines)
 
 
-AFTER = "lr 2e-3"                       # today's defaults (DEFAULT_BASE "input", DEFAULT_LR 2e-3)
+LR_2E3 = "lr 2e-3"                      # the defaults of 2026-11-28 morning (DEFAULT_LR 2e-3, 48x48 all along)
+AFTER = "small patches first, half lr"  # today's defaults (and 32x32 patches for the first 800 steps at half lr)
 COLOUR_OPTION = "colour base + lr 2e-3"  # the defaults plus base "colour"
 PAGE_OPTION = "page + colour base + lr 2e-3"  # the defaults plus base "colour" and the 'page' guide
 
@@ -386,9 +410,10 @@ def summary(rows: dict[tuple, dict]) -> str:
     """README's table: per style class and budget, mean PSNR / SSIM / instability of the baselines, the defaults
     before and after issue 15, and the page guide option."""
     columns = ("colour lookup table", "nearest keyframe, copied", "nearest keyframe, warped along the flow", "before",
-               AFTER, COLOUR_OPTION, PAGE_OPTION)
+               LR_2E3, AFTER, COLOUR_OPTION, PAGE_OPTION)
     head = ("LUT", "nearest keyframe copied", "nearest keyframe warped", "before (defaults of 2026-11-27)",
-            "after (defaults: lr 2e-3)", "after + colour base", "after + colour base + page guide")
+            "lr 2e-3 (48x48 all along)", "after (defaults: lr 2e-3, 32x32 first)", "lr 2e-3 + colour base",
+            "lr 2e-3 + colour base + page guide")
     lines = ["| style class | budget | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     budgets = sorted({k[3] for k in rows if k[3] > 0})
     for style in STYLES:
@@ -444,7 +469,7 @@ def main() -> int:
                 continue
             for budget in budgets:
                 for v in variants:
-                    steps = max(1, round(rates[cost_key(v)] * (0.5 if args.quick else budget)))
+                    steps = budget_steps(v, 0.5 if args.quick else budget, rates)
                     row, result = run_variant(case, v, steps)
                     row = {**base, "method": v.label, "budget_s": budget, **row}
                     print(json.dumps(row), flush=True)

@@ -99,9 +99,9 @@ class PatchToonTrainAdvanced(PatchToonTrain):
             "batch_size": ("INT", {"default": 0, "min": 0, "max": 1024, "tooltip": "Patches per step; 0 = the "
                                    "preset's default (16, the paper's 40 for reference). More: smoother, slower steps."}),
             "patch_size": ("INT", {"default": 0, "min": 0, "max": 512, "tooltip": "Patch side in pixels; 0 = the "
-                                   "preset's default (48, the paper's 32 for reference). At least 16. 32 learns styles "
-                                   "aligned with the frame (filters, traced paintings) faster in short runs, but can "
-                                   "fail on loosely aligned ones (README, Benchmarks)."}),
+                                   "preset's: fast and balanced train their first 800 steps on 32 at half the learning "
+                                   "rate, then 48 (faster early progress); the paper's 32 for reference. At least 16. "
+                                   "Any other value: that size all along."}),
             "learning_rate": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.0001, "tooltip": "Adam "
                                         "learning rate; 0 = the preset's default (2e-3 with cosine decay, 1e-3 for a "
                                         "warm start, 4e-4 for reference)."}),

@@ -255,9 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "the frame fitted to the keyframes: faster to learn), auto: %s (default auto)"
                             % DEFAULT_BASE)
     train.add_argument("--patch-size", type=int, default=0, metavar="PX",
-                       help="side of the training patches (0: the preset's, 48 for fast and balanced, 32 for "
-                            "reference); 32 learns styles aligned with the frame (filters, traced paintings) faster "
-                            "at short budgets but can fail on loosely aligned ones (README, Benchmarks)")
+                       help="side of the training patches, all along (0: the preset's: fast and balanced train "
+                            "their first 800 steps on 32 at half the learning rate, then 48; reference 32)")
     train.add_argument("--vgg", help="VGG19 weights file for the paper's perceptual loss (optional)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")

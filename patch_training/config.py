@@ -109,6 +109,14 @@ DEFAULT_PRESET = "fast"
 DEFAULT_BASE = "input"
 DEFAULT_LR = 2e-3
 WARM_BASE_LR = 1e-3
+# Small patches first (U-Net presets, patch size left to the preset, cold starts): the first SMALL_PATCH_STEPS
+# steps train on SMALL_PATCH x SMALL_PATCH patches, about 2.2x cheaper on the CPU, at SMALL_PATCH_LR_SCALE times
+# the learning rate, then the preset's patch size. Chosen by benchmarks/styles.py and benchmarks/patch_size.py
+# (README, Benchmarks): small patches all along lose at 120 s on the real clips (less context per patch), and at
+# the full rate their noisier gradients blew up on the paper-craft clip in 2 of 3 seeds; at half the rate not.
+SMALL_PATCH = 32
+SMALL_PATCH_STEPS = 800
+SMALL_PATCH_LR_SCALE = 0.5
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,11 @@ class TrainConfig:
 
     def resolved_patch(self) -> int:
         return self.patch_size or (32 if self.is_reference else 48)
+
+    def small_patch_steps(self, warm: bool = False) -> int:
+        """Steps trained on SMALL_PATCH patches before resolved_patch(): only when the preset picks the patch size,
+        for a U-Net preset starting from scratch (a warm start's schedule was measured without them)."""
+        return 0 if self.patch_size or self.is_reference or warm else SMALL_PATCH_STEPS
 
     def resolved_lr(self, warm: bool = False) -> float:
         """The base learning rate; warm: of a warm start (WARM_BASE_LR: the rate its schedule was measured on)."""

@@ -13,7 +13,7 @@ import torch
 
 from . import __version__
 from .colour_base import fit_map
-from .config import TrainConfig
+from .config import SMALL_PATCH, SMALL_PATCH_LR_SCALE, TrainConfig
 from .errors import FramesError, GuideError, check_image_batch
 from .inference import stylize
 from .keyframes import Keyframes
@@ -131,8 +131,11 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             generator = generator.to(device)
             discriminator = PatchDiscriminator().to(device) if loss_config.adversarial else None
         vgg = VGG19Features(loss_config.vgg_path).to(device) if loss_config.perceptual else None
-        sampler = PatchSampler(inputs, targets, masks, config.resolved_patch(),
-                               torch.Generator().manual_seed(config.seed + 1))
+        sampling = torch.Generator().manual_seed(config.seed + 1)
+        sampler = PatchSampler(inputs, targets, masks, config.resolved_patch(), sampling)
+        small_steps = config.small_patch_steps(warm=init is not None)
+        small = PatchSampler(inputs, targets, masks, SMALL_PATCH, sampling) if small_steps else None
+        small_size = small.patch if small else 0
         patch, lr = sampler.patch, config.resolved_lr(warm=init is not None)
         # Paper: Adam(4e-4, betas 0.9/0.999, weight decay 1e-5). Small presets: Adam DEFAULT_LR with cosine decay.
         decay = 1e-5 if config.is_reference else 0.0
@@ -161,8 +164,9 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
                 if fraction >= 1.0 or (should_stop is not None and should_stop()):
                     break
                 for group in opt_g.param_groups:
-                    group["lr"] = warm_start.learning_rate(lr, fraction, init is not None, config.is_reference)
-                x, y, m = sampler.sample(config.resolved_batch())
+                    group["lr"] = warm_start.learning_rate(lr, fraction, init is not None, config.is_reference) * (
+                        SMALL_PATCH_LR_SCALE if step < small_steps else 1.0)
+                x, y, m = (small if step < small_steps else sampler).sample(config.resolved_batch())
                 terms = _train_step(generator, discriminator, vgg, opt_g, opt_d, x, y, m, loss_config, device, dtype)
                 step += 1
                 counted += 1
@@ -188,7 +192,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             optimizer_state = _cpu_state(opt_g.state_dict()) if warm_start.KEEP_OPTIMIZER_STATE else None
         finally:
             generator.eval().cpu()
-            del discriminator, vgg, opt_g, opt_d, inputs, targets, masks, sampler
+            del discriminator, vgg, opt_g, opt_d, inputs, targets, masks, sampler, small
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 
@@ -199,6 +203,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             "final_losses": {k: v / counted for k, v in sums.items()} if counted else last_losses,
             "keyframe_indices": idx, "frame_size": [h, w], "seed": config.seed,
             "batch_size": config.resolved_batch(), "patch_size": patch, "learning_rate": lr,
+            "small_patch_steps": min(step, small_steps), "small_patch_size": small_size,
             "device": device.type, "precision": str(dtype).replace("torch.", ""),
             "threads": torch.get_num_threads(), "library_version": __version__,
             "stopped_early": bool(should_stop is not None and should_stop()),

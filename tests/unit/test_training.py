@@ -114,3 +114,26 @@ def test_config_errors_are_named():
         TrainConfig(preset="huge").validate()
     with pytest.raises(ConfigError, match="both 0"):
         TrainConfig(steps=0, seconds=0).validate()
+
+
+def test_unet_presets_start_on_small_patches_unless_the_patch_size_is_given(textured, monkeypatch):
+    import patch_training.config as config_module
+
+    frames, keyframes = tiny_setup(textured)
+    seen = []
+    original = PatchSampler.sample
+    monkeypatch.setattr(PatchSampler, "sample", lambda self, batch: seen.append(self.patch) or original(self, batch))
+    monkeypatch.setattr(config_module, "SMALL_PATCH_STEPS", 2)
+    model = train_style_model(frames, keyframes, TrainConfig(steps=4, seconds=0, batch_size=2))
+    assert seen == [32, 32, 48, 48]
+    assert (model.summary["patch_size"], model.summary["small_patch_steps"], model.summary["small_patch_size"]) == \
+        (48, 2, 32)
+    seen.clear()
+    given = train_style_model(frames, keyframes, TrainConfig(steps=3, seconds=0, batch_size=2, patch_size=40))
+    assert seen == [40, 40, 40] and given.summary["small_patch_steps"] == 0
+    seen.clear()
+    warm = train_style_model(frames, keyframes, TrainConfig(steps=3, seconds=0, batch_size=2), init=model)
+    assert seen == [48, 48, 48] and warm.summary["small_patch_steps"] == 0
+    seen.clear()
+    train_style_model(frames, keyframes, TrainConfig(preset="reference", steps=1, seconds=0, batch_size=2))
+    assert seen == [32]
