@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import _synthetic, load_clip  # noqa: E402
-from patch_training.config import SMALL_PATCH, SMALL_PATCH_STEPS, TrainConfig  # noqa: E402
+from benchmarks.styles import scheduled_steps  # noqa: E402
+from patch_training.config import SMALL_PATCH, TrainConfig  # noqa: E402
 from patch_training.guides import GuideSpec, compute_flow  # noqa: E402
 from patch_training.inference import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
@@ -70,10 +71,7 @@ def steps(patch: int, budget: float, rates: dict[int, float]) -> int:
     """Steps in `budget` seconds of one core; patch 0: the preset's schedule (SMALL_PATCH_STEPS small ones first)."""
     if patch:
         return max(1, round(rates[patch] * budget))
-    fast, slow = rates[SMALL_PATCH], rates[48]
-    if budget * fast <= SMALL_PATCH_STEPS:
-        return max(1, round(budget * fast))
-    return round(SMALL_PATCH_STEPS + (budget - SMALL_PATCH_STEPS / fast) * slow)
+    return scheduled_steps(budget, rates[SMALL_PATCH], rates[48])
 
 
 def main() -> int:

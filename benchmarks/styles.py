@@ -252,10 +252,15 @@ def budget_steps(variant: Variant, budget: float, rates: dict[str, float]) -> in
     small = small_first(variant)
     if small is None:
         return max(1, round(rates[cost_key(variant)] * budget))
-    fast, slow = rates[cost_key(small)], rates[cost_key(variant)]
-    if budget * fast <= SMALL_PATCH_STEPS:
-        return max(1, round(budget * fast))
-    return round(SMALL_PATCH_STEPS + (budget - SMALL_PATCH_STEPS / fast) * slow)
+    return scheduled_steps(budget, rates[cost_key(small)], rates[cost_key(variant)])
+
+
+def scheduled_steps(budget: float, small_rate: float, rate: float) -> int:
+    """Steps of the preset's patch schedule in `budget` seconds: SMALL_PATCH_STEPS at `small_rate` steps/s, the
+    rest at `rate`."""
+    if budget * small_rate <= SMALL_PATCH_STEPS:
+        return max(1, round(budget * small_rate))
+    return round(SMALL_PATCH_STEPS + (budget - SMALL_PATCH_STEPS / small_rate) * rate)
 
 
 
