@@ -199,7 +199,8 @@ class Variant:
 
 
 # "before": the defaults of today (2026-11-28, before issue 15), spelled out so that the row keeps its meaning.
-_BEFORE = {"preset": "fast", "loss": "structure", "learning_rate": 1e-3, "base": "input", "patch_size": 48}
+_BEFORE = {"preset": "fast", "loss": "structure", "learning_rate": 1e-3, "base": "input", "patch_size": 48,
+           "prior": "none"}
 VARIANTS = {v.label: v for v in (
     Variant("before", "rgb,gauss,edges", _BEFORE),
     Variant("lr 2e-3", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3}),
@@ -217,7 +218,9 @@ VARIANTS = {v.label: v for v in (
     # patch_size 0: the preset's schedule (config.SMALL_PATCH_STEPS steps of SMALL_PATCH patches at
     # SMALL_PATCH_LR_SCALE of the rate, then 48): today's default. ("lr 2e-3 + small patches first" rows were the
     # same schedule at the full rate, commit 70051bc.)
-    Variant("small patches first, half lr", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0}),
+    Variant("small patches first at half lr", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0}),
+    # The same from the shipped prior's weights (patch_training/priors/, benchmarks/train_prior.py).
+    Variant("shipped prior", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0, "prior": "auto"}),
     Variant("lr 2e-3 + patch 24", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 24}),
     Variant("lr 2e-3 + patch 32 + batch 8", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 32,
                                                                "batch_size": 8}),
@@ -406,7 +409,7 @@ def report(rows: dict[tuple, dict]) -> str:
 
 
 LR_2E3 = "lr 2e-3"                      # the defaults of 2026-11-28 morning (DEFAULT_LR 2e-3, 48x48 all along)
-AFTER = "small patches first, half lr"  # today's defaults (and 32x32 patches for the first 800 steps at half lr)
+AFTER = "small patches first at half lr"  # today's defaults (and 32x32 patches for the first 800 steps at half lr)
 COLOUR_OPTION = "colour base + lr 2e-3"  # the defaults plus base "colour"
 PAGE_OPTION = "page + colour base + lr 2e-3"  # the defaults plus base "colour" and the 'page' guide
 

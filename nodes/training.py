@@ -88,8 +88,8 @@ class PatchToonTrain:
 
 
 class PatchToonTrainAdvanced(PatchToonTrain):
-    DESCRIPTION = (PatchToonTrain.DESCRIPTION + " This version also sets the loss, batch, patch size, precision and "
-                   "residual base.")
+    DESCRIPTION = (PatchToonTrain.DESCRIPTION + " This version also sets the loss, batch, patch size, precision, "
+                   "residual base and starting weights.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -111,6 +111,11 @@ class PatchToonTrainAdvanced(PatchToonTrain):
                                                     "colour: a colour mapping of the frame fitted to the keyframes "
                                                     "before training (the steps then go into texture, not colour); "
                                                     f"auto: {DEFAULT_BASE} (a warm start: its model's)."}),
+            "prior": (["auto", "none"], {"tooltip": "Starting weights when training from scratch. auto: the shipped "
+                                                    "prior (weights that learn a new style fast, trained on other "
+                                                    "clips and styles) for the fast preset with the default guides "
+                                                    "and base, random weights for any other network; none: random "
+                                                    "weights. A warm start starts from its model instead."}),
         })
 
 
