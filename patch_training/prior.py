@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ConfigError, WarmStartError
+from .errors import ConfigError
 from .models import GeneratorConfig, StyleModel
 
 SHIPPED = Path(__file__).resolve().parent / "priors" / "fast-gauss-edges.safetensors"
@@ -21,7 +21,6 @@ SHIPPED = Path(__file__).resolve().parent / "priors" / "fast-gauss-edges.safeten
 
 def resolve_prior(choice: str, network: GeneratorConfig, guide_spec: dict | None) -> StyleModel | None:
     """The model whose weights a cold start of `network` with `guide_spec` begins from, or None (random)."""
-    from . import warm_start
     from .checkpoint import load_model
     if choice == "none":
         return None
@@ -29,22 +28,26 @@ def resolve_prior(choice: str, network: GeneratorConfig, guide_spec: dict | None
         if not SHIPPED.is_file():
             return None
         prior = _load_shipped(load_model)
-        try:
-            warm_start.check_init(prior, network, guide_spec)
-        except WarmStartError:
-            return None  # another network or other guides: random weights, as always
-        return prior
+        return prior if fits(prior, network, guide_spec) else None  # another network: random weights, as always
     prior = load_model(choice)
-    try:
-        warm_start.check_init(prior, network, guide_spec)
-    except WarmStartError:
+    if not fits(prior, network, guide_spec):
+        from .warm_start import preset_name
+
         def say(config: GeneratorConfig, spec: dict | None) -> str:
             guides = list((spec or {}).get("guides", [])) or "none"
-            return f"preset '{warm_start.preset_name(config)}', base '{config.base}', guides {guides}"
+            return f"preset '{preset_name(config)}', base '{config.base}', guides {guides}"
         raise ConfigError(f"prior: {choice} is a model of {say(prior.config, prior.guides)}; this training builds "
-                          f"{say(network, guide_spec)} (with the same guide settings). Give a prior trained "
-                          f"for this network and guides, or set prior to 'auto' or 'none'.") from None
+                          f"{say(network, guide_spec)}. Give a prior trained for this network and guides, or set "
+                          f"prior to 'auto' or 'none'.")
     return prior
+
+
+def fits(prior: StyleModel, network: GeneratorConfig, guide_spec: dict | None) -> bool:
+    """The same network and the same guides in the same order. Unlike a warm start, the guides' settings (flow
+    preset, seed of the Gaussian blobs) may differ: a prior is a starting point, trained on many settings' worth of
+    clips, not a model of this clip."""
+    trained = list((prior.guides or {}).get("guides", []))
+    return prior.config == network and trained == list((guide_spec or {}).get("guides", []))
 
 
 _CACHE: dict[Path, StyleModel] = {}

@@ -39,6 +39,9 @@ def test_a_cold_start_of_the_default_network_begins_at_the_prior(textured):
     random = fit_style(frames, keyframes, TrainConfig(steps=1, seconds=0, batch_size=2, learning_rate=1e-12,
                                                       prior="none"), GuideSpec())
     assert random.summary["prior"] == "" and not torch.allclose(weights(random), weights(model), atol=1e-3)
+    # Other guide settings (the Gaussian blobs' seed, the flow preset): still the default guides, still the prior.
+    other = fit_style(frames, keyframes, still, GuideSpec(seed=5, flow_preset="ultrafast"))
+    assert other.summary["prior"] == "shipped"
     # Trained as from scratch: the small-patch start and the cold learning rate are kept.
     trained = fit_style(frames, keyframes, TrainConfig(steps=2, seconds=0, batch_size=2), GuideSpec())
     assert trained.summary["small_patch_steps"] == 2 and trained.summary["learning_rate"] == 2e-3
