@@ -3,6 +3,7 @@ CPU budgets: a budget of S seconds is the number of steps one thread does in S s
 in this run (so the result does not depend on what else the machine does while the clips train).
 
     taskset -c 1 .venv/bin/python -m benchmarks.patch_size --patches 48,32 --budgets 30,120 --seeds 0,1,2
+    taskset -c 1 .venv/bin/python -m benchmarks.patch_size --patches 0 --priors none,auto --seeds 0,1,2
 
 Patch 0: the preset's schedule (config.SMALL_PATCH_STEPS steps on SMALL_PATCH patches at SMALL_PATCH_LR_SCALE of
 the rate, then 48). README's rows of the same schedule at the full rate were measured at commit 70051bc.
@@ -36,8 +37,8 @@ CLIPS = ["sample", "api_google_gemini_omni_flash_video_edit"]
 ROWS = REPO / "benchmarks" / "results" / "patch-size.jsonl"
 
 
-def config(patch: int, steps: int, seed: int = 0) -> TrainConfig:
-    return TrainConfig(steps=steps, seconds=0, patch_size=patch, threads=1, preview_every_s=0, seed=seed)
+def config(patch: int, steps: int, seed: int = 0, prior: str = "none") -> TrainConfig:
+    return TrainConfig(steps=steps, seconds=0, patch_size=patch, threads=1, preview_every_s=0, seed=seed, prior=prior)
 
 
 def rate(patch: int, steps: int = 80) -> float:
@@ -51,17 +52,17 @@ def rate(patch: int, steps: int = 80) -> float:
     return model.summary["steps"] / model.summary["seconds"]
 
 
-def run(clip: str, patch: int, steps: int, seed: int) -> dict:
+def run(clip: str, patch: int, steps: int, seed: int, prior: str = "none") -> dict:
     frames, truth, keys = load_clip(clip)
     keyframes, _ = make_keyframes(keys, truth[keys], frames=frames)
     others = [i for i in range(len(frames)) if i not in keys]
     start = time.process_time()
-    model = fit_style(frames, keyframes, config(patch, steps, seed), GuideSpec())
+    model = fit_style(frames, keyframes, config(patch, steps, seed, prior), GuideSpec())
     train_s = time.process_time() - start
     result = stylize(model, frames, model_guides(model, frames, keyframes.images), threads=1)
     motion = compute_flow(frames, "balanced", 1)
     lut = ColorLUT(frames[keys], truth[keys])(frames)
-    return {"clip": clip, "patch": patch, "seed": seed, "steps": steps, "train_cpu_s": train_s,
+    return {"clip": clip, "patch": patch, "seed": seed, "prior": prior, "steps": steps, "train_cpu_s": train_s,
             "psnr": psnr(result[others], truth[others]), "ssim": ssim(result[others], truth[others]),
             "instability": temporal_instability(result, motion) / temporal_instability(truth, motion),
             "lut_psnr": psnr(lut[others], truth[others]), "lut_ssim": ssim(lut[others], truth[others])}
@@ -80,6 +81,8 @@ def main() -> int:
     parser.add_argument("--budgets", default="30,120", help="seconds of one core, comma-separated")
     parser.add_argument("--clips", default=",".join(CLIPS))
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (the real clips vary by seed)")
+    parser.add_argument("--priors", default="none", help="starting weights, comma-separated: none (random), auto "
+                        "(the shipped prior)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     patches = [int(p) for p in args.patches.split(",")]
@@ -88,17 +91,18 @@ def main() -> int:
     rows = []
     for clip in args.clips.split(","):
         for budget in [float(b) for b in args.budgets.split(",")]:
-            for seed, p in [(seed, p) for seed in map(int, args.seeds.split(",")) for p in patches]:
-                row = {**run(clip, p, steps(p, budget, rates), seed), "budget_s": budget}
+            for seed, p, prior in [(seed, p, prior) for seed in map(int, args.seeds.split(",")) for p in patches
+                                   for prior in args.priors.split(",")]:
+                row = {**run(clip, p, steps(p, budget, rates), seed, prior), "budget_s": budget}
                 print(json.dumps(row), flush=True)
                 ROWS.parent.mkdir(parents=True, exist_ok=True)
                 with ROWS.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 rows.append(row)
-    print("| clip | budget | patch | seed | steps | PSNR | SSIM | instability vs truth | LUT PSNR / SSIM |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| clip | budget | patch | prior | seed | steps | PSNR | SSIM | instability vs truth | LUT PSNR / SSIM |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['clip'][:24]} | {r['budget_s']:g} s | {r['patch']} | {r['seed']} | {r['steps']} | {r['psnr']:.2f} | "
+        print(f"| {r['clip'][:24]} | {r['budget_s']:g} s | {r['patch']} | {r['prior']} | {r['seed']} | {r['steps']} | {r['psnr']:.2f} | "
               f"{r['ssim']:.3f} | {r['instability']:.2f}x | {r['lut_psnr']:.2f} / {r['lut_ssim']:.3f} |")
     return 0
 

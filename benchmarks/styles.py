@@ -199,7 +199,8 @@ class Variant:
 
 
 # "before": the defaults of today (2026-11-28, before issue 15), spelled out so that the row keeps its meaning.
-_BEFORE = {"preset": "fast", "loss": "structure", "learning_rate": 1e-3, "base": "input", "patch_size": 48}
+_BEFORE = {"preset": "fast", "loss": "structure", "learning_rate": 1e-3, "base": "input", "patch_size": 48,
+           "prior": "none"}
 VARIANTS = {v.label: v for v in (
     Variant("before", "rgb,gauss,edges", _BEFORE),
     Variant("lr 2e-3", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3}),
@@ -217,7 +218,9 @@ VARIANTS = {v.label: v for v in (
     # patch_size 0: the preset's schedule (config.SMALL_PATCH_STEPS steps of SMALL_PATCH patches at
     # SMALL_PATCH_LR_SCALE of the rate, then 48): today's default. ("lr 2e-3 + small patches first" rows were the
     # same schedule at the full rate, commit 70051bc.)
-    Variant("small patches first, half lr", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0}),
+    Variant("small patches first at half lr", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0}),
+    # The same from the shipped prior's weights (patch_training/priors/, benchmarks/train_prior.py).
+    Variant("shipped prior", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0, "prior": "auto"}),
     Variant("lr 2e-3 + patch 24", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 24}),
     Variant("lr 2e-3 + patch 32 + batch 8", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 32,
                                                                "batch_size": 8}),
@@ -406,7 +409,8 @@ def report(rows: dict[tuple, dict]) -> str:
 
 
 LR_2E3 = "lr 2e-3"                      # the defaults of 2026-11-28 morning (DEFAULT_LR 2e-3, 48x48 all along)
-AFTER = "small patches first, half lr"  # today's defaults (and 32x32 patches for the first 800 steps at half lr)
+SMALL_FIRST = "small patches first at half lr"  # the defaults of 2026-11-28 evening (32x32 for 800 steps first)
+AFTER = "shipped prior"                 # today's defaults: the same, starting at the shipped prior's weights
 COLOUR_OPTION = "colour base + lr 2e-3"  # the defaults plus base "colour"
 PAGE_OPTION = "page + colour base + lr 2e-3"  # the defaults plus base "colour" and the 'page' guide
 
@@ -415,9 +419,10 @@ def summary(rows: dict[tuple, dict]) -> str:
     """README's table: per style class and budget, mean PSNR / SSIM / instability of the baselines, the defaults
     before and after issue 15, and the page guide option."""
     columns = ("colour lookup table", "nearest keyframe, copied", "nearest keyframe, warped along the flow", "before",
-               LR_2E3, AFTER, COLOUR_OPTION, PAGE_OPTION)
+               LR_2E3, SMALL_FIRST, AFTER, COLOUR_OPTION, PAGE_OPTION)
     head = ("LUT", "nearest keyframe copied", "nearest keyframe warped", "before (defaults of 2026-11-27)",
-            "lr 2e-3 (48x48 all along)", "after (defaults: lr 2e-3, 32x32 first)", "lr 2e-3 + colour base",
+            "lr 2e-3 (48x48 all along)", "lr 2e-3, 32x32 first", "after (defaults: the same from the shipped prior)",
+            "lr 2e-3 + colour base",
             "lr 2e-3 + colour base + page guide")
     lines = ["| style class | budget | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
     budgets = sorted({k[3] for k in rows if k[3] > 0})

@@ -21,7 +21,7 @@ PRESET_TIP = ("Network size. 'fast': a small U-Net, many steps per second, best 
               "for a GPU or longer budgets; 'reference': the paper's generator (slow on a CPU).")
 
 
-def _train_inputs(extra: dict) -> dict:
+def _train_inputs(extra: dict, optional: dict | None = None) -> dict:
     return {"required": {
         "frames": ("IMAGE", {"tooltip": "The clip (the same frames given to Make Keyframes). A frame that is not a "
                                         "keyframe is stylized as the preview while training."}),
@@ -34,14 +34,14 @@ def _train_inputs(extra: dict) -> dict:
                           "tooltip": "Training steps (batches of patches); 0 = no step limit (then seconds must be "
                                      "set). A step count makes training repeatable on the CPU for a given seed."}),
         "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1,
-                         "tooltip": "Seeds the network's start and the patch sampling: same seed, inputs and steps "
-                                    "on the CPU give the same model."}),
+                         "tooltip": "Seeds the network's start (when not the shipped prior's) and the patch "
+                                    "sampling: same seed, inputs and steps on the CPU give the same model."}),
         **extra,
     }, "optional": {
         "guides": (PATCH_GUIDES, {"tooltip": "Optional consistency guides from Compute Guides; the model then needs "
                                              "the same guides to stylize. Leave empty to learn from the frames alone."}),
         "init_model": (PATCH_MODEL, {"tooltip": "Optional: a trained model to continue (Load Patch Model, or another "
-                                                "Train Patch Model) instead of starting from random weights. It must "
+                                                "Train Patch Model) instead of starting from scratch. It must "
                                                 "have the same preset and guides. After a keyframe edit a warm start "
                                                 "reaches a fresh run's quality in a fraction of the time."}),
         # Optional, with a default: workflows saved before it existed load and run as before (warm start on).
@@ -50,6 +50,7 @@ def _train_inputs(extra: dict) -> dict:
                                    "seed) and only the keyframes or the budget changed, training continues from the "
                                    "model it made last time; the monitor says so. Off: train from scratch (the same "
                                    "seed and steps then give the same model on the CPU)."}),
+        **(optional or {}),
     }, "hidden": {"unique_id": "UNIQUE_ID"}}
 
 
@@ -88,8 +89,8 @@ class PatchToonTrain:
 
 
 class PatchToonTrainAdvanced(PatchToonTrain):
-    DESCRIPTION = (PatchToonTrain.DESCRIPTION + " This version also sets the loss, batch, patch size, precision and "
-                   "residual base.")
+    DESCRIPTION = (PatchToonTrain.DESCRIPTION + " This version also sets the loss, batch, patch size, precision, "
+                   "residual base and starting weights.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -111,6 +112,13 @@ class PatchToonTrainAdvanced(PatchToonTrain):
                                                     "colour: a colour mapping of the frame fitted to the keyframes "
                                                     "before training (the steps then go into texture, not colour); "
                                                     f"auto: {DEFAULT_BASE} (a warm start: its model's)."}),
+        }, {
+            # Optional, with a default: workflows saved before it existed load and run (with the prior).
+            "prior": (["auto", "none"], {"tooltip": "Starting weights when training from scratch. auto: the shipped "
+                                                    "prior (weights that learn a new style fast, trained on other "
+                                                    "clips and styles) for the fast preset with the default guides "
+                                                    "and base, random weights for any other network; none: random "
+                                                    "weights. A warm start starts from its model instead."}),
         })
 
 

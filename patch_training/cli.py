@@ -64,7 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 f"name, or add --overwrite to replace it.")
     options = TrainOptions(preset=args.preset, guides=args.guides, loss=args.loss, steps=args.steps or 0,
                            seconds=args.seconds, seed=args.seed, device=args.device, precision=args.precision,
-                           threads=args.threads, vgg=args.vgg or "", base=args.base, patch_size=args.patch_size)
+                           threads=args.threads, vgg=args.vgg or "", base=args.base, patch_size=args.patch_size,
+                           prior=args.prior)
     bar, reading = ProgressBar("train"), ProgressBar("guides" if options.spec().guides else "reading")
 
     def read(done: int, total: int) -> None:  # the pass over the clip before training
@@ -95,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     s = model.summary
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
                       "guides": options.spec().describe(), "final_losses": s["final_losses"],
-                      **({"warm_start": s["warm_start"]} if "warm_start" in s else {})}))
+                      **({"warm_start": s["warm_start"]} if "warm_start" in s else {}),
+                      **({"prior": s["prior"]} if s.get("prior") else {})}))
     return 0
 
 
@@ -257,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--patch-size", type=int, default=0, metavar="PX",
                        help="side of the training patches, all along (0: the preset's: fast and balanced train "
                             "their first 800 steps on 32 at half the learning rate, then 48; reference 32)")
+    train.add_argument("--prior", default="auto", metavar="auto|none|MODEL",
+                       help="starting weights of a training from scratch: auto (the shipped prior, trained on other "
+                            "clips and styles, for the fast preset with the default guides; random weights for any "
+                            "other network), none (random weights), or a .safetensors model of the same network "
+                            "(default auto)")
     train.add_argument("--vgg", help="VGG19 weights file for the paper's perceptual loss (optional)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")

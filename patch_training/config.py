@@ -167,6 +167,8 @@ class TrainConfig:
     preview_every_s: float = 5.0    # a preview image at most this often (seconds), 0 = never
     vgg_path: str = ""              # VGG19 weights file for the perceptual loss ("paper" loss only)
     base: str = "auto"              # residual base of unet presets: "input", "colour" or "auto" (DEFAULT_BASE)
+    prior: str = "auto"             # starting weights of a cold start: "auto" (the shipped prior where it fits,
+                                    # prior.py), "none" (random), or a .safetensors model file
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
@@ -188,6 +190,9 @@ class TrainConfig:
         if self.is_reference and self.base == "colour":
             raise ConfigError("base: 'colour' needs a residual network; the reference preset predicts the frame "
                               "itself. Use base 'auto' or 'input' with preset 'reference'.")
+        if self.prior not in ("auto", "none") and not str(self.prior).endswith(".safetensors"):
+            raise ConfigError(f"prior: expected 'auto', 'none' or a model file ending in .safetensors, received "
+                              f"{self.prior!r}.")
         if self.patch_size and self.patch_size < 16:
             raise ConfigError(f"patch_size: expected at least 16 pixels, received {self.patch_size}.")
 

@@ -39,6 +39,7 @@ class TrainOptions:
     vgg: str = ""
     base: str = "auto"                # residual base: auto, input, colour (TrainConfig.base)
     patch_size: int = 0               # training patch side; 0: the preset's (TrainConfig.patch_size)
+    prior: str = "auto"               # starting weights: auto (the shipped prior where it fits), none, a file
 
     def spec(self) -> GuideSpec:
         return GuideSpec(guides=parse_guides(self.guides), seed=self.seed)
@@ -47,7 +48,8 @@ class TrainOptions:
         seconds = self.seconds if self.seconds is not None else (0.0 if self.steps else 120.0)
         config = TrainConfig(preset=self.preset, loss=self.loss, steps=self.steps or 0, seconds=seconds,
                              seed=self.seed, device=self.device, precision=self.precision, threads=self.threads,
-                             vgg_path=self.vgg or "", base=self.base, patch_size=self.patch_size)
+                             vgg_path=self.vgg or "", base=self.base, patch_size=self.patch_size,
+                             prior=self.prior)
         config.validate()
         return config
 

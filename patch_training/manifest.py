@@ -17,7 +17,7 @@ from .jobs import TrainOptions
 from .outputs import VIDEO_CODECS
 
 TRAIN_KEYS = ("preset", "steps", "seconds", "seed", "guides", "loss", "threads", "device", "precision", "base",
-              "patch_size")
+              "patch_size", "prior")
 SHOT_KEYS = ("name", "frames", "keyframes", "out", "masks", "model", "batch", "tile") + TRAIN_KEYS
 PATH_KEYS = ("frames", "keyframes", "out", "masks", "model")
 
@@ -93,6 +93,8 @@ def _shot(entry: dict, base: Path, label: str) -> Shot:
     for key in PATH_KEYS:
         if entry.get(key) is not None:
             entry[key] = os.path.normpath(base / Path(entry[key]).expanduser())
+    if isinstance(entry.get("prior"), str) and entry["prior"] not in ("auto", "none"):  # a model file
+        entry["prior"] = os.path.normpath(base / Path(entry["prior"]).expanduser())
     if Path(entry["out"]).suffix.lower() in VIDEO_CODECS:
         raise ConfigError(f"manifest: {label}: out must be a folder of frames (segments are written by several "
                           f"workers), received the video name {entry['out']!r}. Give a folder; make a video from "

@@ -20,6 +20,7 @@ from .keyframes import Keyframes
 from .losses import VGG19Features, gradient_loss, l1_loss, lsgan_loss, ssim_loss
 from .models import PatchDiscriminator, StyleModel, build_generator
 from .patches import PatchSampler
+from .prior import prior_name, resolve_prior
 from .runtime import autocast, cpu_threads, resolve_device, resolve_precision
 from . import warm_start
 
@@ -107,6 +108,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
     idx = list(keyframes.indices)
     if init is not None:
         warm_start.check_init(init, gen_config, guide_spec if channels else None)
+    prior = None if init is not None else resolve_prior(config.prior, gen_config, guide_spec if channels else None)
     warm_steps = None if init is None else warm_start.steps_total(init.summary)
 
     # ComfyUI runs nodes under torch.inference_mode(); tensors made there cannot be saved for backward.
@@ -124,10 +126,12 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global RNG state
             torch.manual_seed(config.seed)
             generator = build_generator(gen_config)
-            if gen_config.base == "colour" and init is None:  # a warm start keeps the base it learned on
-                generator.colour_map.copy_(fit_map(inputs[:, :3], targets, masks))
             if init is not None:
                 warm_start.load_init(generator, init)
+            elif prior is not None:  # a cold start from the prior's weights (then trained as from scratch)
+                warm_start.load_init(generator, prior)
+            if gen_config.base == "colour" and init is None:  # a warm start keeps the base it learned on
+                generator.colour_map.copy_(fit_map(inputs[:, :3], targets, masks))
             generator = generator.to(device)
             discriminator = PatchDiscriminator().to(device) if loss_config.adversarial else None
         vgg = VGG19Features(loss_config.vgg_path).to(device) if loss_config.perceptual else None
@@ -204,6 +208,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             "keyframe_indices": idx, "frame_size": [h, w], "seed": config.seed,
             "batch_size": config.resolved_batch(), "patch_size": patch, "learning_rate": lr,
             "small_patch_steps": min(step, small_steps), "small_patch_size": small_size,
+            "prior": prior_name(config.prior, prior),
             "device": device.type, "precision": str(dtype).replace("torch.", ""),
             "threads": torch.get_num_threads(), "library_version": __version__,
             "stopped_early": bool(should_stop is not None and should_stop()),

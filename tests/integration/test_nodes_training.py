@@ -105,6 +105,7 @@ def test_a_model_trained_with_guides_stylizes_with_the_same_guides(comfy):
     meta = read_metadata(path)
     assert meta["guides"]["guides"] == ["gauss", "edges"] and meta["summary"]["frame_size"] == [128, 128]
     assert meta["generator"]["in_channels"] == 3 + 3 + 1
+    assert meta["summary"]["prior"] == "shipped"  # the default network and guides start at the shipped prior
     guide_preview = [f for f in output_files(entry) if f["type"] == "temp"]
     assert len(guide_preview) == 32
 
@@ -117,7 +118,7 @@ def test_train_advanced_learns_on_a_colour_base_with_the_page_guide(comfy):
                    "guides": "edges, page", "seed": 0, "flow_preset": "ultrafast", "detect_cuts": True}}
     prompt["4"] = {"class_type": "PatchToonTrainAdvanced", "inputs": {
         **prompt["4"]["inputs"], "guides": ["6", 0], "loss": "auto", "batch_size": 0, "patch_size": 0,
-        "learning_rate": 0.0, "precision": "auto", "base": "colour"}}
+        "learning_rate": 0.0, "precision": "auto", "base": "colour", "prior": "auto"}}
     prompt["7"] = {"class_type": "PatchToonStylize", "inputs": {"model": ["4", 0], "frames": ["1", 0],
                    "batch_size": 4, "tile": 0, "guides": ["6", 0]}}
     prompt["8"] = {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "paged"}}
@@ -127,6 +128,7 @@ def test_train_advanced_learns_on_a_colour_base_with_the_page_guide(comfy):
     (path,) = saved_models(comfy, "paged")
     meta = read_metadata(path)
     assert meta["guides"]["guides"] == ["edges", "page"] and meta["generator"]["base"] == "colour"
+    assert meta["summary"]["prior"] == ""  # no prior fits this network: random weights
     assert meta["generator"]["in_channels"] == 3 + 1 + 3
     assert load_model(path).generator.colour_map.shape == (10, 3)
 

@@ -35,7 +35,8 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     assert {"patch_training/cli.py", "patch_training/guides/compute.py", "patch_toon/__init__.py",
             "patch_toon/nodes/model_io.py", "patch_toon/web/training_monitor.js",
             "patch_toon/examples_workflows/stylize_with_checkpoint.json",
-            "patch_toon/examples_workflows/assets/sample/sample_style.safetensors"} <= set(names)
+            "patch_toon/examples_workflows/assets/sample/sample_style.safetensors",
+            "patch_training/priors/fast-gauss-edges.safetensors"} <= set(names)
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -62,7 +63,7 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     sh(command, "train", "--frames", SAMPLE / "frames", "--keyframes", SAMPLE / "keyframes", "--out", "m.safetensors",
        "--steps", 2, cwd=elsewhere)
     info = json.loads(sh(command, "info", "m.safetensors", cwd=elsewhere).stdout)
-    assert info["summary"]["steps"] == 2
+    assert info["summary"]["steps"] == 2 and info["summary"]["prior"] == "shipped"  # the installed prior is found
     sh(command, "stylize", "--model", "m.safetensors", "--frames", SAMPLE / "frames", "--out", "styled", cwd=elsewhere)
     assert len(list((elsewhere / "styled").iterdir())) == len(list((SAMPLE / "frames").iterdir()))
 

@@ -169,7 +169,12 @@ def test_relative_paths_are_read_from_the_manifest_folder(tmp_path):
     manifest.write_text(json.dumps({"defaults": {"patch_size": 32, "base": "colour"}, "shots": [
         {"name": "a", "frames": "clips/a", "keyframes": "keys/a", "out": "out/a"}]}))
     config = read_manifest(manifest)[0].train.config()
-    assert (config.patch_size, config.base) == (32, "colour")
+    assert (config.patch_size, config.base, config.prior) == (32, "colour", "auto")
+    manifest.write_text(json.dumps({"defaults": {"prior": "priors/mine.safetensors"}, "shots": [
+        {"name": "a", "frames": "clips/a", "keyframes": "keys/a", "out": "out/a"},
+        {"name": "b", "frames": "clips/b", "keyframes": "keys/b", "out": "out/b", "prior": "none"}]}))
+    a, b = (shot.train.config().prior for shot in read_manifest(manifest))
+    assert (a, b) == (str(tmp_path / "sub" / "priors" / "mine.safetensors"), "none")
 
 
 def test_the_example_manifest_reads_and_names_inputs_that_exist():

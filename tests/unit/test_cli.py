@@ -78,6 +78,19 @@ def test_patch_size_is_a_train_option_and_too_small_a_patch_is_refused(clip, cap
     assert not (clip / "p8.safetensors").exists()
 
 
+def test_the_prior_is_a_train_option(clip, capsys):
+    train = ("train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--steps", 2)
+    code, out, err = run(capsys, *train, "--out", clip / "shipped.safetensors")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["prior"] == "shipped", err
+    code, out, err = run(capsys, *train, "--out", clip / "random.safetensors", "--prior", "none")
+    assert code == 0 and json.loads(run(capsys, "info", clip / "random.safetensors")[1])["summary"]["prior"] == ""
+    code, _, err = run(capsys, *train, "--out", clip / "own.safetensors", "--prior", clip / "random.safetensors")
+    assert code == 0, err  # a model of the same network is a prior
+    code, _, err = run(capsys, *train, "--out", clip / "bad.safetensors", "--prior", clip / "random.safetensors",
+                       "--guides", "rgb")
+    assert code == 2 and "prior: " in err and "guides none" in err and not (clip / "bad.safetensors").exists()
+
+
 def test_a_page_model_on_the_colour_base_needs_its_keyframes_to_stylize(clip, capsys):
     model = clip / "p.safetensors"
     code, out, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,

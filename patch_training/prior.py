@@ -1,0 +1,66 @@
+"""Starting weights for a cold start: the shipped prior.
+
+A prior is an ordinary patch_training checkpoint whose weights a training run starts from instead of random ones
+(it then trains exactly as from scratch: the same schedule, small patches first, the same learning rate). The one
+shipped in `priors/` was trained by `benchmarks/train_prior.py` on clips that no benchmark scores, stylized by
+filters written there; it fits the default preset, guides and base only. Any other network starts from random
+weights, as before.
+
+"auto": the shipped prior when it fits the network and guides, else random weights; "none": random weights; a
+path: that model, which must fit (ConfigError says what differs).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ConfigError
+from .models import GeneratorConfig, StyleModel
+
+SHIPPED = Path(__file__).resolve().parent / "priors" / "fast-gauss-edges.safetensors"
+
+
+def resolve_prior(choice: str, network: GeneratorConfig, guide_spec: dict | None) -> StyleModel | None:
+    """The model whose weights a cold start of `network` with `guide_spec` begins from, or None (random)."""
+    from .checkpoint import load_model
+    if choice == "none":
+        return None
+    if choice == "auto":
+        if not SHIPPED.is_file():
+            return None
+        prior = _load_shipped(load_model)
+        return prior if fits(prior, network, guide_spec) else None  # another network: random weights, as always
+    prior = load_model(choice)
+    if not fits(prior, network, guide_spec):
+        from .warm_start import preset_name
+
+        def say(config: GeneratorConfig, spec: dict | None) -> str:
+            guides = list((spec or {}).get("guides", [])) or "none"
+            return f"preset '{preset_name(config)}', base '{config.base}', guides {guides}"
+        raise ConfigError(f"prior: {choice} is a model of {say(prior.config, prior.guides)}; this training builds "
+                          f"{say(network, guide_spec)}. Give a prior trained for this network and guides, or set "
+                          f"prior to 'auto' or 'none'.")
+    return prior
+
+
+def fits(prior: StyleModel, network: GeneratorConfig, guide_spec: dict | None) -> bool:
+    """The same network and the same guides in the same order. Unlike a warm start, the guides' settings (flow
+    preset, seed of the Gaussian blobs) may differ: a prior is a starting point, trained on many settings' worth of
+    clips, not a model of this clip."""
+    trained = list((prior.guides or {}).get("guides", []))
+    return prior.config == network and trained == list((guide_spec or {}).get("guides", []))
+
+
+_CACHE: dict[Path, StyleModel] = {}
+
+
+def _load_shipped(load_model) -> StyleModel:
+    if SHIPPED not in _CACHE:
+        _CACHE[SHIPPED] = load_model(SHIPPED)
+    return _CACHE[SHIPPED]
+
+
+def prior_name(choice: str, prior: StyleModel | None) -> str:
+    """What the summary records: "" (random weights), "shipped", or the file given."""
+    if prior is None:
+        return ""
+    return "shipped" if choice == "auto" else Path(choice).name
