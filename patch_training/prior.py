@@ -11,6 +11,7 @@ path: that model, which must fit (ConfigError says what differs).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import ConfigError
@@ -27,7 +28,7 @@ def resolve_prior(choice: str, network: GeneratorConfig, guide_spec: dict | None
     if choice == "auto":
         if not SHIPPED.is_file():
             return None
-        prior = _load_shipped(load_model)
+        prior = _shipped()
         return prior if fits(prior, network, guide_spec) else None  # another network: random weights, as always
     prior = load_model(choice)
     if not fits(prior, network, guide_spec):
@@ -50,13 +51,11 @@ def fits(prior: StyleModel, network: GeneratorConfig, guide_spec: dict | None) -
     return prior.config == network and trained == list((guide_spec or {}).get("guides", []))
 
 
-_CACHE: dict[Path, StyleModel] = {}
-
-
-def _load_shipped(load_model) -> StyleModel:
-    if SHIPPED not in _CACHE:
-        _CACHE[SHIPPED] = load_model(SHIPPED)
-    return _CACHE[SHIPPED]
+@lru_cache(maxsize=1)
+def _shipped() -> StyleModel:
+    """The shipped prior, read once per process (a training copies its weights, never changes them)."""
+    from .checkpoint import load_model
+    return load_model(SHIPPED)
 
 
 def prior_name(choice: str, prior: StyleModel | None) -> str:
