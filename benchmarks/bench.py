@@ -29,16 +29,16 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.original import OriginalGenerator, OriginalTrainer, vgg_layers  # noqa: E402
 from patch_training.config import PRESETS, REFERENCE, TrainConfig  # noqa: E402
-from patch_training.frames_io import FrameSource  # noqa: E402
-from patch_training.inference import stylize  # noqa: E402
+from patch_training.frames.sources import FrameSource  # noqa: E402
+from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import ColorLUT, psnr, ssim  # noqa: E402
-from patch_training.models import StyleModel, build_generator  # noqa: E402
+from patch_training.model.networks import StyleModel, build_generator  # noqa: E402
 from patch_training.runtime import cpu_has_fast_bf16  # noqa: E402
 from patch_training.guides import DEFAULT_GUIDES, GuideSpec, compute_flow, parse_guides  # noqa: E402
 from patch_training.metrics import temporal_instability  # noqa: E402
-from patch_training.pipeline import fit_style, model_guides  # noqa: E402
-from patch_training.trainer import train_style_model  # noqa: E402
+from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.train.loop import train_style_model  # noqa: E402
 
 SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
 RESULTS = REPO / "benchmarks" / "results"
@@ -184,8 +184,8 @@ def _peak_rss_of(preset: str, h: int, w: int, tile: int) -> float:
         "import torch, sys\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from patch_training.config import PRESETS\n"
-        "from patch_training.models import StyleModel, build_generator\n"
-        "from patch_training.inference import stylize\n"
+        "from patch_training.model.networks import StyleModel, build_generator\n"
+        "from patch_training.stylize.tiled import stylize\n"
         f"m = StyleModel(build_generator(PRESETS[{preset!r}]), PRESETS[{preset!r}])\n"
         f"out = stylize(m, torch.rand(1, {h}, {w}, 3), tile={tile}, threads=1)\n"
         "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n")
@@ -207,7 +207,7 @@ def section_memory(quick: bool) -> dict:
 def section_guides(quick: bool) -> dict:
     """Seconds per frame of flow + guides vs stylization with the default preset, at 350x350 and 1920x1080,
     with each of the flow presets 'fast' (the default) and 'balanced'."""
-    from patch_training.guides.bench import measure_speed
+    from benchmarks.guides_speed import measure_speed
     sizes = ((350, 350), (1080, 1920))
     frames = 4 if quick else 10
     torch.manual_seed(0)

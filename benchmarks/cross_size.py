@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from patch_training.config import TrainConfig
-from patch_training.frames_io import FrameSource
-from patch_training.inference import stylize
+from patch_training.frames.sources import FrameSource
+from patch_training.stylize.tiled import stylize
 from patch_training.keyframes import make_keyframes
 from patch_training.metrics import psnr, ssim
-from patch_training.pipeline import fit_style
+from patch_training.train.fit import fit_style
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples_workflows" / "assets" / "sample"
 

@@ -118,7 +118,7 @@ def timed(args: list[str], total: int) -> dict:
 def guides_cost(w: int, h: int, length: int, rounds: int = 3) -> dict:
     """Seconds per frame of the default guides (flow included) for `length` frames, keyframes at both ends:
     compute_guides on the whole clip vs guides.stream_guides, alternated `rounds` times (best of each)."""
-    from patch_training.frames_io import to_tensor
+    from patch_training.frames.sources import to_tensor
     from patch_training.guides import GuideSpec, compute_guides
     from patch_training.guides.stream import stream_guides
 

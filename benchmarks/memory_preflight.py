@@ -51,11 +51,11 @@ def child(kind: str, guides: str, h: int, w: int) -> dict:
 
     from patch_training.config import PRESETS, TrainConfig
     from patch_training.guides import GuideSpec
-    from patch_training.inference import stylize
+    from patch_training.stylize.tiled import stylize
     from patch_training.keyframes import make_keyframes
     from patch_training.memory import stylize_host_bytes, training_host_bytes
-    from patch_training.models import StyleModel, build_generator
-    from patch_training.pipeline import fit_style
+    from patch_training.model.networks import StyleModel, build_generator
+    from patch_training.train.fit import fit_style
 
     torch.set_num_threads(1)
     config = PRESETS["fast"]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from patch_training.config import REFERENCE
-from patch_training.models import PatchDiscriminator, TexlerGenerator
+from patch_training.model.networks import PatchDiscriminator, TexlerGenerator
 
 
 class OriginalGenerator(TexlerGenerator):

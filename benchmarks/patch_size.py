@@ -27,11 +27,11 @@ from benchmarks.bench import _synthetic, load_clip  # noqa: E402
 from benchmarks.styles import scheduled_steps  # noqa: E402
 from patch_training.config import SMALL_PATCH, TrainConfig  # noqa: E402
 from patch_training.guides import GuideSpec, compute_flow  # noqa: E402
-from patch_training.inference import stylize  # noqa: E402
+from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import ColorLUT, psnr, ssim, temporal_instability  # noqa: E402
-from patch_training.pipeline import fit_style, model_guides  # noqa: E402
-from patch_training.trainer import train_style_model  # noqa: E402
+from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.train.loop import train_style_model  # noqa: E402
 
 CLIPS = ["sample", "api_google_gemini_omni_flash_video_edit"]
 ROWS = REPO / "benchmarks" / "results" / "patch-size.jsonl"

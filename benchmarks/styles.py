@@ -48,13 +48,13 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import RESULTS, SAMPLE, _cpu_name  # noqa: E402
 from patch_training.config import SMALL_PATCH, SMALL_PATCH_STEPS, TrainConfig  # noqa: E402
-from patch_training.frames_io import FrameSource  # noqa: E402
+from patch_training.frames.sources import FrameSource  # noqa: E402
 from patch_training.guides import GuideSpec, compute_flow, compute_guides, parse_guides  # noqa: E402
-from patch_training.inference import stylize  # noqa: E402
+from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import ColorLUT, psnr, ssim, temporal_instability  # noqa: E402
-from patch_training.pipeline import fit_style, model_guides  # noqa: E402
-from patch_training.trainer import train_style_model  # noqa: E402
+from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.train.loop import train_style_model  # noqa: E402
 
 SIZE, FRAMES = 256, 30
 CLIPS = ("sample", "astronaut")
@@ -219,7 +219,7 @@ VARIANTS = {v.label: v for v in (
     # SMALL_PATCH_LR_SCALE of the rate, then 48): today's default. ("lr 2e-3 + small patches first" rows were the
     # same schedule at the full rate, commit 70051bc.)
     Variant("small patches first at half lr", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0}),
-    # The same from the shipped prior's weights (patch_training/priors/, benchmarks/train_prior.py).
+    # The same from the shipped prior's weights (patch_training/model/priors/, benchmarks/train_prior.py).
     Variant("shipped prior", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 0, "prior": "auto"}),
     Variant("lr 2e-3 + patch 24", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 24}),
     Variant("lr 2e-3 + patch 32 + batch 8", "rgb,gauss,edges", {**_BEFORE, "learning_rate": 2e-3, "patch_size": 32,

@@ -38,13 +38,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.frames_io import FrameSource  # noqa: E402
+from patch_training.frames.sources import FrameSource  # noqa: E402
 from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.inference import stylize  # noqa: E402
+from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.pipeline import fit_style, model_guides  # noqa: E402
-from patch_training.suggest import SuggestWeights, suggest_keyframes  # noqa: E402
+from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.frames.suggest import SuggestWeights, suggest_keyframes  # noqa: E402
 
 SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
 RESULTS = REPO / "benchmarks" / "results"

@@ -1,4 +1,4 @@
-"""Train the shipped prior (patch_training/priors/): starting weights for every cold start of the default network.
+"""Train the shipped prior (patch_training/model/priors/): starting weights for every cold start of the default network.
 
     taskset -c 1 .venv/bin/python -m benchmarks.train_prior --minutes 15     # writes the prior (refuses to replace)
     taskset -c 1 .venv/bin/python -m benchmarks.train_prior --quick          # checks the script, writes nothing
@@ -33,14 +33,14 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.clips import PAIRS, _decode, _zip, find_wheel  # noqa: E402
 from benchmarks.styles import _luma  # noqa: E402
-from patch_training.checkpoint import save_model  # noqa: E402
+from patch_training.model.checkpoint import save_model  # noqa: E402
 from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.guide_set import make_guide_set, training_inputs  # noqa: E402
+from patch_training.guides.guide_set import make_guide_set, training_inputs  # noqa: E402
 from patch_training.guides import GuideSpec, parse_guides  # noqa: E402
 from patch_training.guides.spec import DEFAULT_GUIDES  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.prior import SHIPPED  # noqa: E402
-from patch_training.trainer import train_style_model  # noqa: E402
+from patch_training.model.prior import SHIPPED  # noqa: E402
+from patch_training.train.loop import train_style_model  # noqa: E402
 
 SIZE, FRAMES = 256, 30
 

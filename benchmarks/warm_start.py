@@ -31,15 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench import RESULTS, _cpu_name, _synthetic, load_clip  # noqa: E402
-from patch_training import warm_start  # noqa: E402
+from patch_training.train import warm_start  # noqa: E402
 from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.guide_set import make_guide_set  # noqa: E402
+from patch_training.guides.guide_set import make_guide_set  # noqa: E402
 from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.inference import stylize  # noqa: E402
+from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.pipeline import fit_style  # noqa: E402
-from patch_training.trainer import train_style_model  # noqa: E402
+from patch_training.train.fit import fit_style  # noqa: E402
+from patch_training.train.loop import train_style_model  # noqa: E402
 
 DEFAULT = (warm_start.WARM_LR_SCALE, warm_start.KEEP_OPTIMIZER_STATE)  # before the runs set the scale
 CLIPS = ("sample", "api_google_gemini_omni_flash_video_edit")

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 from server import PromptServer
 
-from patch_training.frames_io import to_uint8
-from patch_training.trainer import TrainProgress
+from patch_training.frames.sources import to_uint8
+from patch_training.train.loop import TrainProgress
 
 log = logging.getLogger("patch_toon")
 

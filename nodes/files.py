@@ -6,10 +6,10 @@ from pathlib import Path
 import folder_paths
 import torch
 
-from patch_training.frames_io import FrameSource, to_uint8
+from patch_training.frames.sources import FrameSource, to_uint8
 from patch_training.memory import inference_bytes
-from patch_training.outputs import FrameWriter
-from patch_training.streaming import stylize_stream
+from patch_training.frames.writers import FrameWriter
+from patch_training.stylize.stream import stylize_stream
 from ._common import PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room, release
 from .frames import check_source, frame_sources, source_path
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import folder_paths
 
 from patch_training.errors import PatchToonError
-from patch_training.frames_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from patch_training.frames.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from patch_training.keyframes import make_keyframes
-from patch_training.selection import SYNTAX, check_index_syntax, format_indices, parse_indices, read_frames
-from patch_training.suggest import suggest_keyframes
+from patch_training.frames.selection import SYNTAX, check_index_syntax, format_indices, parse_indices, read_frames
+from patch_training.frames.suggest import suggest_keyframes
 from ._common import PATCH_KEYFRAMES, ROOT, SAMPLE_DIR, count_reporter, log
 
 SAMPLE_SOURCES = {"[patch-toon sample] frames": SAMPLE_DIR / "frames",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 from patch_training.errors import PatchToonError
-from patch_training.guide_set import make_guide_set
+from patch_training.guides.guide_set import make_guide_set
 from patch_training.guides import GUIDE_CHANNELS, GuideSpec, parse_guides
 from patch_training.guides.spec import FLOW_PRESET_NAMES
 from ._common import PATCH_GUIDES, PATCH_KEYFRAMES, ROOT, guide_reporter

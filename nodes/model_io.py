@@ -1,6 +1,6 @@
 """Model file nodes: save a trained style model to models/patch_toon/ and load one from there.
 
-Files use the library's checkpoint format (patch_training.checkpoint): a model saved here loads in
+Files use the library's checkpoint format (patch_training.model.checkpoint): a model saved here loads in
 `python -m patch_training stylize`, and a model trained on the command line loads here.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import folder_paths
 
-from patch_training.checkpoint import load_model, read_metadata, save_model
+from patch_training.model.checkpoint import load_model, read_metadata, save_model
 from patch_training.errors import PatchToonError
 from ._common import MODELS_FOLDER, PATCH_MODEL, ROOT, SAMPLE_DIR, models_dir
 

@@ -11,20 +11,20 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .checkpoint import load_model, read_metadata, save_model
+from .model.checkpoint import load_model, read_metadata, save_model
 from .config import BASES, DEFAULT_BASE, PRESETS, LOSS_PRESETS
 from .errors import OutputExistsError, PatchToonError
-from .frames_io import FrameSource, to_uint8
-from .inference import DEFAULT_TILE, STYLIZE_FIXES
-from .jobs import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
-from .outputs import VIDEO_CODECS, FrameWriter
-from .streaming import stylize_stream
-from .suggest import check_count, suggest_keyframes
+from .frames.sources import FrameSource, to_uint8
+from .stylize.tiled import DEFAULT_TILE, STYLIZE_FIXES
+from .pipeline.train_files import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
+from .frames.writers import VIDEO_CODECS, FrameWriter
+from .stylize.stream import stylize_stream
+from .frames.suggest import check_count, suggest_keyframes
 from .guides.compute import advected_names
 from .memory import check_host_memory, stream_host_bytes
-from .pipeline import guide_spec_of, scale_note, stylize_needs
-from .trainer import TrainProgress
-from .warm_start import weights_sha256
+from .train.fit import guide_spec_of, scale_note, stylize_needs
+from .train.loop import TrainProgress
+from .train.warm_start import weights_sha256
 
 
 class ProgressBar:
@@ -172,14 +172,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import LocalExecutor, run_batch
-    from .manifest import read_manifest
+    from .batch.run import LocalExecutor, run_batch
+    from .batch.manifest import read_manifest
 
     shots = read_manifest(args.manifest)
     if args.segment_frames < 0:
         raise PatchToonError(f"--segment-frames: expected 0 (automatic) or more, received {args.segment_frames}.")
     if args.ray:
-        from .cluster import RayExecutor  # the only module that imports Ray
+        from .batch.cluster import RayExecutor  # the only module that imports Ray
 
         executor = RayExecutor(args.ray, args.workers, args.node_ip)
     else:

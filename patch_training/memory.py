@@ -15,9 +15,9 @@ import torch
 
 from .config import GeneratorConfig
 from .errors import ConfigError, MemoryLimitError
-from . import inference  # inference checks memory before it stylizes: a module, not a name, for the cycle
+from .stylize import tiled as inference  # inference checks memory before it stylizes: a module, not a name, for the cycle
 from .guides.flow import working_size
-from .models import build_generator
+from .model.networks import build_generator
 
 # Sets the memory "available" to patch-toon, in MB, instead of what the machine reports (tests, shared hosts).
 MEMORY_LIMIT_ENV = "PATCH_TOON_MEMORY_LIMIT_MB"
@@ -200,7 +200,7 @@ def stream_host_bytes(config: GeneratorConfig, height: int, width: int, guide_ch
     bounds it) stylized as stylize_host_bytes, and for a guided model the guide stream: its RAM store, the
     padded images advected from up to three keyframes, and the frame-sized work buffers of guides.stream."""
     from .guides.filters import pattern_pad
-    from .inference import BATCH_PIXELS
+    from .stylize.tiled import BATCH_PIXELS
 
     pixels = height * width
     batch = max(1, min(batch_size, BATCH_PIXELS // pixels))

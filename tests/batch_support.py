@@ -80,7 +80,7 @@ def assert_same_as_reference(out: Path, ref: Path, shots=GOOD) -> None:
     """Each shot's model has the reference's weights exactly, and its frames (all there, once) are within 1/255."""
     import torch
 
-    from patch_training.checkpoint import load_model
+    from patch_training.model.checkpoint import load_model
 
     for name in shots:
         ours, theirs = load_model(out / f"{name}.safetensors"), load_model(ref / f"{name}.safetensors")

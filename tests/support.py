@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from patch_training.checkpoint import checkpoint_metadata
+from patch_training.model.checkpoint import checkpoint_metadata
 from patch_training.config import PRESETS
-from patch_training.models import StyleModel, build_generator
+from patch_training.model.networks import StyleModel, build_generator
 
 
 def interruptible() -> None:

@@ -18,14 +18,14 @@ from PIL import Image, ImageDraw, ImageFont
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from patch_training.checkpoint import save_model  # noqa: E402
+from patch_training.model.checkpoint import save_model  # noqa: E402
 from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.frames_io import FrameSource, images_by_stem, to_tensor, to_uint8  # noqa: E402
-from patch_training.inference import stylize  # noqa: E402
+from patch_training.frames.sources import FrameSource, images_by_stem, to_tensor, to_uint8  # noqa: E402
+from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import ColorLUT, psnr, ssim  # noqa: E402
 from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.pipeline import fit_style, model_guides  # noqa: E402
+from patch_training.train.fit import fit_style, model_guides  # noqa: E402
 
 SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
 

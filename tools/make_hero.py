@@ -20,12 +20,12 @@ sys.path.insert(0, str(REPO))
 from benchmarks.clips import load_pair  # noqa: E402
 from demo import write_animation  # noqa: E402  (tools/ is this script's folder)
 from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.frames_io import to_uint8  # noqa: E402
+from patch_training.frames.sources import to_uint8  # noqa: E402
 from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.inference import stylize  # noqa: E402
+from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.pipeline import fit_style, model_guides  # noqa: E402
+from patch_training.train.fit import fit_style, model_guides  # noqa: E402
 
 CLIP, KEYS = "api_google_gemini_omni_flash_video_edit", (0, 22, 44)
 

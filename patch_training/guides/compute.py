@@ -12,7 +12,7 @@ from ..errors import GuideError
 from .advect import Sink, Source, advect, carry, merge_shot
 from .filters import edge_map, gauss_pattern, page_map, pattern_pad, temporal_denoise
 from .flow import FlowField, compute_flow, working_size
-from .frames import as_keyframe_images, as_masks, as_numpy_frames, check_keyframe_indices
+from .inputs import as_keyframe_images, as_masks, as_numpy_frames, check_keyframe_indices
 from .shots import detect_shots, shot_coverage
 from .spec import GuideSpec
 

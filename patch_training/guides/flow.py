@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import GuideError
 
-# Measured (numbers in README of the guides, `python -m patch_training.guides.bench`): on a textured frame
+# Measured (numbers in README of the guides, `python -m benchmarks.guides_speed`): on a textured frame
 # translated by (17, -11) px and one rotated by 3 degrees, endpoint error (mean, px) and time per flow, 1 thread:
 #   preset       350x350    trans / rot      1920x1080
 #   ultrafast     1.4 ms   0.19 / 0.28        22 ms
@@ -105,7 +105,7 @@ def compute_flow(frames, preset: str = "balanced", scale: int = 0,
     on_progress(done_pairs, total_pairs) is called after each pair (it may raise to cancel).
     Raises GuideError for fewer than 2 frames or an unknown preset.
     """
-    from .frames import as_numpy_frames
+    from .inputs import as_numpy_frames
 
     x = as_numpy_frames(frames)
     if x.shape[0] < 2:

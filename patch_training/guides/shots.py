@@ -63,7 +63,7 @@ def detect_shots(frames, flow: FlowField | None = None) -> list[tuple[int, int]]
     frames: [T, H, W, 3] float32 0..1 (torch or numpy). flow: the sequence's FlowField, or None to decide
     on colour histograms alone (then only strong colour jumps count as cuts). T = 1 gives [(0, 1)].
     """
-    from .frames import as_numpy_frames
+    from .inputs import as_numpy_frames
 
     x = as_numpy_frames(frames)
     t = x.shape[0]

@@ -29,7 +29,7 @@ from .advect import Source, advect, blend, carry, held_confidence, render, share
 from .compute import GuideProgress, advected_names, nearest_keyframe, page_guide, source_image
 from .filters import edge_map, pattern_pad, temporal_denoise
 from .flow import FlowField, PairFlow, pair_confidence, to_gray_u8, working_size
-from .frames import as_keyframe_images, as_masks, check_keyframe_indices
+from .inputs import as_keyframe_images, as_masks, check_keyframe_indices
 from .shots import frame_histogram, histogram_distance, is_cut
 from .spec import GuideSpec
 

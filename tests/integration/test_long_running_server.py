@@ -27,7 +27,7 @@ def test_every_run_ends_as_asked(soaked):
 
 
 def test_runs_finished_early_say_so_and_the_others_do_not(soaked):
-    from patch_training.checkpoint import read_metadata
+    from patch_training.model.checkpoint import read_metadata
 
     server, report = soaked
     runs = report["entries"][2:-1]

@@ -5,7 +5,7 @@ import pytest
 from support import random_model
 
 from comfy_host import ComfyServer, PromptFailed, setup_host
-from patch_training.checkpoint import save_model
+from patch_training.model.checkpoint import save_model
 
 SAMPLE = {"class_type": "PatchToonLoadFrames", "inputs": {"source": "[patch-toon sample] frames", "start": 0,
                                                          "count": 0, "every_nth": 1, "max_side": 0}}

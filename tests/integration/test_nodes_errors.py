@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model
 
 from comfy_host import PromptFailed, PromptRejected
-from patch_training.checkpoint import save_model
+from patch_training.model.checkpoint import save_model
 from patch_training.guides import GuideSpec
 
 FRAMES, KEYFRAMES = "[patch-toon sample] frames", "[patch-toon sample] keyframes"

@@ -6,7 +6,7 @@ import pytest
 from support import random_model
 
 from comfy_host import setup_host
-from patch_training.checkpoint import save_model
+from patch_training.model.checkpoint import save_model
 
 PACK = setup_host.PACK_LINK_NAME
 CUSTOM_TYPES = {"PATCH_MODEL", "PATCH_KEYFRAMES", "PATCH_GUIDES"}

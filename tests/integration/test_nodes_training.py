@@ -9,7 +9,7 @@ from PIL import Image
 from support import random_model
 
 from comfy_host import PromptFailed, output_files
-from patch_training.checkpoint import load_model, read_metadata, save_model
+from patch_training.model.checkpoint import load_model, read_metadata, save_model
 
 FRAMES, KEYFRAMES = "[patch-toon sample] frames", "[patch-toon sample] keyframes"
 LONG = 600.0  # a budget no test waits for: these runs end by interrupt or "Finish now"
@@ -137,10 +137,10 @@ def test_a_model_trained_with_masks_stylizes_without_compute_guides(comfy):
     # Masks placed its Gaussian guide; the model stores them, so Stylize Frames rebuilds its guides alone.
     from patch_training.config import TrainConfig
     from patch_training.guides import GuideSpec
-    from patch_training.inference import stylize
+    from patch_training.stylize.tiled import stylize
     from patch_training.keyframes import make_keyframes
-    from patch_training.pipeline import fit_style, model_guides
-    from patch_training.selection import read_frames
+    from patch_training.train.fit import fit_style, model_guides
+    from patch_training.frames.selection import read_frames
     from support import SAMPLE
 
     frames, _ = read_frames(SAMPLE / "frames", max_side=96)  # as Load Frames reads it with max_side 96

@@ -5,11 +5,11 @@ run did is read where a user reads it: the summary of the model it saved."""
 import pytest
 
 from comfy_host import output_files
-from patch_training.checkpoint import read_metadata, save_model
+from patch_training.model.checkpoint import read_metadata, save_model
 from patch_training.config import TrainConfig
 from patch_training.keyframes import make_keyframes
-from patch_training.selection import read_frames
-from patch_training.trainer import train_style_model
+from patch_training.frames.selection import read_frames
+from patch_training.train.loop import train_style_model
 from support import SAMPLE
 from test_nodes_training import FRAMES, KEYFRAMES, load_frames, saved_models
 

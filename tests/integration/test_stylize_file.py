@@ -11,7 +11,7 @@ from PIL import Image
 from support import SAMPLE, random_model, read_video
 
 from comfy_host import PromptFailed, setup_host, ui_to_api
-from patch_training.checkpoint import save_model
+from patch_training.model.checkpoint import save_model
 
 REPO = setup_host.REPO
 SAMPLE_FRAMES, SAMPLE_MODEL = "[patch-toon sample] frames", "[patch-toon sample] style"

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from comfy_host import setup_host
-from patch_training.checkpoint import read_metadata
+from patch_training.model.checkpoint import read_metadata
 
 EXAMPLES = setup_host.REPO / "examples_workflows"
 

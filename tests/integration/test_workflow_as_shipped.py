@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from comfy_host import ComfyServer, output_files, setup_host, ui_to_api
-from patch_training.frames_io import FrameSource
+from patch_training.frames.sources import FrameSource
 from patch_training.metrics import psnr
 from support import SAMPLE
 from test_workflows import load, sample_frames, webp_frames

@@ -129,7 +129,7 @@ def test_the_saved_model_stylizes_like_the_command_line(sample_run, tmp_path):
 
 
 def test_the_saved_model_describes_its_training(sample_run):
-    from patch_training.checkpoint import read_metadata
+    from patch_training.model.checkpoint import read_metadata
 
     summary = read_metadata(sample_run["model"])["summary"]
     assert summary["keyframe_indices"] == [0, 14, 31] and summary["frame_size"] == [350, 350]
@@ -202,8 +202,8 @@ def test_the_suggest_workflow_saves_the_suggested_frames_as_shipped(comfy):
     assert prompt[select]["inputs"]["indices"] == [suggest, 0]
     entry = comfy.run(prompt, timeout=300)
 
-    from patch_training.frames_io import FrameSource
-    from patch_training.suggest import suggest_keyframes
+    from patch_training.frames.sources import FrameSource
+    from patch_training.frames.suggest import suggest_keyframes
     expected = suggest_keyframes(FrameSource(SAMPLE_FRAMES).read_all(), prompt[suggest]["inputs"]["count"])
     assert len(expected.indices) == 3
     assert entry["outputs"][suggest]["text"][0].startswith(f"suggested frames {expected.select_frames} of 32")

@@ -36,7 +36,7 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
             "patch_toon/nodes/model_io.py", "patch_toon/web/training_monitor.js",
             "patch_toon/examples_workflows/stylize_with_checkpoint.json",
             "patch_toon/examples_workflows/assets/sample/sample_style.safetensors",
-            "patch_training/priors/fast-gauss-edges.safetensors"} <= set(names)
+            "patch_training/model/priors/fast-gauss-edges.safetensors"} <= set(names)
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

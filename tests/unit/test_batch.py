@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batch_support import assert_same_as_reference, killing_a_segment_worker, make_project, reference
-from patch_training.manifest import read_manifest
+from patch_training.batch.manifest import read_manifest
 from patch_training.errors import ConfigError
 from support import interruptible
 from ray_support import new_marker_dir, ray_env, ray_processes, still_running, stop_ray
@@ -189,7 +189,7 @@ def test_the_example_manifest_reads_and_names_inputs_that_exist():
 def test_ray_is_imported_by_cluster_py_alone():
     importers = [str(p.relative_to(REPO)) for folder in ("patch_training", "nodes") for p in (REPO / folder).rglob("*.py")
                  if re.search(r"^\s*(import ray|from ray)", p.read_text(), re.M)]
-    assert importers == ["patch_training/cluster.py"]
-    code = ("import sys, patch_training.batch, patch_training.cli, patch_training.manifest; "
+    assert importers == ["patch_training/batch/cluster.py"]
+    code = ("import sys, patch_training.batch.run, patch_training.cli, patch_training.batch.manifest; "
             "print('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True).stdout == "False\n"

@@ -4,9 +4,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from patch_training.checkpoint import FORMAT_VERSION, checkpoint_metadata, load_model, read_metadata, save_model
+from patch_training.model.checkpoint import FORMAT_VERSION, checkpoint_metadata, load_model, read_metadata, save_model
 from patch_training.errors import CheckpointError, OutputExistsError
-from patch_training.inference import stylize
+from patch_training.stylize.tiled import stylize
 from support import random_model
 
 

@@ -41,13 +41,13 @@ def main(workdir: Path) -> None:
     sys.path.insert(0, str(REPO / "tests"))
     import torch
 
-    from patch_training.checkpoint import load_model, read_metadata, save_model
+    from patch_training.model.checkpoint import load_model, read_metadata, save_model
     from patch_training.config import TrainConfig
     from patch_training.errors import CheckpointError
     from patch_training.guides import GuideSpec
-    from patch_training.inference import stylize
+    from patch_training.stylize.tiled import stylize
     from patch_training.keyframes import make_keyframes
-    from patch_training.pipeline import fit_style, guide_spec_of, guides_need
+    from patch_training.train.fit import fit_style, guide_spec_of, guides_need
 
     torch.set_num_threads(1)
     frames = torch.rand(3, 32, 32, 3, generator=torch.Generator().manual_seed(0))

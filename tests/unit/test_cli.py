@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from safetensors.torch import save_file
 
-from patch_training.checkpoint import FORMAT_VERSION, checkpoint_metadata
+from patch_training.model.checkpoint import FORMAT_VERSION, checkpoint_metadata
 from patch_training.cli import main
 from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model
 
@@ -243,7 +243,7 @@ def test_frames_are_read_chunk_by_chunk_not_all_at_once(tmp_path):
     # What lets `stylize` take a 10,000-frame clip: a chunk is decoded only when it is asked for, so a frame
     # the reader has not reached yet (here a broken file) does not stop the chunks before it.
     from patch_training.errors import FramesError
-    from patch_training.frames_io import FrameSource
+    from patch_training.frames.sources import FrameSource
 
     paths = write_frames(tmp_path / "frames", 12)
     paths[10].write_bytes(b"not an image")

@@ -6,14 +6,14 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from patch_training.checkpoint import load_model, read_metadata, save_model
-from patch_training.colour_base import apply_map, fit_map, identity_map
+from patch_training.model.checkpoint import load_model, read_metadata, save_model
+from patch_training.model.colour_base import apply_map, fit_map, identity_map
 from patch_training.config import DEFAULT_BASE, DEFAULT_LR, PRESETS, WARM_BASE_LR, GeneratorConfig, TrainConfig
 from patch_training.errors import ConfigError, WarmStartError
-from patch_training.inference import stylize
+from patch_training.stylize.tiled import stylize
 from patch_training.keyframes import make_keyframes
-from patch_training.models import build_generator
-from patch_training.trainer import train_style_model
+from patch_training.model.networks import build_generator
+from patch_training.train.loop import train_style_model
 
 
 def clip_and_keys(textured, style):

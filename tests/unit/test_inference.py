@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from patch_training.errors import ConfigError, FramesError, GuideError
-from patch_training.inference import stylize
+from patch_training.stylize.tiled import stylize
 from support import random_model
 
 

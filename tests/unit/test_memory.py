@@ -3,12 +3,12 @@ import torch
 
 from patch_training.config import PRESETS, TrainConfig
 from patch_training.errors import ConfigError, MemoryLimitError
-from patch_training.inference import stylize
+from patch_training.stylize.tiled import stylize
 from patch_training.keyframes import make_keyframes
 from patch_training.memory import (MEMORY_LIMIT_ENV, activation_floats_per_pixel, available_host_bytes,
                                    inference_bytes, parameter_count, stylize_host_bytes, training_bytes,
                                    training_host_bytes)
-from patch_training.pipeline import fit_style
+from patch_training.train.fit import fit_style
 from support import random_model
 
 

@@ -3,7 +3,7 @@ import torch
 
 from patch_training.config import PRESETS, REFERENCE, GeneratorConfig
 from patch_training.errors import ConfigError
-from patch_training.models import build_generator, macs_per_pixel, receptive_radius
+from patch_training.model.networks import build_generator, macs_per_pixel, receptive_radius
 
 
 def test_reference_generator_has_the_papers_parameter_count():

@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from patch_training.checkpoint import load_model, save_model
+from patch_training.model.checkpoint import load_model, save_model
 from patch_training.config import TrainConfig
 from patch_training.errors import GuideError, KeyframeError
 from patch_training.guides import GuideSpec, compute_guides, iter_guides, training_guides
 from patch_training.guides.stream import stream_guides
 from patch_training.guides.synthetic import rotating_clip
-from patch_training.inference import stylize
+from patch_training.stylize.tiled import stylize
 from patch_training.keyframes import make_keyframes
-from patch_training.pipeline import fit_style, model_guides
+from patch_training.train.fit import fit_style, model_guides
 
 PAGE = GuideSpec(guides=("edges", "page"))
 

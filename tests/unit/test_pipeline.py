@@ -2,15 +2,15 @@
 import pytest
 import torch
 
-from patch_training.checkpoint import load_model, save_model
+from patch_training.model.checkpoint import load_model, save_model
 from patch_training.config import TrainConfig
 from patch_training.errors import FramesError, GuideError, MaskError
-from patch_training.frames_io import FrameSource
+from patch_training.frames.sources import FrameSource
 from patch_training.guides import GuideSpec, compute_guides
-from patch_training.inference import stylize
+from patch_training.stylize.tiled import stylize
 from patch_training.keyframes import make_keyframes
 from patch_training.metrics import ColorLUT, psnr, ssim
-from patch_training.pipeline import fit_style, guides_need, model_guides, stylize_needs
+from patch_training.train.fit import fit_style, guides_need, model_guides, stylize_needs
 
 from support import SAMPLE
 

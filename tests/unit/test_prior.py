@@ -1,15 +1,15 @@
-"""The shipped prior: the starting weights of a cold start of the default network (patch_training/prior.py)."""
+"""The shipped prior: the starting weights of a cold start of the default network (patch_training/model/prior.py)."""
 import pytest
 import torch
 
-from patch_training.checkpoint import load_model, save_model
+from patch_training.model.checkpoint import load_model, save_model
 from patch_training.config import TrainConfig
 from patch_training.errors import ConfigError
 from patch_training.guides import GuideSpec
 from patch_training.keyframes import make_keyframes
-from patch_training.pipeline import fit_style
-from patch_training.prior import SHIPPED
-from patch_training.trainer import train_style_model
+from patch_training.train.fit import fit_style
+from patch_training.model.prior import SHIPPED
+from patch_training.train.loop import train_style_model
 
 
 def setup(textured):

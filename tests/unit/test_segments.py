@@ -6,7 +6,7 @@ import torch
 from patch_training.guides import GuideSpec, compute_guides
 from patch_training.guides.stream import stream_guides
 from patch_training.guides.synthetic import rotating_clip, translating_clip
-from patch_training.segments import Segment, chained, plan_segments
+from patch_training.stylize.segments import Segment, chained, plan_segments
 
 
 def cut_clip():

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from patch_training.errors import FramesError
-from patch_training.selection import (check_index_syntax, fit_size, format_indices, frame_range, parse_indices,
+from patch_training.frames.selection import (check_index_syntax, fit_size, format_indices, frame_range, parse_indices,
                                       read_frames)
 
 

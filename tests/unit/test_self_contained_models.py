@@ -8,15 +8,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from patch_training.checkpoint import FORMAT_VERSION, load_model, read_metadata, save_model
+from patch_training.model.checkpoint import FORMAT_VERSION, load_model, read_metadata, save_model
 from patch_training.cli import main
 from patch_training.config import TrainConfig
 from patch_training.errors import CheckpointError, GuideError, MaskError
-from patch_training.guide_set import (GUIDE_MASK_SIDE, check_guides_match, decode_guide_masks, encode_guide_masks,
+from patch_training.guides.guide_set import (GUIDE_MASK_SIDE, check_guides_match, decode_guide_masks, encode_guide_masks,
                                       make_guide_set)
 from patch_training.guides import GuideSpec, compute_guides
 from patch_training.keyframes import make_keyframes
-from patch_training.pipeline import fit_style, guides_need, model_guides, stylize_needs
+from patch_training.train.fit import fit_style, guides_need, model_guides, stylize_needs
 
 from test_cli import write_frames
 from test_pipeline import moving_clip

@@ -12,14 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from patch_training.checkpoint import save_model
-from patch_training.frames_io import FrameSource, to_uint8
+from patch_training.model.checkpoint import save_model
+from patch_training.frames.sources import FrameSource, to_uint8
 from patch_training.guides import GuideSpec, compute_guides
 from patch_training.guides.stream import stream_guides
 from patch_training.guides.synthetic import rotating_clip, translating_clip
-from patch_training.inference import stylize
-from patch_training.pipeline import model_guides
-from patch_training.streaming import stylize_stream
+from patch_training.stylize.tiled import stylize
+from patch_training.train.fit import model_guides
+from patch_training.stylize.stream import stylize_stream
 from support import SAMPLE, interruptible, random_model, read_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ PEAK_SCRIPT = r"""
 import sys, numpy as np
 from patch_training.guides import GuideSpec
 from patch_training.guides.synthetic import texture
-from patch_training.streaming import stylize_stream
+from patch_training.stylize.stream import stylize_stream
 sys.path.insert(0, sys.argv[3])
 from support import random_model
 n, spec = int(sys.argv[1]), GuideSpec()
@@ -229,8 +229,8 @@ def test_ctrl_c_leaves_nothing_and_a_killed_run_only_complete_frames(guided, tmp
 def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
     from patch_training.config import TrainConfig
     from patch_training.keyframes import make_keyframes
-    from patch_training.pipeline import fit_style
-    from patch_training.streaming import fit_style_stream
+    from patch_training.train.fit import fit_style
+    from patch_training.stylize.stream import fit_style_stream
 
     frames = sample_frames()
     keyframes, _ = make_keyframes([0, 31, 14], frames[[0, 31, 14]].flip(-1), frames=frames)
@@ -246,8 +246,8 @@ def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
 def test_streamed_training_reports_its_pass_and_a_model_without_guides_reads_no_further_than_it_uses():
     from patch_training.config import TrainConfig
     from patch_training.keyframes import make_keyframes
-    from patch_training.streaming import fit_style_stream
-    from patch_training.trainer import default_preview_index
+    from patch_training.stylize.stream import fit_style_stream
+    from patch_training.train.loop import default_preview_index
 
     frames = sample_frames()
     keyframes, _ = make_keyframes([2, 9], frames[[2, 9]].flip(-1), frames=frames)

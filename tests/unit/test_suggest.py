@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-import patch_training.suggest as suggest_module
+import patch_training.frames.suggest as suggest_module
 from patch_training.errors import ConfigError, FramesError, KeyframeError
 from patch_training.guides import compute_flow, detect_shots
 from patch_training.guides.synthetic import rotating_clip, translating_clip
-from patch_training.selection import parse_indices
-from patch_training.suggest import ClipFeatures, choose, suggest_keyframes
+from patch_training.frames.selection import parse_indices
+from patch_training.frames.suggest import ClipFeatures, choose, suggest_keyframes
 
 
 def three_shots():

@@ -4,8 +4,8 @@ import torch
 from patch_training.config import TrainConfig
 from patch_training.errors import ConfigError, KeyframeError, MaskError
 from patch_training.keyframes import make_keyframes
-from patch_training.patches import PatchSampler
-from patch_training.trainer import train_style_model
+from patch_training.train.patches import PatchSampler
+from patch_training.train.loop import train_style_model
 
 
 def tiny_setup(textured, t=4, size=(48, 64)):

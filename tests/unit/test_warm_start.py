@@ -4,16 +4,16 @@ import json
 import pytest
 import torch
 
-from patch_training import warm_start
-from patch_training.checkpoint import load_model, read_metadata, save_model
+from patch_training.train import warm_start
+from patch_training.model.checkpoint import load_model, read_metadata, save_model
 from patch_training.cli import main
 from patch_training.config import TrainConfig
 from patch_training.errors import CheckpointError, WarmStartError
 from patch_training.guides import GuideSpec
 from patch_training.keyframes import make_keyframes
-from patch_training.pipeline import fit_style
-from patch_training.trainer import strip_indices, train_style_model
-from patch_training.warm_start import WarmStartCache, settings_key, weights_sha256
+from patch_training.train.fit import fit_style
+from patch_training.train.loop import strip_indices, train_style_model
+from patch_training.train.warm_start import WarmStartCache, settings_key, weights_sha256
 
 
 def clip_and_keys(textured, keys=(0, 3)):

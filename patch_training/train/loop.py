@@ -11,17 +11,17 @@ from typing import Callable
 
 import torch
 
-from . import __version__
-from .colour_base import fit_map
-from .config import SMALL_PATCH, SMALL_PATCH_LR_SCALE, TrainConfig
-from .errors import FramesError, GuideError, check_image_batch
-from .inference import stylize
-from .keyframes import Keyframes
+from .. import __version__
+from ..model.colour_base import fit_map
+from ..config import SMALL_PATCH, SMALL_PATCH_LR_SCALE, TrainConfig
+from ..errors import FramesError, GuideError, check_image_batch
+from ..stylize.tiled import stylize
+from ..keyframes import Keyframes
 from .losses import VGG19Features, gradient_loss, l1_loss, lsgan_loss, ssim_loss
-from .models import PatchDiscriminator, StyleModel, build_generator
+from ..model.networks import PatchDiscriminator, StyleModel, build_generator
 from .patches import PatchSampler
-from .prior import prior_name, resolve_prior
-from .runtime import autocast, cpu_threads, resolve_device, resolve_precision
+from ..model.prior import prior_name, resolve_prior
+from ..runtime import autocast, cpu_threads, resolve_device, resolve_precision
 from . import warm_start
 
 log = logging.getLogger(__name__)

@@ -25,14 +25,14 @@ from typing import Callable
 
 import numpy as np
 
-from .frames_io import FrameSource, to_uint8
-from .guides.compute import advected_names
-from .guides.stream import stream_guides
-from .inference import DEFAULT_TILE
-from .models import StyleModel
-from .outputs import FrameWriter
-from .pipeline import check_guided_clip, guide_spec_of
-from .streaming import stylize_stream
+from ..frames.sources import FrameSource, to_uint8
+from ..guides.compute import advected_names
+from ..guides.stream import stream_guides
+from .tiled import DEFAULT_TILE
+from ..model.networks import StyleModel
+from ..frames.writers import FrameWriter
+from ..train.fit import check_guided_clip, guide_spec_of
+from .stream import stylize_stream
 
 
 @dataclass(frozen=True)

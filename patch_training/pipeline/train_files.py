@@ -9,16 +9,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .errors import PatchToonError
-from .frames_io import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
-from .guides import DEFAULT_GUIDES, GuideSpec, parse_guides
-from .keyframes import Keyframes, make_keyframes
-from .models import StyleModel
-from .pipeline import check_training_memory, describe_shots, fit_style
-from .streaming import fit_style_stream
-from .trainer import TrainProgress
-from .warm_start import check_init, steps_total
+from ..config import TrainConfig
+from ..errors import PatchToonError
+from ..frames.sources import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
+from ..guides import DEFAULT_GUIDES, GuideSpec, parse_guides
+from ..keyframes import Keyframes, make_keyframes
+from ..model.networks import StyleModel
+from ..train.fit import check_training_memory, describe_shots, fit_style
+from ..stylize.stream import fit_style_stream
+from ..train.loop import TrainProgress
+from ..train.warm_start import check_init, steps_total
 
 DEFAULT_GUIDE_LIST = ",".join(("rgb",) + DEFAULT_GUIDES)
 

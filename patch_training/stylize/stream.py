@@ -12,16 +12,16 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .errors import KeyframeError
-from .guides import GuideSpec, shot_coverage
-from .guide_set import GuideSet, decode_guide_masks, encode_guide_masks
-from .guides.stream import DEFAULT_STORE_BUDGET_MB, as_float_frame, stream_guides
-from .inference import BATCH_PIXELS, DEFAULT_TILE, model_inputs, stylize_chunks
-from .keyframes import Keyframes
-from .models import StyleModel
-from .pipeline import check_guided_clip, fit_style, guide_spec_of
-from .trainer import TrainProgress, default_preview_index
+from ..config import TrainConfig
+from ..errors import KeyframeError
+from ..guides import GuideSpec, shot_coverage
+from ..guides.guide_set import GuideSet, decode_guide_masks, encode_guide_masks
+from ..guides.stream import DEFAULT_STORE_BUDGET_MB, as_float_frame, stream_guides
+from .tiled import BATCH_PIXELS, DEFAULT_TILE, model_inputs, stylize_chunks
+from ..keyframes import Keyframes
+from ..model.networks import StyleModel
+from ..train.fit import check_guided_clip, fit_style, guide_spec_of
+from ..train.loop import TrainProgress, default_preview_index
 
 
 def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count: int | None = None,
@@ -120,7 +120,7 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     on_frames(done, frame_count) follows the pass over the clip that comes before training: the guides' pass
     reads the whole clip (its cuts and motion), a model without guides stops after the last frame it keeps.
     """
-    from .errors import GuideError
+    from ..errors import GuideError
 
     if spec is not None and spec.needs_keyframe_images:
         names = spec.say_keyframe_image_guides()

@@ -12,10 +12,10 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from . import memory
-from .errors import ConfigError, GuideError, check_image_batch
-from .models import StyleModel, receptive_radius
-from .runtime import autocast, cpu_threads, resolve_device, resolve_precision
+from .. import memory
+from ..errors import ConfigError, GuideError, check_image_batch
+from ..model.networks import StyleModel, receptive_radius
+from ..runtime import autocast, cpu_threads, resolve_device, resolve_precision
 
 DEFAULT_TILE = 0  # 0: by architecture, default_tile()
 BLEND = 16  # pixels over which neighbouring tiles cross-fade

@@ -10,7 +10,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .colour_base import apply_map, identity_map
-from .config import GeneratorConfig
+from ..config import GeneratorConfig
 
 
 def _norm(config: GeneratorConfig, channels: int) -> nn.Module:

@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file, safe_open
 
-from . import __version__
-from .config import GeneratorConfig
-from .errors import CheckpointError, ConfigError, OutputExistsError, PatchToonError, shown
-from .guides import GuideSpec
-from .models import StyleModel, build_generator
+from .. import __version__
+from ..config import GeneratorConfig
+from ..errors import CheckpointError, ConfigError, OutputExistsError, PatchToonError, shown
+from ..guides import GuideSpec
+from .networks import StyleModel, build_generator
 
 FORMAT = "patch_training"
 FORMAT_VERSION = 2

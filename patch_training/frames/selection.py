@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import FramesError
-from .frames_io import FrameSource, read_image, to_tensor
+from ..errors import FramesError
+from .sources import FrameSource, read_image, to_tensor
 
 _NUMBER = re.compile(r"^-?\d+$")
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")

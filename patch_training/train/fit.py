@@ -11,15 +11,15 @@ from typing import Callable
 
 import torch
 
-from .config import PRESETS, TrainConfig
-from .errors import FramesError, GuideError, KeyframeError, MaskError
-from .memory import check_host_memory, guides_host_bytes, training_host_bytes
-from .guide_set import GuideSet, decode_guide_masks, make_guide_set, training_inputs
-from .guides import GuideSpec, compute_guides, detect_shots, shot_coverage
-from .keyframes import Keyframes
-from .models import StyleModel
-from .runtime import resolve_device
-from .trainer import TrainProgress, train_style_model
+from ..config import PRESETS, TrainConfig
+from ..errors import FramesError, GuideError, KeyframeError, MaskError
+from ..memory import check_host_memory, guides_host_bytes, training_host_bytes
+from ..guides.guide_set import GuideSet, decode_guide_masks, make_guide_set, training_inputs
+from ..guides import GuideSpec, compute_guides, detect_shots, shot_coverage
+from ..keyframes import Keyframes
+from ..model.networks import StyleModel
+from ..runtime import resolve_device
+from .loop import TrainProgress, train_style_model
 
 TRAIN_FIXES = ("Train on smaller frames (Load Frames' max_side, or a resized clip), on fewer frames (Load Frames' "
                "count: the keyframes' shots only), or with fewer guides (RGB only: no Compute Guides, --guides rgb).")

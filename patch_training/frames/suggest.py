@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import ConfigError, FramesError, KeyframeError
-from .guides.flow import PairFlow, pair_confidence, to_gray_u8
-from .guides.shots import frame_histogram, histogram_distance, is_cut
-from .guides.stream import as_float_frame
+from ..errors import ConfigError, FramesError, KeyframeError
+from ..guides.flow import PairFlow, pair_confidence, to_gray_u8
+from ..guides.shots import frame_histogram, histogram_distance, is_cut
+from ..guides.stream import as_float_frame
 from .selection import check_index_syntax, format_indices, parse_indices
 
 log = logging.getLogger(__name__)

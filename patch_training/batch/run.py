@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import ConfigError, OutputExistsError, PatchToonError
+from ..errors import ConfigError, OutputExistsError, PatchToonError
 from .manifest import Shot
 
 MAX_RETRIES = 3  # runs of a task after its worker died (Ray's own default, said out loud)
@@ -78,9 +78,9 @@ def _sha256(path: Path) -> str:
 @_timed
 def train_task(shot: Shot) -> dict:
     """Train the shot's model into <out>.safetensors (or reuse it / the given model): {"model", "trained"}."""
-    from .checkpoint import load_model, save_model
-    from .jobs import train_from_files
-    from .runtime import cpu_threads
+    from ..model.checkpoint import load_model, save_model
+    from ..pipeline.train_files import train_from_files
+    from ..runtime import cpu_threads
 
     try:
         path = shot.model_path
@@ -118,9 +118,9 @@ def _check_reusable(shot: Shot, path: Path, summary: dict) -> None:
 def plan_task(shot: Shot, model_path: str, workers: int, segment_frames: int = 0) -> dict:
     """The shot's segments (segments.plan_segments): {"frames": count, "segments": [[read_from, first, stop,
     source, done]]}. Claims `out` for this job, or refuses it when it holds someone else's files."""
-    from .checkpoint import load_model
-    from .frames_io import FrameSource
-    from .segments import Segment, guided_plan, output_names, segment_done
+    from ..model.checkpoint import load_model
+    from ..frames.sources import FrameSource
+    from ..stylize.segments import Segment, guided_plan, output_names, segment_done
 
     try:
         out, work = Path(shot.out), shot.work
@@ -162,9 +162,9 @@ def survey_task(shot: Shot, model_path: str) -> dict:
     as it is made (under a temporary name, then renamed), for the segments anchored there. {"frames": count}."""
     import numpy as np
 
-    from .checkpoint import load_model
-    from .frames_io import FrameSource
-    from .segments import survey
+    from ..model.checkpoint import load_model
+    from ..frames.sources import FrameSource
+    from ..stylize.segments import survey
 
     def keep(keyframe: int, image) -> None:
         path = source_file(shot, keyframe)
@@ -184,8 +184,8 @@ def survey_task(shot: Shot, model_path: str) -> dict:
 
 def _keyframe_inputs(shot: Shot, model, source):
     """The stylized keyframes and masks a model needs to rebuild its guides ('warp', format-1 masks), or None."""
-    from .jobs import read_keyframes
-    from .pipeline import guides_need
+    from ..pipeline.train_files import read_keyframes
+    from ..train.fit import guides_need
 
     if not guides_need(model):
         return None, None
@@ -200,10 +200,10 @@ def segment_task(shot: Shot, model_path: str, segment: tuple, frame_count: int, 
     while it runs (tests kill it)."""
     import numpy as np
 
-    from .checkpoint import load_model
-    from .frames_io import FrameSource
-    from .runtime import cpu_threads
-    from .segments import Segment, output_names, segment_done, stylize_segment
+    from ..model.checkpoint import load_model
+    from ..frames.sources import FrameSource
+    from ..runtime import cpu_threads
+    from ..stylize.segments import Segment, output_names, segment_done, stylize_segment
 
     marker = None
     try:

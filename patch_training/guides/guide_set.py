@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import GuideError, MaskError
-from .guides import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
-from .keyframes import Keyframes
-from .models import StyleModel
+from ..errors import GuideError, MaskError
+from . import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
+from ..keyframes import Keyframes
+from ..model.networks import StyleModel
 
 
 @dataclass(frozen=True)

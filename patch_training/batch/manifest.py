@@ -11,10 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, PatchToonError
-from .inference import DEFAULT_TILE
-from .jobs import TrainOptions
-from .outputs import VIDEO_CODECS
+from ..errors import ConfigError, PatchToonError
+from ..stylize.tiled import DEFAULT_TILE
+from ..pipeline.train_files import TrainOptions
+from ..frames.writers import VIDEO_CODECS
 
 TRAIN_KEYS = ("preset", "steps", "seconds", "seed", "guides", "loss", "threads", "device", "precision", "base",
               "patch_size", "prior")

@@ -16,9 +16,9 @@ from collections import OrderedDict
 
 import torch
 
-from .config import PRESETS, GeneratorConfig, TrainConfig
-from .errors import WarmStartError, shown
-from .models import StyleModel
+from ..config import PRESETS, GeneratorConfig, TrainConfig
+from ..errors import WarmStartError, shown
+from ..model.networks import StyleModel
 
 # Learning rate of a warm start, as a fraction of the preset's: a cosine from WARM_LR_SCALE x the base rate down
 # to the 0.1 x where a cold run ends. Chosen by benchmarks/warm_start.py (README, Warm start): a restart at the
@@ -93,7 +93,7 @@ def _plain(value):
 
 
 def _spec(guides: dict) -> dict:
-    from .guides import GuideSpec  # the spec with its defaults filled in, as both sides compare it
+    from ..guides import GuideSpec  # the spec with its defaults filled in, as both sides compare it
     return GuideSpec.from_dict(guides).to_dict()
 
 

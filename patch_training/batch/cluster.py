@@ -8,8 +8,8 @@ not at all, so the job still ends with every frame once.
 """
 from __future__ import annotations
 
-from .batch import MAX_RETRIES
-from .errors import ConfigError
+from .run import MAX_RETRIES
+from ..errors import ConfigError
 
 
 def _ray():

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import OutputExistsError, PatchToonError
+from ..errors import OutputExistsError, PatchToonError
 
 # OpenCV's bundled FFmpeg writes these without any system codec (checked with opencv-python-headless 4.10).
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}

@@ -1,6 +1,6 @@
 """Speed of flow and guide computation, in seconds per frame, on a synthetic clip (for the project benchmark).
 
-python -m patch_training.guides.bench [--sizes 350x350,1920x1080] [--frames 10] [--threads 1]
+python -m benchmarks.guides_speed [--sizes 350x350,1920x1080] [--frames 10] [--threads 1]
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import time
 import cv2
 import numpy as np
 
-from .compute import compute_guides
-from .flow import compute_flow
-from .spec import GUIDE_CHANNELS, GuideSpec
-from .synthetic import affine_clip
+from patch_training.guides.compute import compute_guides
+from patch_training.guides.flow import compute_flow
+from patch_training.guides.spec import GUIDE_CHANNELS, GuideSpec
+from patch_training.guides.synthetic import affine_clip
 
 
 def measure_speed(sizes=((350, 350), (1080, 1920)), frames: int = 10, threads: int = 1,

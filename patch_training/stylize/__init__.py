@@ -1,0 +1,1 @@
+"""Stylizing: tiled inference, streamed clips of any length, segments stylized apart."""
