@@ -37,7 +37,8 @@ from patch_training.model.networks import StyleModel, build_generator  # noqa: E
 from patch_training.runtime import cpu_has_fast_bf16  # noqa: E402
 from patch_training.guides import DEFAULT_GUIDES, GuideSpec, compute_flow, parse_guides  # noqa: E402
 from patch_training.metrics import temporal_instability  # noqa: E402
-from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.train.fit import fit_style  # noqa: E402
+from patch_training.stylize.needs import model_guides  # noqa: E402
 from patch_training.train.loop import train_style_model  # noqa: E402
 
 SAMPLE = REPO / "examples_workflows" / "assets" / "sample"

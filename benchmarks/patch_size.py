@@ -30,7 +30,8 @@ from patch_training.guides import GuideSpec, compute_flow  # noqa: E402
 from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import ColorLUT, psnr, ssim, temporal_instability  # noqa: E402
-from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.train.fit import fit_style  # noqa: E402
+from patch_training.stylize.needs import model_guides  # noqa: E402
 from patch_training.train.loop import train_style_model  # noqa: E402
 
 CLIPS = ["sample", "api_google_gemini_omni_flash_video_edit"]

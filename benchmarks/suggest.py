@@ -43,7 +43,8 @@ from patch_training.guides import GuideSpec  # noqa: E402
 from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.train.fit import fit_style  # noqa: E402
+from patch_training.stylize.needs import model_guides  # noqa: E402
 from patch_training.frames.suggest import SuggestWeights, suggest_keyframes  # noqa: E402
 
 SAMPLE = REPO / "examples_workflows" / "assets" / "sample"

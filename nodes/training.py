@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from patch_training.config import BASES, DEFAULT_BASE, DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
 from patch_training.errors import GuideError
-from patch_training.guides.guide_set import check_guides_match
+from patch_training.stylize.needs import check_guides_match
 from patch_training.stylize.tiled import stylize
 from patch_training.memory import inference_bytes, training_bytes
-from patch_training.train.fit import fit_style, guide_spec_of, guides_need, model_guides
+from patch_training.train.fit import fit_style
+from patch_training.stylize.needs import guide_spec_of, guides_need, model_guides
 from patch_training.train.warm_start import WarmStartCache, settings_key
 from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
                       guide_reporter, make_room, release, training_reporter)

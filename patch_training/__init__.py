@@ -36,10 +36,10 @@ _EXPORTS = {
     "compute_guides": "guides.compute", "detect_shots": "guides.shots", "GuideSet": "guides.guide_set",
     "make_guide_set": "guides.guide_set",
     # stylize (the whole-clip `stylize` is `patch_training.stylize.stylize`: the stage's package has its name)
-    "stylize_stream": "stylize.stream", "model_guides": "train.fit",
+    "stylize_stream": "stylize.stream", "model_guides": "stylize.needs",
     # train
     "TrainProgress": "train.loop", "train_style_model": "train.loop", "fit_style": "train.fit",
-    "fit_style_stream": "stylize.stream",
+    "fit_style_stream": "train.stream",
     # files to files
     "TrainOptions": "pipeline.train_files", "train_from_files": "pipeline.train_files",
     # batch

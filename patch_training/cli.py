@@ -15,14 +15,15 @@ from .model.checkpoint import load_model, read_metadata, save_model
 from .config import BASES, DEFAULT_BASE, PRESETS, LOSS_PRESETS
 from .errors import OutputExistsError, PatchToonError
 from .frames.sources import FrameSource, to_uint8
-from .stylize.tiled import DEFAULT_TILE, STYLIZE_FIXES
+from .config import DEFAULT_TILE
+from .stylize.tiled import STYLIZE_FIXES
 from .pipeline.train_files import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
 from .frames.writers import VIDEO_CODECS, FrameWriter
 from .stylize.stream import stylize_stream
 from .frames.suggest import check_count, suggest_keyframes
 from .guides.compute import advected_names
 from .memory import check_host_memory, stream_host_bytes
-from .train.fit import guide_spec_of, scale_note, stylize_needs
+from .stylize.needs import guide_spec_of, scale_note, stylize_needs
 from .train.loop import TrainProgress
 from .train.warm_start import weights_sha256
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import ConfigError, shown
 
@@ -101,6 +101,40 @@ PRESETS: dict[str, GeneratorConfig] = {
     "reference": REFERENCE,
 }
 DEFAULT_PRESET = "fast"
+
+
+def preset_name(config: GeneratorConfig) -> str:
+    """The preset a network belongs to ('fast', ...), whatever its input channels; 'custom' for none."""
+    return next((name for name, preset in PRESETS.items()
+                 if dataclasses.replace(preset.with_inputs(config.in_channels), base=config.base) == config),
+                "custom")
+
+
+# Stylization settings: how frames go through a network. None of them changes the result (batched and tiled
+# inference equal the whole frame); they trade memory for speed. Here, below both the stylize stage and the
+# memory estimates, since both read them.
+DEFAULT_TILE = 0  # 0: by architecture, default_tile()
+# Frames per forward pass are capped so that frames x tile area stays within about a megapixel: batch_size
+# helps small frames, but at 1080p a batch of 4 full tiles held 1.8 GB more than one frame at a time (measured
+# on the `fast` network), for no gain in speed on a CPU. The result does not depend on it.
+BATCH_PIXELS = 1 << 20
+
+
+def default_tile(config: GeneratorConfig) -> int:
+    """Tile side for `tile=0`. Measured (README): 1024 keeps a U-Net under 1 GB at 4K and recomputes little
+    context; the paper's generator (wide full-resolution layers, 76 px of context) stays near 1.5 GB at 768."""
+    return 1024 if config.arch == "unet" else 768
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """How stylization runs (the command line's --batch, --tile, --device, --precision, --threads)."""
+
+    batch_size: int = 4       # frames per forward pass, at most about a megapixel of them (BATCH_PIXELS)
+    tile: int = DEFAULT_TILE  # frames larger than this many pixels a side go in overlapping tiles; 0: default_tile
+    device: str = "auto"      # auto (ComfyUI's or the first GPU, else the CPU), cpu, cuda
+    precision: str = "auto"   # auto (half on GPUs that support it), fp32, bf16, fp16
+    threads: int = 0          # CPU threads; 0: the library's policy (runtime.default_threads)
 # The residual's base when TrainConfig.base is "auto" (unet presets; the reference has none), and the U-Net
 # presets' learning rate (Adam, cosine decay to a tenth), chosen by benchmarks/styles.py (README, Style classes).
 # 2e-3 (was 1e-3) wins at 30 and 120 s on every style class. The "colour" base wins more at 30 s (pencil +5.6 dB)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .config import GeneratorConfig
+from .config import BATCH_PIXELS, GeneratorConfig, default_tile
 from .errors import ConfigError, MemoryLimitError
-from .stylize import tiled as inference  # inference checks memory before it stylizes: a module, not a name, for the cycle
 from .guides.flow import working_size
 from .model.networks import build_generator
 
@@ -58,9 +57,9 @@ def inference_bytes(config: GeneratorConfig, frames: int, height: int, width: in
     """Device memory to stylize `frames` frames of height x width with inference.stylize(batch_size, tile).
 
     Bounded by the tile whatever the frame size: a frame larger than the tile is cut into tiles of `tile` pixels.
-    tile: as in stylize (0 = inference.default_tile). dtype_bytes: 2 for half precision (GPU default), 4 for fp32.
+    tile: as in stylize (0 = config.default_tile). dtype_bytes: 2 for half precision (GPU default), 4 for fp32.
     """
-    tile = tile or inference.default_tile(config)
+    tile = tile or default_tile(config)
     stride = config.stride  # tiles (context margins included) are at most `tile` pixels a side
     side_h = min(_round_up(height, stride), _round_up(tile, stride))
     side_w = min(_round_up(width, stride), _round_up(tile, stride))
@@ -122,7 +121,7 @@ def training_host_bytes(config: GeneratorConfig, frames: int, height: int, width
 
 def stylize_host_bytes(config: GeneratorConfig, frames: int, height: int, width: int, batch_size: int = 4,
                        tile: int = 0, frames_held: bool = True, output: bool = True, on_gpu: bool = False) -> int:
-    """Host memory for inference.stylize of `frames` frames: the frames (unless held) and their guides joined
+    """Host memory for stylize.tiled.stylize of `frames` frames: the frames (unless held) and their guides joined
     to them, the output [T, H, W, 3] (unless written out batch by batch), one batch's padded input and
     blending buffers, and on the CPU the network's inference_bytes."""
     pixels = height * width
@@ -196,11 +195,10 @@ def _cgroup_room() -> int | None:
 
 def stream_host_bytes(config: GeneratorConfig, height: int, width: int, guide_channels: int, advected_channels: int,
                       batch_size: int = 4, tile: int = 0, store_mb: float = 256) -> int:
-    """Host memory for streaming.stylize_stream, whatever the clip's length: one batch (inference.BATCH_PIXELS
+    """Host memory for stylize.stream.stylize_stream, whatever the clip's length: one batch (config.BATCH_PIXELS
     bounds it) stylized as stylize_host_bytes, and for a guided model the guide stream: its RAM store, the
     padded images advected from up to three keyframes, and the frame-sized work buffers of guides.stream."""
     from .guides.filters import pattern_pad
-    from .stylize.tiled import BATCH_PIXELS
 
     pixels = height * width
     batch = max(1, min(batch_size, BATCH_PIXELS // pixels))

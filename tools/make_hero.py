@@ -25,7 +25,8 @@ from patch_training.guides import GuideSpec  # noqa: E402
 from patch_training.stylize.tiled import stylize  # noqa: E402
 from patch_training.keyframes import make_keyframes  # noqa: E402
 from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.train.fit import fit_style, model_guides  # noqa: E402
+from patch_training.train.fit import fit_style  # noqa: E402
+from patch_training.stylize.needs import model_guides  # noqa: E402
 
 CLIP, KEYS = "api_google_gemini_omni_flash_video_edit", (0, 22, 44)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, PatchToonError
-from ..stylize.tiled import DEFAULT_TILE
+from ..config import DEFAULT_TILE
 from ..pipeline.train_files import TrainOptions
 from ..frames.writers import VIDEO_CODECS
 

@@ -185,7 +185,7 @@ def survey_task(shot: Shot, model_path: str) -> dict:
 def _keyframe_inputs(shot: Shot, model, source):
     """The stylized keyframes and masks a model needs to rebuild its guides ('warp', format-1 masks), or None."""
     from ..pipeline.train_files import read_keyframes
-    from ..train.fit import guides_need
+    from ..stylize.needs import guides_need
 
     if not guides_need(model):
         return None, None

@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import GuideError, MaskError
-from . import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
 from ..keyframes import Keyframes
-from ..model.networks import StyleModel
+from . import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
 
 
 @dataclass(frozen=True)
@@ -103,41 +102,3 @@ def training_inputs(guide_set: GuideSet | None, keyframes: Keyframes) -> dict:
         return {}
     guide_set.check_keyframes(keyframes.indices)
     return {"guides": guide_set.guides, "keyframe_guides": guide_set.training, "guide_spec": guide_set.spec.to_dict()}
-
-
-def check_guides_match(model: StyleModel, guide_set: GuideSet) -> None:
-    """Raise GuideError unless `guide_set` was made like the guides `model` was trained with (spec and keyframes)."""
-    model_guides = model.guides
-    if not model_guides:
-        raise GuideError("guides: this model was trained on the frames alone; received guides "
-                         f"{guide_set.spec.describe()!r}. Disconnect the guides.")
-    trained = GuideSpec.from_dict(model_guides).to_dict()
-    given = guide_set.spec.to_dict()
-    differ = sorted(k for k in trained if trained[k] != given.get(k))
-    if differ:
-        detail = ", ".join(f"{k}: trained {trained[k]!r}, received {given.get(k)!r}" for k in differ)
-        raise GuideError(f"guides: expected guides computed with the settings the model was trained with; they "
-                         f"differ in {detail}. Set Compute Guides like it was for training.")
-    _check_masks_match(model.guide_masks, guide_set.masks, legacy=bool(model.summary.get("masks")))
-    trained_keys = model.summary.get("keyframe_indices")
-    if trained_keys is not None and sorted(trained_keys) != sorted(guide_set.keyframe_indices):
-        raise GuideError(f"guides: computed for keyframes {list(guide_set.keyframe_indices)}, but the model was "
-                         f"trained with keyframes {list(trained_keys)}. Compute the guides from the keyframes the "
-                         f"model was trained on.")
-
-
-def _check_masks_match(stored: torch.Tensor | None, given: torch.Tensor | None, legacy: bool) -> None:
-    """The Gaussian blobs of `given` guides must be placed by the masks the model stored (a model of checkpoint
-    format 1 trained with masks stored none: `legacy`, nothing to compare)."""
-    if stored is None and legacy:
-        return
-    if stored is not None and given is not None and torch.equal(stored, given):
-        return
-    if stored is None and given is None:
-        return
-    detail = {(True, False): "computed without masks, but the model's Gaussian guide was placed by masks",
-              (False, True): "computed with masks, but the model was trained without",
-              (True, True): "computed with other masks than the model was trained with"}
-    raise GuideError(f"guides: {detail[stored is not None, given is not None]}; the blobs would differ. Give "
-                     f"Compute Guides the keyframes and masks the model was trained with, or leave the guides "
-                     f"input empty: Stylize Frames then rebuilds them from the model.")

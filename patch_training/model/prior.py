@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ConfigError
-from .networks import GeneratorConfig, StyleModel
+from ..config import GeneratorConfig, preset_name
+from .networks import StyleModel
 
 SHIPPED = Path(__file__).resolve().parent / "priors" / "fast-gauss-edges.safetensors"
 
@@ -32,7 +33,6 @@ def resolve_prior(choice: str, network: GeneratorConfig, guide_spec: dict | None
         return prior if fits(prior, network, guide_spec) else None  # another network: random weights, as always
     prior = load_model(choice)
     if not fits(prior, network, guide_spec):
-        from ..train.warm_start import preset_name
 
         def say(config: GeneratorConfig, spec: dict | None) -> str:
             guides = list((spec or {}).get("guides", [])) or "none"

@@ -16,7 +16,7 @@ from ..guides import DEFAULT_GUIDES, GuideSpec, parse_guides
 from ..keyframes import Keyframes, make_keyframes
 from ..model.networks import StyleModel
 from ..train.fit import check_training_memory, describe_shots, fit_style
-from ..stylize.stream import fit_style_stream
+from ..train.stream import fit_style_stream
 from ..train.loop import TrainProgress
 from ..train.warm_start import check_init, steps_total
 

@@ -28,10 +28,10 @@ import numpy as np
 from ..frames.sources import FrameSource, to_uint8
 from ..guides.compute import advected_names
 from ..guides.stream import stream_guides
-from .tiled import DEFAULT_TILE
+from ..config import DEFAULT_TILE
 from ..model.networks import StyleModel
 from ..frames.writers import FrameWriter
-from ..train.fit import check_guided_clip, guide_spec_of
+from .needs import check_guided_clip, guide_spec_of
 from .stream import stylize_stream
 
 

@@ -13,16 +13,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import memory
+from ..config import BATCH_PIXELS, DEFAULT_TILE, default_tile
 from ..errors import ConfigError, GuideError, check_image_batch
 from ..model.networks import StyleModel, receptive_radius
 from ..runtime import autocast, cpu_threads, resolve_device, resolve_precision
 
-DEFAULT_TILE = 0  # 0: by architecture, default_tile()
 BLEND = 16  # pixels over which neighbouring tiles cross-fade
-# Frames per forward pass are capped so that frames x tile area stays within about a megapixel: batch_size
-# helps small frames, but at 1080p a batch of 4 full tiles held 1.8 GB more than one frame at a time (measured
-# on the `fast` network), for no gain in speed on a CPU. The result does not depend on it.
-BATCH_PIXELS = 1 << 20
 STYLIZE_FIXES = ("Stylize fewer frames at once (Load Frames' count and start, or a folder streamed by the command "
                  "line), smaller frames (max_side), a smaller batch_size or tile.")
 
@@ -172,12 +168,6 @@ def _pad_to(x: torch.Tensor, stride: int) -> torch.Tensor:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
-def default_tile(config) -> int:
-    """Tile side for `tile=0`. Measured (README): 1024 keeps a U-Net under 1 GB at 4K and recomputes little
-    context; the paper's generator (wide full-resolution layers, 76 px of context) stays near 1.5 GB at 768."""
-    return 1024 if config.arch == "unet" else 768
 
 
 def _round_up(value: int, multiple: int) -> int:

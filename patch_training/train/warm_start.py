@@ -16,7 +16,7 @@ from collections import OrderedDict
 
 import torch
 
-from ..config import PRESETS, GeneratorConfig, TrainConfig
+from ..config import GeneratorConfig, TrainConfig, preset_name
 from ..errors import WarmStartError, shown
 from ..model.networks import StyleModel
 
@@ -43,13 +43,6 @@ def learning_rate(base: float, fraction: float, warm: bool, reference: bool = Fa
     if not warm:
         return base * (COLD_END + (1 - COLD_END) * cosine)  # the rate of earlier versions, bit for bit
     return base * (COLD_END + (WARM_LR_SCALE - COLD_END) * cosine)
-
-
-def preset_name(config: GeneratorConfig) -> str:
-    """The preset a network belongs to ('fast', ...), whatever its input channels; 'custom' for none."""
-    return next((name for name, preset in PRESETS.items()
-                 if dataclasses.replace(preset.with_inputs(config.in_channels), base=config.base) == config),
-                "custom")
 
 
 def check_init(init: StyleModel, network: GeneratorConfig, guide_spec: dict | None) -> None:

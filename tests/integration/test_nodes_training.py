@@ -139,7 +139,8 @@ def test_a_model_trained_with_masks_stylizes_without_compute_guides(comfy):
     from patch_training.guides import GuideSpec
     from patch_training.stylize.tiled import stylize
     from patch_training.keyframes import make_keyframes
-    from patch_training.train.fit import fit_style, model_guides
+    from patch_training.train.fit import fit_style
+    from patch_training.stylize.needs import model_guides
     from patch_training.frames.selection import read_frames
     from support import SAMPLE
 

@@ -47,7 +47,8 @@ def main(workdir: Path) -> None:
     from patch_training.guides import GuideSpec
     from patch_training.stylize.tiled import stylize
     from patch_training.keyframes import make_keyframes
-    from patch_training.train.fit import fit_style, guide_spec_of, guides_need
+    from patch_training.train.fit import fit_style
+    from patch_training.stylize.needs import guide_spec_of, guides_need
 
     torch.set_num_threads(1)
     frames = torch.rand(3, 32, 32, 3, generator=torch.Generator().manual_seed(0))

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from patch_training.errors import GuideError
-from patch_training.guides.guide_set import check_guides_match, make_guide_set, training_inputs
+from patch_training.guides.guide_set import make_guide_set, training_inputs
+from patch_training.stylize.needs import check_guides_match
 from patch_training.guides import GuideSpec
 from patch_training.guides.synthetic import translating_clip
 from patch_training.keyframes import make_keyframes

@@ -11,7 +11,8 @@ from patch_training.guides.stream import stream_guides
 from patch_training.guides.synthetic import rotating_clip
 from patch_training.stylize.tiled import stylize
 from patch_training.keyframes import make_keyframes
-from patch_training.train.fit import fit_style, model_guides
+from patch_training.train.fit import fit_style
+from patch_training.stylize.needs import model_guides
 
 PAGE = GuideSpec(guides=("edges", "page"))
 

@@ -10,7 +10,8 @@ from patch_training.guides import GuideSpec, compute_guides
 from patch_training.stylize.tiled import stylize
 from patch_training.keyframes import make_keyframes
 from patch_training.metrics import ColorLUT, psnr, ssim
-from patch_training.train.fit import fit_style, guides_need, model_guides, stylize_needs
+from patch_training.train.fit import fit_style
+from patch_training.stylize.needs import guides_need, model_guides, stylize_needs
 
 from support import SAMPLE
 

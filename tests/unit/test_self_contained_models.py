@@ -12,11 +12,12 @@ from patch_training.model.checkpoint import FORMAT_VERSION, load_model, read_met
 from patch_training.cli import main
 from patch_training.config import TrainConfig
 from patch_training.errors import CheckpointError, GuideError, MaskError
-from patch_training.guides.guide_set import (GUIDE_MASK_SIDE, check_guides_match, decode_guide_masks, encode_guide_masks,
-                                      make_guide_set)
+from patch_training.guides.guide_set import GUIDE_MASK_SIDE, decode_guide_masks, encode_guide_masks, make_guide_set
+from patch_training.stylize.needs import check_guides_match
 from patch_training.guides import GuideSpec, compute_guides
 from patch_training.keyframes import make_keyframes
-from patch_training.train.fit import fit_style, guides_need, model_guides, stylize_needs
+from patch_training.train.fit import fit_style
+from patch_training.stylize.needs import guides_need, model_guides, stylize_needs
 
 from test_cli import write_frames
 from test_pipeline import moving_clip

@@ -18,7 +18,7 @@ from patch_training.guides import GuideSpec, compute_guides
 from patch_training.guides.stream import stream_guides
 from patch_training.guides.synthetic import rotating_clip, translating_clip
 from patch_training.stylize.tiled import stylize
-from patch_training.train.fit import model_guides
+from patch_training.stylize.needs import model_guides
 from patch_training.stylize.stream import stylize_stream
 from support import SAMPLE, interruptible, random_model, read_video
 
@@ -230,7 +230,7 @@ def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
     from patch_training.config import TrainConfig
     from patch_training.keyframes import make_keyframes
     from patch_training.train.fit import fit_style
-    from patch_training.stylize.stream import fit_style_stream
+    from patch_training.train.stream import fit_style_stream
 
     frames = sample_frames()
     keyframes, _ = make_keyframes([0, 31, 14], frames[[0, 31, 14]].flip(-1), frames=frames)
@@ -246,7 +246,7 @@ def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
 def test_streamed_training_reports_its_pass_and_a_model_without_guides_reads_no_further_than_it_uses():
     from patch_training.config import TrainConfig
     from patch_training.keyframes import make_keyframes
-    from patch_training.stylize.stream import fit_style_stream
+    from patch_training.train.stream import fit_style_stream
     from patch_training.train.loop import default_preview_index
 
     frames = sample_frames()
