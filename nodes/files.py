@@ -1,15 +1,15 @@
 """File-to-file nodes: stylize a clip of any length from ComfyUI's input folder straight to output/, streaming."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import folder_paths
 import torch
 
-from patch_training.frames.sources import FrameSource, to_uint8
-from patch_training.memory import inference_bytes
+from patch_training.config import StylizeOptions
+from patch_training.frames.selection import strip_indices
+from patch_training.frames.sources import FrameSource
 from patch_training.frames.writers import FrameWriter
-from patch_training.stylize.stream import stylize_stream
+from patch_training.memory import inference_bytes
+from patch_training.pipeline.stylize_files import stylize_files
 from ._common import PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room, release
 from .frames import check_source, frame_sources, source_path
 
@@ -72,28 +72,14 @@ class PatchToonStylizeFile:
             writers.append(FrameWriter(f"{folder}/{stem}.mp4", fps or clip.fps or 25.0, what="filename_prefix"))
         if output != "mp4":
             writers.append(FrameWriter(f"{folder}/{stem}", what="filename_prefix"))
-        wanted = {round(i * (total - 1) / max(preview_frames - 1, 1)) for i in range(preview_frames)}
+        wanted = set(strip_indices(total, preview_frames))
         preview = []
         device = compute_device()
         make_room(device, inference_bytes(model.config, 1, *clip.size, batch_size, tile))
-        named = clip.files is not None
         try:
-            frames = (image for _, image in clip.images())
-            for t, styled in stylize_stream(model, frames, total if named else None,
-                                            None if keyframes is None else keyframes.images,
-                                            None if keyframes is None else keyframes.masks, batch_size, tile,
-                                            device=device, on_progress=count_reporter(total)):
-                image = to_uint8(styled[None])[0]
-                for writer in writers:
-                    writer.write(f"{Path(clip.names[t]).stem}.png" if named else f"{t:05d}.png", image)
-                if t in wanted:
-                    preview.append(styled)
-            for writer in writers:
-                writer.commit()
-        except BaseException:
-            for writer in writers:
-                writer.abort()
-            raise
+            stylize_files(model, clip, writers, StylizeOptions(batch_size, tile, device), keyframes,
+                          on_progress=count_reporter(total),
+                          on_frame=lambda t, styled: preview.append(styled) if t in wanted else None)
         finally:
             release(device)
         paths = ", ".join(f"{subfolder}/{w.out.name}".lstrip("/") for w in writers)

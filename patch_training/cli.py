@@ -11,19 +11,15 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .model.checkpoint import load_model, read_metadata, save_model
-from .config import BASES, DEFAULT_BASE, PRESETS, LOSS_PRESETS
+from .config import BASES, DEFAULT_BASE, DEFAULT_TILE, LOSS_PRESETS, PRESETS, StylizeOptions
 from .errors import OutputExistsError, PatchToonError
-from .frames.sources import FrameSource, to_uint8
-from .config import DEFAULT_TILE
-from .stylize.tiled import STYLIZE_FIXES
-from .pipeline.train_files import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
-from .frames.writers import VIDEO_CODECS, FrameWriter
-from .stylize.stream import stylize_stream
+from .frames.sources import FrameSource
 from .frames.suggest import check_count, suggest_keyframes
-from .guides.compute import advected_names
-from .memory import check_host_memory, stream_host_bytes
-from .stylize.needs import guide_spec_of, scale_note, stylize_needs
+from .frames.writers import VIDEO_CODECS, FrameWriter
+from .model.checkpoint import load_model, read_metadata, save_model
+from .pipeline.stylize_files import stylize_files
+from .pipeline.train_files import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
+from .stylize.needs import scale_note, stylize_needs
 from .train.loop import TrainProgress
 from .train.warm_start import weights_sha256
 
@@ -105,21 +101,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_stylize(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     source = FrameSource(args.frames, "--frames")
-    spec = guide_spec_of(model)
-    needed = stream_host_bytes(model.config, *source.size, 0 if spec is None else spec.channels,
-                               0 if spec is None else 3 * len(advected_names(spec)), args.batch, args.tile)
-    check_host_memory(needed, f"stylizing frames of {source.size[1]}x{source.size[0]}", STYLIZE_FIXES)
-    keyframes = masks = None
+    options = StylizeOptions(args.batch, args.tile, args.device, args.precision)
+    keyframes = None
     if args.keyframes:
-        found, _ = read_keyframes(source, args.keyframes, args.masks)
-        if list(found.indices) != list(model.summary.get("keyframe_indices", [])):
+        keyframes, _ = read_keyframes(source, args.keyframes, args.masks)
+        if list(keyframes.indices) != list(model.summary.get("keyframe_indices", [])):
             raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
-                                 f"{model.summary.get('keyframe_indices')}, these are at {list(found.indices)}.")
-        keyframes, masks = found.images, found.masks
+                                 f"{model.summary.get('keyframe_indices')}, these are at {list(keyframes.indices)}.")
     elif args.masks:
         raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
     # Frames go to a hidden staging place beside --out and are moved into place at the end: an error or
-    # Ctrl-C half-way leaves no partial results behind (outputs.FrameWriter).
+    # Ctrl-C half-way leaves no partial results behind (frames.writers.FrameWriter).
     writer = FrameWriter(args.out, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
     for path in writer.removed:
         print(f"note: removed {path}, left by an interrupted run", file=sys.stderr)
@@ -134,21 +126,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         bar.show(done / max(total, done), f"{done}/{total} frames  {rate:.2f} frames/s  "
                  f"ETA {_eta(max(total - done, 0) / rate)}")
 
-    named = source.files is not None
-    done = 0
-    try:
-        frames = (image for _, image in source.images())
-        for t, styled in stylize_stream(model, frames, total if named else None, keyframes, masks, args.batch,
-                                        args.tile, args.device, args.precision, on_progress=report,
-                                        scratch=args.scratch):
-            writer.write(source.names[t] if named else f"{t:05d}.png", to_uint8(styled[None])[0])
-            done += 1
-        bar.show(1.0, f"{done}/{done} frames", force=True)
-        bar.close()
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    done = stylize_files(model, source, [writer], options, keyframes, scratch=args.scratch, on_progress=report)
+    bar.show(1.0, f"{done}/{done} frames", force=True)
+    bar.close()
     print(json.dumps({"out": str(writer.out), "frames": done, "seconds": round(time.monotonic() - start, 3)}))
     return 0
 

@@ -132,7 +132,7 @@ class StylizeOptions:
 
     batch_size: int = 4       # frames per forward pass, at most about a megapixel of them (BATCH_PIXELS)
     tile: int = DEFAULT_TILE  # frames larger than this many pixels a side go in overlapping tiles; 0: default_tile
-    device: str = "auto"      # auto (ComfyUI's or the first GPU, else the CPU), cpu, cuda
+    device: str = "auto"      # auto (the first GPU, else the CPU), cpu, cuda; or a torch.device (ComfyUI's)
     precision: str = "auto"   # auto (half on GPUs that support it), fp32, bf16, fp16
     threads: int = 0          # CPU threads; 0: the library's policy (runtime.default_threads)
 # The residual's base when TrainConfig.base is "auto" (unet presets; the reference has none), and the U-Net

@@ -120,7 +120,8 @@ def plan_task(shot: Shot, model_path: str, workers: int, segment_frames: int = 0
     source, done]]}. Claims `out` for this job, or refuses it when it holds someone else's files."""
     from ..model.checkpoint import load_model
     from ..frames.sources import FrameSource
-    from ..stylize.segments import Segment, guided_plan, output_names, segment_done
+    from ..pipeline.stylize_files import output_names, segment_done
+    from ..stylize.segments import Segment, guided_plan
 
     try:
         out, work = Path(shot.out), shot.work
@@ -176,26 +177,24 @@ def survey_task(shot: Shot, model_path: str) -> dict:
     try:
         model = load_model(model_path)
         source = FrameSource(shot.frames, "frames")
-        keyframes, masks = _keyframe_inputs(shot, model, source)
-        return {"frames": survey(model, source, keep, keyframes, masks)}
+        return {"frames": survey(model, source, keep, _keyframe_inputs(shot, model, source))}
     except Exception as exc:  # noqa: BLE001
         return _failed(shot, exc)
 
 
 def _keyframe_inputs(shot: Shot, model, source):
-    """The stylized keyframes and masks a model needs to rebuild its guides ('warp', format-1 masks), or None."""
+    """The stylized keyframes (and masks) a model needs to rebuild its guides ('warp', format-1 masks), or None."""
     from ..pipeline.train_files import read_keyframes
     from ..stylize.needs import guides_need
 
     if not guides_need(model):
-        return None, None
-    found, _ = read_keyframes(source, shot.keyframes, shot.masks, ("keyframes", "masks"))
-    return found.images, found.masks
+        return None
+    return read_keyframes(source, shot.keyframes, shot.masks, ("keyframes", "masks"))[0]
 
 
 @_timed
 def segment_task(shot: Shot, model_path: str, segment: tuple, frame_count: int, pid_folder: str | None = None) -> dict:
-    """Stylize frames first..stop-1 of the shot into `out` (segments.stylize_segment): {"frames": written,
+    """Stylize frames first..stop-1 of the shot into `out` (pipeline.stylize_files.stylize_segment): {"frames": written,
     "skipped": frames already there}. pid_folder: where to leave a file named after this worker's process id
     while it runs (tests kill it)."""
     import numpy as np
@@ -203,7 +202,9 @@ def segment_task(shot: Shot, model_path: str, segment: tuple, frame_count: int, 
     from ..model.checkpoint import load_model
     from ..frames.sources import FrameSource
     from ..runtime import cpu_threads
-    from ..stylize.segments import Segment, output_names, segment_done, stylize_segment
+    from ..config import StylizeOptions
+    from ..pipeline.stylize_files import output_names, segment_done, stylize_segment
+    from ..stylize.segments import Segment
 
     marker = None
     try:
@@ -223,11 +224,10 @@ def segment_task(shot: Shot, model_path: str, segment: tuple, frame_count: int, 
                                      f"{shot.work} (deleted while the job ran?). Run the job again.")
             given[part.source] = np.load(path, allow_pickle=False)
         model = load_model(model_path)
-        keyframes, masks = _keyframe_inputs(shot, model, source)
+        options = StylizeOptions(shot.batch, shot.tile, shot.train.device, shot.train.precision, shot.train.threads)
         with cpu_threads(shot.train.threads):
-            written = stylize_segment(model, source, part, frame_count, Path(shot.out), given, keyframes, masks,
-                                      shot.batch, shot.tile, shot.train.device, shot.train.precision,
-                                      shot.train.threads)
+            written = stylize_segment(model, source, part, frame_count, Path(shot.out), given,
+                                      _keyframe_inputs(shot, model, source), options)
         return {"frames": written, "skipped": 0}
     except Exception as exc:  # noqa: BLE001
         return _failed(shot, exc)

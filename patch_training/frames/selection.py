@@ -155,3 +155,15 @@ def _tokens(text, name: str) -> list[tuple[str, int, int]]:
 
 def _shown(values: list[int], limit: int = 8) -> str:
     return str(values[:limit])[:-1] + ", ...]" if len(values) > limit else str(values)
+
+
+def strip_indices(frame_count: int, count: int) -> list[int]:
+    """`count` frame numbers spread evenly over a clip of `frame_count` frames, first and last included (all
+    frames when the clip is shorter)."""
+    if count <= 0 or frame_count <= 0:
+        return []
+    if count >= frame_count:
+        return list(range(frame_count))
+    if count == 1:
+        return [frame_count // 2]
+    return sorted({round(i * (frame_count - 1) / (count - 1)) for i in range(count)})

@@ -20,19 +20,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..frames.sources import FrameSource, to_uint8
+from ..frames.sources import FrameSource
 from ..guides.compute import advected_names
 from ..guides.stream import stream_guides
-from ..config import DEFAULT_TILE
+from ..keyframes import Keyframes
 from ..model.networks import StyleModel
-from ..frames.writers import FrameWriter
 from .needs import check_guided_clip, guide_spec_of
-from .stream import stylize_stream
 
 
 @dataclass(frozen=True)
@@ -89,51 +86,17 @@ def chained(spec) -> bool:
     return spec is not None and spec.gauss_chain and "gauss" in advected_names(spec)
 
 
-def survey(model: StyleModel, source: FrameSource, on_source: Callable[[int, np.ndarray], None], keyframes=None,
-           masks=None, scratch=None) -> int:
+def survey(model: StyleModel, source: FrameSource, on_source: Callable[[int, np.ndarray], None],
+           keyframes: Keyframes | None = None, scratch=None) -> int:
     """The first pass over a guided model's clip: on_source(keyframe, image [H + 2p, W + 2p, C] float32) as the
     pass makes each keyframe's advected image. Reads the frames up to the last keyframe once (nothing after it
     changes an image); returns the frame count. Raises what stream_guides raises."""
     spec = guide_spec_of(model)
     count = source.count()
-    indices, masks = check_guided_clip(model, source.size, count, keyframes, masks)
+    images, masks = (None, None) if keyframes is None else (keyframes.images, keyframes.masks)
+    indices, masks = check_guided_clip(model, source.size, count, images, masks)
     frames = itertools.islice((image for _, image in source.images()), max(indices) + 1)
-    for _ in stream_guides(frames, spec, indices, masks=masks, keyframes=keyframes, frame_count=count,
+    for _ in stream_guides(frames, spec, indices, masks=masks, keyframes=images, frame_count=count,
                            scratch=scratch, on_source=on_source, guides_from=count):
         pass
     return count
-
-
-def output_names(source: FrameSource, count: int) -> list[str]:
-    """The file name of each stylized frame: the frame's own (a folder of frames), 00000.png... (a video)."""
-    return list(source.names[:count]) if source.files is not None else [f"{t:05d}.png" for t in range(count)]
-
-
-def stylize_segment(model: StyleModel, source: FrameSource, segment: Segment, frame_count: int, out: Path,
-                    given: dict[int, np.ndarray] | None = None, keyframes=None, masks=None, batch_size: int = 4,
-                    tile: int = DEFAULT_TILE, device: str = "auto", precision: str = "auto", threads: int = 0,
-                    scratch=None, on_progress=None) -> int:
-    """Stylize one segment of a clip of frame_count frames into the folder `out` (shared by the clip's
-    segments). given: {segment.source: its advected image} from the first pass, when the segment has one.
-    Frames are written to a hidden staging folder beside `out` (named with this process and machine) and moved
-    into `out` at the end, so `out` only ever holds whole frames. Returns the number of frames written."""
-    names = output_names(source, frame_count)
-    writer = FrameWriter(out, overwrite=True, what="out", tag=segment.name)
-    try:
-        frames = (image for _, image in source.images(segment.read_from))
-        for t, styled in stylize_stream(model, frames, frame_count, keyframes, masks, batch_size, tile,
-                                        device, precision, threads, on_progress=on_progress, scratch=scratch,
-                                        start=segment.read_from, first=segment.first, stop=segment.stop,
-                                        sources=given):
-            writer.write(names[t], to_uint8(styled[None])[0])
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.count
-
-
-def segment_done(out: Path, names: list[str], segment: Segment) -> bool:
-    """True when every frame of the segment is in `out` (each was moved there whole)."""
-    return all((out / names[t]).is_file() for t in range(segment.first, segment.stop))
-

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import memory
-from ..config import BATCH_PIXELS, DEFAULT_TILE, default_tile
+from ..config import BATCH_PIXELS, DEFAULT_TILE, StylizeOptions, default_tile
 from ..errors import ConfigError, GuideError, check_image_batch
 from ..model.networks import StyleModel, receptive_radius
 from ..runtime import autocast, cpu_threads, resolve_device, resolve_precision
@@ -62,7 +62,8 @@ def stylize(model: StyleModel, frames: torch.Tensor, guides: torch.Tensor | None
     x = model_inputs(model, frames, guides)
     out = torch.empty(frames.shape[0], frames.shape[1], frames.shape[2], 3)
     done = 0
-    for start, chunk in stylize_chunks(model, x, batch_size, tile, device, precision, threads):
+    options = StylizeOptions(batch_size, tile, device, precision, threads)
+    for start, chunk in stylize_chunks(model, x, options):
         out[start:start + chunk.shape[0]] = chunk
         done += chunk.shape[0]
         if on_progress is not None:
@@ -70,10 +71,11 @@ def stylize(model: StyleModel, frames: torch.Tensor, guides: torch.Tensor | None
     return out
 
 
-def stylize_chunks(model: StyleModel, x: torch.Tensor, batch_size: int = 4, tile: int = DEFAULT_TILE,
-                   device: str | torch.device = "auto", precision: str = "auto",
-                   threads: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+def stylize_chunks(model: StyleModel, x: torch.Tensor,
+                   options: StylizeOptions = StylizeOptions()) -> Iterator[tuple[int, torch.Tensor]]:
     """Yields (first index, stylized [B, H, W, 3] float32 CPU) for NCHW inputs x from model_inputs()."""
+    batch_size, tile, device, precision, threads = (options.batch_size, options.tile, options.device,
+                                                    options.precision, options.threads)
     if batch_size < 1:
         raise ConfigError(f"batch: expected at least 1 frame per batch, received {batch_size}.")
     dev = resolve_device(device)

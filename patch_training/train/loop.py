@@ -16,6 +16,7 @@ from ..model.colour_base import fit_map
 from ..config import SMALL_PATCH, SMALL_PATCH_LR_SCALE, TrainConfig
 from ..errors import FramesError, GuideError, check_image_batch
 from ..stylize.tiled import stylize
+from ..frames.selection import strip_indices
 from ..keyframes import Keyframes
 from .losses import VGG19Features, gradient_loss, l1_loss, lsgan_loss, ssim_loss
 from ..model.networks import PatchDiscriminator, StyleModel, build_generator
@@ -322,18 +323,6 @@ def _scaled_input(frames, guides, indices, max_side: int | None = PREVIEW_MAX_SI
         x = torch.nn.functional.interpolate(x.permute(0, 3, 1, 2).float(), scale_factor=scale, mode="area")
         x = x.permute(0, 2, 3, 1)
     return x.clone().float()
-
-
-def strip_indices(frame_count: int, count: int) -> list[int]:
-    """`count` frame numbers spread evenly over a clip of `frame_count` frames, first and last included (all
-    frames when the clip is shorter)."""
-    if count <= 0 or frame_count <= 0:
-        return []
-    if count >= frame_count:
-        return list(range(frame_count))
-    if count == 1:
-        return [frame_count // 2]
-    return sorted({round(i * (frame_count - 1) / (count - 1)) for i in range(count)})
 
 
 def _cpu_state(state: dict) -> dict:

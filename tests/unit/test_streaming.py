@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from patch_training.config import StylizeOptions
 from patch_training.model.checkpoint import save_model
 from patch_training.frames.sources import FrameSource, to_uint8
 from patch_training.guides import GuideSpec, compute_guides
@@ -93,7 +94,7 @@ def test_streamed_stylization_equals_the_whole_clip_path(keys):
 def test_rgb_models_stream_too():
     frames = sample_frames()[:9]
     model = random_model()
-    out = [(t, s) for t, s in stylize_stream(model, iter(to_uint8(frames)), batch_size=4)]
+    out = [(t, s) for t, s in stylize_stream(model, iter(to_uint8(frames)), options=StylizeOptions(batch_size=4))]
     assert [t for t, _ in out] == list(range(9))
     assert torch.allclose(torch.stack([s for _, s in out]), stylize(model, frames), atol=1e-6)
 

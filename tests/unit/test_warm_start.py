@@ -12,7 +12,8 @@ from patch_training.errors import CheckpointError, WarmStartError
 from patch_training.guides import GuideSpec
 from patch_training.keyframes import make_keyframes
 from patch_training.train.fit import fit_style
-from patch_training.train.loop import strip_indices, train_style_model
+from patch_training.train.loop import train_style_model
+from patch_training.frames.selection import strip_indices
 from patch_training.train.warm_start import WarmStartCache, settings_key, weights_sha256
 
 
