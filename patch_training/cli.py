@@ -153,7 +153,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .batch.run import LocalExecutor, run_batch
+    from .batch.local import LocalExecutor
+    from .batch.run import run_batch
     from .batch.manifest import read_manifest
 
     shots = read_manifest(args.manifest)

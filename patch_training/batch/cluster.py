@@ -1,5 +1,5 @@
 """Running a batch job's tasks on a Ray cluster: the only module that imports Ray (an optional extra:
-`pip install "patch-toon[ray]"`). The tasks are batch.py's plain functions; this module only places them.
+`pip install "patch-toon[ray]"`). The tasks are tasks.py's plain functions; this module only places them.
 
 One task per shot for training, one to plan its segments, one for its first pass (guided models), one per
 segment for stylization: 1 CPU each, and 1 GPU for training and segments when the shot asks for device
