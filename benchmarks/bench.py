@@ -4,7 +4,8 @@
     python -m benchmarks.bench --only speed    # sections: speed, threads, memory, guides, quality
     python -m benchmarks.bench --quick         # tiny budgets: checks the script, numbers meaningless
 
-Writes benchmarks/RESULTS.md (the tables README quotes) and benchmarks/results/<date>.json.
+Writes benchmarks/BENCH_TABLES.md (its tables; benchmarks/RESULTS.md tells what they measure) and
+benchmarks/results/<date>.json.
 Every figure states its torch thread count. Run it on a quiet machine: other processes skew CPU timings.
 """
 from __future__ import annotations
@@ -43,6 +44,7 @@ from patch_training.train.loop import train_style_model  # noqa: E402
 
 SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
 RESULTS = REPO / "benchmarks" / "results"
+TABLES = REPO / "benchmarks" / "BENCH_TABLES.md"  # written by every full run and by --merge
 
 
 # ----------------------------------------------------------------------------------------------- clips
@@ -421,7 +423,7 @@ def main() -> int:
     parser.add_argument("--no-long", action="store_true", help="skip the 10x-budget quality runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the speed section")
     parser.add_argument("--merge", nargs="+", metavar="JSON", help="measure nothing: merge the sections of these "
-                        "result files (benchmarks/results/*.json; later files win) into benchmarks/RESULTS.md")
+                        "result files (benchmarks/results/*.json; later files win) into benchmarks/BENCH_TABLES.md")
     args = parser.parse_args()
     if args.merge:
         return merge(args.merge)
@@ -446,13 +448,13 @@ def main() -> int:
     (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(results, indent=2))
     text = report(results)
     if not args.quick:
-        (REPO / "benchmarks" / "RESULTS.md").write_text(text)
+        TABLES.write_text(text)
     print(text)
     return 0
 
 
 def merge(paths: list[str]) -> int:
-    """RESULTS.md from sections measured in separate runs (e.g. quality in the background, speed on a quiet CPU)."""
+    """BENCH_TABLES.md from sections measured in separate runs (quality in the background, speed on a quiet CPU)."""
     merged: dict = {}
     for path in paths:
         part = json.loads(Path(path).read_text())
@@ -461,7 +463,7 @@ def merge(paths: list[str]) -> int:
             return 2
         merged = {**merged, **part, "date": max(merged.get("date", ""), part["date"])}
     text = report(merged)
-    (REPO / "benchmarks" / "RESULTS.md").write_text(text)
+    TABLES.write_text(text)
     print(text)
     return 0
 
