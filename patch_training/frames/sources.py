@@ -112,23 +112,6 @@ class FrameSource:
         finally:
             cap.release()
 
-    def read_frames(self, indices) -> torch.Tensor:
-        """The frames at `indices` only, [N, H, W, 3] float32 0..1 in the order given (one pass over a video)."""
-        want = {int(i) for i in indices}
-        if self.files is not None:
-            return to_tensor([self._checked(read_image(self.files[i], self.what), self.files[i]) for i in indices])
-        found = {}
-        for index, (_, image) in enumerate(self.images()):
-            if index in want:
-                found[index] = image
-            if len(found) == len(want):
-                break
-        missing = sorted(want - set(found))
-        if missing:
-            raise FramesError(f"{self.what}: the video {self.path} has {len(self.names)} frames, frames {missing} "
-                              f"were asked for. Pick frames that exist.")
-        return to_tensor([found[int(i)] for i in indices])
-
     def count(self) -> int:
         """The exact number of frames (a video's container may only estimate it: its frames are decoded)."""
         if self.files is not None:

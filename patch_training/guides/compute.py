@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -53,25 +53,6 @@ def compute_guides(frames, spec: GuideSpec, keyframe_indices, masks=None, keyfra
     out = np.empty(job.x.shape[:3] + (spec.channels,), np.float32)
     job.fill(out, list(range(job.t)), leave_one_out=False, progress=job.counter(job.t))
     return torch.from_numpy(out)
-
-
-def iter_guides(frames, spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,
-                flow: FlowField | None = None, shots: list[tuple[int, int]] | None = None,
-                on_progress: ProgressCallback | None = None) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield (t, guides of frame t [H, W, G]) for t = 0..T-1 in order: compute_guides one frame at a time.
-
-    Same arguments and results as compute_guides, but only the guides of the frames between two consecutive
-    keyframes (or shot boundaries) are held at once, not [T, H, W, G]. The flow is still computed (or
-    given) for the whole clip.
-    """
-    job = _Job(frames, spec, keyframe_indices, masks, keyframes, flow, shots, on_progress)
-    progress = job.counter(job.t)
-    cuts = sorted({0, job.t} | {s for s, _ in job.shots} | set(job.indices))
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
-        out = np.empty((hi - lo,) + job.x.shape[1:3] + (spec.channels,), np.float32)
-        job.fill(out, list(range(lo, hi)), leave_one_out=False, progress=progress)
-        for r in range(hi - lo):
-            yield lo + r, torch.from_numpy(out[r])
 
 
 def training_guides(frames, spec: GuideSpec, keyframe_indices, masks=None, keyframes=None,

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from patch_training.errors import FramesError, GuideError, KeyframeError, MaskError
-from patch_training.guides import (GuideProgress, GuideSpec, compute_flow, compute_guides, iter_guides,
+from patch_training.guides import (GuideProgress, GuideSpec, compute_flow, compute_guides,
                                    training_guides)
 from patch_training.guides.advect import fill_invalid
+from patch_training.guides.stream import stream_guides
 from patch_training.guides.synthetic import rotating_clip, translating_clip
 
 ALL = GuideSpec(guides=("gauss", "edges", "denoise", "warp"))
@@ -38,9 +39,9 @@ def test_streamed_guides_equal_the_whole_clip_guides():
     frames = torch.cat([a, b])
     keys = [1, 4, 8]
     whole = compute_guides(frames, ALL, keys, keyframes=frames[keys].flip(-1))
-    streamed = list(iter_guides(frames, ALL, keys, keyframes=frames[keys].flip(-1)))
-    assert [t for t, _ in streamed] == list(range(11))
-    assert torch.equal(torch.stack([g for _, g in streamed]), whole)
+    streamed = list(stream_guides(iter(frames.numpy()), ALL, keys, keyframes=frames[keys].flip(-1), frame_count=11))
+    assert [t for t, _, _ in streamed] == list(range(11))
+    assert np.array_equal(np.stack([g for _, _, g in streamed]), whole.numpy())
 
 
 def test_training_warp_guide_of_a_keyframe_comes_from_the_other_keyframes():
