@@ -102,7 +102,7 @@ def time_our_steps(preset: str, loss: str, precision: str, steps: int, vgg: str 
     config = TrainConfig(preset=preset, loss=loss, steps=steps, seconds=0, precision=precision, vgg_path=vgg,
                          threads=torch.get_num_threads())
     model = train_style_model(frames, keyframes, config)
-    return model.summary["steps"] / model.summary["seconds"]
+    return model.summary.steps / model.summary.seconds
 
 
 def _median_time(fn, repeats: int = 3) -> float:

@@ -50,7 +50,7 @@ def rate(patch: int, steps: int = 80) -> float:
                   guide_spec=spec.to_dict())
     train_style_model(frames, keyframes, config(patch, 3), **kwargs)  # warm-up
     model = train_style_model(frames, keyframes, config(patch, steps), **kwargs)
-    return model.summary["steps"] / model.summary["seconds"]
+    return model.summary.steps / model.summary.seconds
 
 
 def run(clip: str, patch: int, steps: int, seed: int, prior: str = "none") -> dict:

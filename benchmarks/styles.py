@@ -279,7 +279,7 @@ def calibrate(variant: Variant, steps: int = 150) -> float:
     kwargs = dict(guides=guides, guide_spec=spec.to_dict() if spec.channels else None)
     train_style_model(frames, keyframes, train_config(variant, 5), **kwargs)  # warm-up
     model = train_style_model(frames, keyframes, train_config(variant, steps), **kwargs)
-    return model.summary["steps"] / model.summary["seconds"]
+    return model.summary.steps / model.summary.seconds
 
 
 def rates_for(variants: list[Variant], quick: bool) -> dict[str, float]:

@@ -66,7 +66,7 @@ def calibrate(steps: int) -> float:
     train_style_model(frames, keyframes, TrainConfig(steps=2, seconds=0, threads=1))  # warm-up
     start = time.process_time()
     model = train_style_model(frames, keyframes, TrainConfig(steps=steps, seconds=0, threads=1))
-    return model.summary["steps"] / (time.process_time() - start)
+    return model.summary.steps / (time.process_time() - start)
 
 
 def quality(model, frames, guides, truth, before, after) -> dict:
@@ -97,7 +97,7 @@ def scenario(clip: str, edit: str, labels, rate: float, budget: float, checkpoin
         warm_start.KEEP_OPTIMIZER_STATE = True
         cache[clip] = train(frames, keys_a, make_guide_set(frames, spec, keys_a), round(rate * budget))
         warm_start.KEEP_OPTIMIZER_STATE = DEFAULT[1]
-        print(f"{clip}: first model, {cache[clip].summary['steps']} steps, "
+        print(f"{clip}: first model, {cache[clip].summary.steps} steps, "
               f"{time.process_time() - start:.0f} s CPU", file=sys.stderr, flush=True)
     base = cache[clip]
     keys_b, _ = make_keyframes(after, truth[after], frames=frames)

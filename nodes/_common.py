@@ -18,7 +18,7 @@ from PIL import Image
 from server import PromptServer
 
 from patch_training.frames.sources import to_uint8
-from patch_training.train.loop import TrainProgress
+from patch_training.train.progress import TrainProgress
 
 log = logging.getLogger("patch_toon")
 

@@ -1,7 +1,7 @@
 """Training and stylization nodes: learn a style from keyframes, stylize every frame with it."""
 from __future__ import annotations
 
-from patch_training.config import BASES, DEFAULT_BASE, DEFAULT_PRESET, LOSS_PRESETS, PRESETS, TrainConfig
+from patch_training.config import BASES, DEFAULT_BASE, DEFAULT_PRESET, LOSS_PRESETS, PRECISIONS, PRESETS, TrainConfig
 from patch_training.errors import GuideError
 from patch_training.stylize.needs import check_guides_match
 from patch_training.stylize.tiled import stylize
@@ -74,11 +74,12 @@ class PatchToonTrain:
         device = compute_device()
         config = TrainConfig(preset=preset, seconds=seconds, steps=steps, seed=seed, device=device.type, **advanced)
         config.validate()
-        channels = 3 + (guides.spec.channels if guides is not None else 0)
-        make_room(device, training_bytes(PRESETS[preset].with_inputs(channels), len(keyframes),
-                                         *frames.shape[1:3], config.resolved_batch(), config.resolved_patch()))
         key = settings_key(frames, config, guides.spec.to_dict() if guides is not None else None)
         init = init_model if init_model is not None else WARM_STARTS.get(unique_id, key) if warm_start else None
+        network = config.generator(3 + (guides.spec.channels if guides is not None else 0),  # base and init's
+                                   None if init is None else init.config)
+        make_room(device, training_bytes(network, len(keyframes), *frames.shape[1:3], config.resolved_batch(),
+                                         config.resolved_patch()))
         try:
             with training_session(unique_id) as should_stop:
                 model = fit_style(frames, keyframes, config, guide_set=guides, init=init, strip_frames=STRIP_FRAMES,
@@ -107,7 +108,7 @@ class PatchToonTrainAdvanced(PatchToonTrain):
             "learning_rate": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.0001, "tooltip": "Adam "
                                         "learning rate; 0 = the preset's default (2e-3 with cosine decay, 1e-3 for a "
                                         "warm start, 4e-4 for reference)."}),
-            "precision": (["auto", "fp32", "bf16", "fp16"], {"tooltip": "Arithmetic while training. auto: bf16 where "
+            "precision": (list(PRECISIONS), {"tooltip": "Arithmetic while training. auto: bf16 where "
                                                                         "the CPU or GPU runs it fast, else fp32."}),
             "base": (["auto", *BASES], {"tooltip": "What the network's change is added to. input: the frame; "
                                                     "colour: a colour mapping of the frame fitted to the keyframes "

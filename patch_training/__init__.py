@@ -25,7 +25,7 @@ _EXPORTS = {
     "Keyframes": "keyframes", "make_keyframes": "keyframes",
     "psnr": "metrics", "ssim": "metrics", "ColorLUT": "metrics", "temporal_instability": "metrics",
     # model
-    "StyleModel": "model.networks", "load_model": "model.checkpoint", "save_model": "model.checkpoint",
+    "StyleModel": "model.networks", "TrainSummary": "model.summary", "load_model": "model.checkpoint", "save_model": "model.checkpoint",
     "read_metadata": "model.checkpoint",
     # frames
     "FrameSource": "frames.sources", "to_tensor": "frames.sources", "to_uint8": "frames.sources",
@@ -38,7 +38,7 @@ _EXPORTS = {
     # stylize (the whole-clip `stylize` is `patch_training.stylize.stylize`: the stage's package has its name)
     "stylize_stream": "stylize.stream", "model_guides": "stylize.needs",
     # train
-    "TrainProgress": "train.loop", "train_style_model": "train.loop", "fit_style": "train.fit",
+    "TrainProgress": "train.progress", "train_style_model": "train.loop", "fit_style": "train.fit",
     "fit_style_stream": "train.stream",
     # files to files
     "TrainOptions": "pipeline.train_files", "train_from_files": "pipeline.train_files",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -11,16 +12,16 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import BASES, DEFAULT_BASE, DEFAULT_TILE, LOSS_PRESETS, PRESETS, StylizeOptions
+from .config import DEFAULT_TILE, DEVICES, PRECISIONS, StylizeOptions
 from .errors import OutputExistsError, PatchToonError
 from .frames.sources import FrameSource
 from .frames.suggest import check_count, suggest_keyframes
 from .frames.writers import VIDEO_CODECS, FrameWriter
 from .model.checkpoint import load_model, read_metadata, save_model
 from .pipeline.stylize_files import stylize_files
-from .pipeline.train_files import DEFAULT_GUIDE_LIST, TrainOptions, read_keyframes, train_from_files
+from .pipeline.train_files import TrainOptions, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
-from .train.loop import TrainProgress
+from .train.progress import TrainProgress
 from .train.warm_start import weights_sha256
 
 
@@ -59,10 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"--out: {out} already exists; it is never replaced silently. Choose another "
                                 f"name, or add --overwrite to replace it.")
-    options = TrainOptions(preset=args.preset, guides=args.guides, loss=args.loss, steps=args.steps or 0,
-                           seconds=args.seconds, seed=args.seed, device=args.device, precision=args.precision,
-                           threads=args.threads, vgg=args.vgg or "", base=args.base, patch_size=args.patch_size,
-                           prior=args.prior)
+    options = TrainOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainOptions)})
     bar, reading = ProgressBar("train"), ProgressBar("guides" if options.spec().guides else "reading")
 
     def read(done: int, total: int) -> None:  # the pass over the clip before training
@@ -90,7 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if bar.last:
         bar.close()
     save_model(model, out, overwrite=args.overwrite)
-    s = model.summary
+    s = model.summary.to_dict()
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
                       "guides": options.spec().describe(), "final_losses": s["final_losses"],
                       **({"warm_start": s["warm_start"]} if "warm_start" in s else {}),
@@ -105,9 +103,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     keyframes = None
     if args.keyframes:
         keyframes, _ = read_keyframes(source, args.keyframes, args.masks)
-        if list(keyframes.indices) != list(model.summary.get("keyframe_indices", [])):
+        if list(keyframes.indices) != list(model.summary.keyframe_indices or []):
             raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
-                                 f"{model.summary.get('keyframe_indices')}, these are at {list(keyframes.indices)}.")
+                                 f"{model.summary.keyframe_indices}, these are at {list(keyframes.indices)}.")
     elif args.masks:
         raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
     # Frames go to a hidden staging place beside --out and are moved into place at the end: an error or
@@ -219,36 +217,28 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_train_command, _stylize_command, _suggest_command, _batch_command, _info_command):
+        add(sub)
+    return parser
 
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """The options of TrainOptions, as --name (--patch-size for patch_size), with its defaults and help."""
+    budget = parser.add_mutually_exclusive_group()
+    for option in dataclasses.fields(TrainOptions):
+        argument = dict(option.metadata)
+        where = budget if argument.pop("budget", False) else parser
+        kind = argument.pop("type", type(option.default))
+        where.add_argument("--" + option.name.replace("_", "-"), default=option.default, type=kind, **argument)
+
+
+def _train_command(sub) -> None:
     train = sub.add_parser("train", help="learn a style from stylized keyframes")
     train.add_argument("--frames", required=True, help="folder of frames (PNG/JPG/WEBP, name order) or a video file")
     train.add_argument("--keyframes", required=True, help="folder of stylized keyframes named like their frames")
     train.add_argument("--masks", help="folder of masks named like the keyframes (white = valid style)")
     train.add_argument("--out", required=True, help="model file to write (.safetensors)")
-    budget = train.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="train for this many steps")
-    budget.add_argument("--seconds", type=float, help="train for this many seconds (default 120)")
-    train.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="network size (default fast)")
-    train.add_argument("--guides", default=DEFAULT_GUIDE_LIST,
-                       help="input channels: rgb plus any of gauss,edges,denoise,warp,page (default %(default)s); "
-                            "'rgb' alone: the frames only, any frame size at stylization")
-    train.add_argument("--loss", default="auto", choices=["auto", *sorted(LOSS_PRESETS)],
-                       help="loss terms (auto: paper for reference, structure otherwise)")
-    train.add_argument("--base", default="auto", choices=["auto", *BASES],
-                       help="what the network's change is added to: input (the frame), colour (a colour mapping of "
-                            "the frame fitted to the keyframes: faster to learn), auto: %s (default auto)"
-                            % DEFAULT_BASE)
-    train.add_argument("--patch-size", type=int, default=0, metavar="PX",
-                       help="side of the training patches, all along (0: the preset's: fast and balanced train "
-                            "their first 800 steps on 32 at half the learning rate, then 48; reference 32)")
-    train.add_argument("--prior", default="auto", metavar="auto|none|MODEL",
-                       help="starting weights of a training from scratch: auto (the shipped prior, trained on other "
-                            "clips and styles, for the fast preset with the default guides; random weights for any "
-                            "other network), none (random weights), or a .safetensors model of the same network "
-                            "(default auto)")
-    train.add_argument("--vgg", help="VGG19 weights file for the paper's perceptual loss (optional)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, default=0, help="CPU threads (0: library default)")
+    add_train_options(train)
     train.add_argument("--init", metavar="MODEL", help="continue training this model (.safetensors) instead of "
                        "starting from random weights (warm start): same preset and guides; after a keyframe "
                        "changed, a fraction of the budget reaches a fresh run's quality")
@@ -257,11 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "RAM (default: the system's temporary folder)")
     train.set_defaults(run=cmd_train)
 
+
+def _stylize_command(sub) -> None:
     styl = sub.add_parser("stylize", help="stylize every frame with a trained model")
     styl.add_argument("--model", required=True, help="model file (.safetensors) from train")
     styl.add_argument("--frames", required=True, help="folder of frames or a video file")
-    styl.add_argument("--out", required=True, help="folder for the stylized frames (same file names), or a video "
-                      f"file ({', '.join(VIDEO_CODECS)})")
+    styl.add_argument("--out", required=True, help="folder for the stylized frames (PNG, named like the frames), "
+                      f"or a video file ({', '.join(VIDEO_CODECS)})")
     styl.add_argument("--fps", type=float, default=0.0,
                       help="frame rate of a video --out (0: the source video's, 25 for a folder of frames)")
     styl.add_argument("--scratch", help="folder for the frames that wait for their next keyframe beyond 256 MB "
@@ -272,13 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     styl.add_argument("--batch", type=int, default=4, help="frames per forward pass")
     styl.add_argument("--tile", type=int, default=DEFAULT_TILE,
                       help="tile size in pixels, bounds memory (0: by model, 1024 or 768)")
+    styl.add_argument("--device", default="auto", choices=list(DEVICES))
+    styl.add_argument("--precision", default="auto", choices=list(PRECISIONS))
     styl.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     styl.set_defaults(run=cmd_stylize)
 
-    for p in (train, styl):
-        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-        p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
 
+def _suggest_command(sub) -> None:
     suggest = sub.add_parser("suggest", help="which frames to stylize: every shot first, then where the clip "
                              "changes most (new content, camera moves)")
     suggest.add_argument("--frames", required=True, help="folder of frames or a video file")
@@ -287,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "Frames takes them): never suggested; the suggestion adds --count frames to them")
     suggest.set_defaults(run=cmd_suggest)
 
+
+def _batch_command(sub) -> None:
     batch = sub.add_parser("batch", help="train and stylize every shot of a manifest, on local worker processes "
                            "or a Ray cluster (README: Batch jobs)")
     batch.add_argument("manifest", help="JSON file: {\"defaults\": {...}, \"shots\": [{\"name\", \"frames\", "
@@ -302,10 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--pid-folder", help=argparse.SUPPRESS)  # tests: where running segment tasks leave their pid
     batch.set_defaults(run=cmd_batch)
 
+
+def _info_command(sub) -> None:
     info = sub.add_parser("info", help="print a model file's metadata")
     info.add_argument("model")
     info.set_defaults(run=cmd_info)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@ MAX_SCALES = 8          # unet scales (stride 128)
 MAX_RES_BLOCKS = 64
 MAX_IN_CHANNELS = 64    # RGB + guide channels (the guides known today add at most 13)
 BASES = ("input", "colour")  # GeneratorConfig.base
+DEVICES = ("auto", "cpu", "cuda")  # TrainConfig.device, StylizeOptions.device (auto: the first GPU, else the CPU)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # TrainConfig.precision, StylizeOptions.precision
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ REFERENCE = GeneratorConfig(arch="texler", widths=(32, 64, 128, 128, 128, 64), r
                             norm="batch", smoothers=True, residual=False)
 
 # Faster presets: U-Nets predicting a residual over the input frame. Sizes chosen by
-# benchmarks/bench.py (README, "Benchmarks"): at a fixed CPU budget, steps beat width.
+# benchmarks/bench.py (benchmarks/RESULTS.md): at a fixed CPU budget, steps beat width.
 PRESETS: dict[str, GeneratorConfig] = {
     "fast": GeneratorConfig(arch="unet", widths=(16, 32, 64), res_blocks=3),
     "balanced": GeneratorConfig(arch="unet", widths=(24, 48, 96), res_blocks=4),
@@ -121,7 +123,7 @@ BATCH_PIXELS = 1 << 20
 
 
 def default_tile(config: GeneratorConfig) -> int:
-    """Tile side for `tile=0`. Measured (README): 1024 keeps a U-Net under 1 GB at 4K and recomputes little
+    """Tile side for `tile=0`. Measured (benchmarks/RESULTS.md): 1024 keeps a U-Net under 1 GB at 4K and recomputes little
     context; the paper's generator (wide full-resolution layers, 76 px of context) stays near 1.5 GB at 768."""
     return 1024 if config.arch == "unet" else 768
 
@@ -136,7 +138,7 @@ class StylizeOptions:
     precision: str = "auto"   # auto (half on GPUs that support it), fp32, bf16, fp16
     threads: int = 0          # CPU threads; 0: the library's policy (runtime.default_threads)
 # The residual's base when TrainConfig.base is "auto" (unet presets; the reference has none), and the U-Net
-# presets' learning rate (Adam, cosine decay to a tenth), chosen by benchmarks/styles.py (README, Style classes).
+# presets' learning rate (Adam, cosine decay to a tenth), chosen by benchmarks/styles.py (benchmarks/RESULTS.md, Style classes).
 # 2e-3 (was 1e-3) wins at 30 and 120 s on every style class. The "colour" base wins more at 30 s (pencil +5.6 dB)
 # but raises the temporal instability of content-following styles by 13-16 % (the issue allows 10 %): an option.
 # A warm start keeps 1e-3 as the base of its own schedule (warm_start.WARM_LR_SCALE was measured on it).
@@ -146,7 +148,7 @@ WARM_BASE_LR = 1e-3
 # Small patches first (U-Net presets, patch size left to the preset, cold starts): the first SMALL_PATCH_STEPS
 # steps train on SMALL_PATCH x SMALL_PATCH patches, about 2.2x cheaper on the CPU, at SMALL_PATCH_LR_SCALE times
 # the learning rate, then the preset's patch size. Chosen by benchmarks/styles.py and benchmarks/patch_size.py
-# (README, Benchmarks): small patches all along lose at 120 s on the real clips (less context per patch), and at
+# (benchmarks/RESULTS.md): small patches all along lose at 120 s on the real clips (less context per patch), and at
 # the full rate their noisier gradients blew up on the paper-craft clip in 2 of 3 seeds; at half the rate not.
 SMALL_PATCH = 32
 SMALL_PATCH_STEPS = 800
@@ -176,7 +178,7 @@ LOSS_PRESETS: dict[str, LossConfig] = {
     # The paper's losses (perceptual only if a VGG19 file is given).
     "paper": LossConfig(l1=4.0, perceptual=6.0, adversarial=0.5),
     "l1": LossConfig(l1=1.0),
-    # Default: chosen by benchmark (README): L1 + SSIM + gradient needs no download.
+    # Default: chosen by benchmark (benchmarks/RESULTS.md): L1 + SSIM + gradient needs no download.
     "structure": LossConfig(l1=1.0, ssim=1.0, gradient=1.0),
 }
 DEFAULT_LOSS = "structure"
@@ -194,8 +196,8 @@ class TrainConfig:
     batch_size: int = 0             # 0: preset default (reference: 40 as in the paper, else 16)
     patch_size: int = 0             # 0: preset default (reference: 32 as in the paper, else 48)
     learning_rate: float = 0.0      # 0: preset default (reference: Adam 4e-4, else DEFAULT_LR with cosine decay)
-    device: str = "auto"            # "cpu", "cuda", "auto"
-    precision: str = "auto"         # "auto", "fp32", "bf16", "fp16"
+    device: str = "auto"            # one of DEVICES
+    precision: str = "auto"         # one of PRECISIONS
     threads: int = 0                # CPU torch threads during training; 0 = library policy (see threads.py)
     report_every_s: float = 0.5     # progress callback at most this often (seconds), plus first and last step
     preview_every_s: float = 5.0    # a preview image at most this often (seconds), 0 = never
@@ -215,9 +217,9 @@ class TrainConfig:
         if self.steps == 0 and self.seconds == 0:
             raise ConfigError("steps and seconds are both 0: training would never end. Give a step count "
                               "or a time budget in seconds.")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in DEVICES:
             raise ConfigError(f"device: expected 'auto', 'cpu' or 'cuda', received {self.device!r}.")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+        if self.precision not in PRECISIONS:
             raise ConfigError(f"precision: expected auto, fp32, bf16 or fp16, received {self.precision!r}.")
         if self.base != "auto" and self.base not in BASES:
             raise ConfigError(f"base: expected 'auto' or one of {list(BASES)}, received {self.base!r}.")

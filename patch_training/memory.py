@@ -3,7 +3,7 @@ on the machine itself, whether the work fits at all (check_host_memory: refused 
 
 Estimates are upper bounds built from the network's own layer outputs (counted once on a small CPU input),
 the tile and batch sizes, the optimizer state, and the frames, guides and optical flow held in memory; the
-host figures are checked against measured peaks (benchmarks/memory_preflight.py, README "Benchmarks").
+host figures are checked against measured peaks (benchmarks/memory_preflight.py, benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def parameter_count(config: GeneratorConfig) -> int:
 
 def inference_bytes(config: GeneratorConfig, frames: int, height: int, width: int, batch_size: int = 4,
                     tile: int = 0, dtype_bytes: int = 2) -> int:
-    """Device memory to stylize `frames` frames of height x width with inference.stylize(batch_size, tile).
+    """Device memory to stylize `frames` frames of height x width with stylize.tiled.stylize(batch_size, tile).
 
     Bounded by the tile whatever the frame size: a frame larger than the tile is cut into tiles of `tile` pixels.
     tile: as in stylize (0 = config.default_tile). dtype_bytes: 2 for half precision (GPU default), 4 for fp32.
@@ -72,7 +72,7 @@ def inference_bytes(config: GeneratorConfig, frames: int, height: int, width: in
 
 def training_bytes(config: GeneratorConfig, keyframes: int, height: int, width: int, batch_size: int = 16,
                    patch_size: int = 48, preview_side: int = 512) -> int:
-    """Device memory for trainer.train_style_model: weights with gradients and Adam moments, the keyframes
+    """Device memory for train.loop.train_style_model: weights with gradients and Adam moments, the keyframes
     (inputs and targets) on the device, one batch of patches forward and backward, and the preview render."""
     weights = parameter_count(config) * 4 * 4  # weights, gradients, two Adam moments
     keyframe_tensors = keyframes * height * width * (config.in_channels + 3 + 1) * 4
@@ -108,7 +108,7 @@ _GUIDE_WORK_FRAMES = 6
 def training_host_bytes(config: GeneratorConfig, frames: int, height: int, width: int, keyframes: int,
                         batch_size: int = 16, patch_size: int = 48, guide_channels: int = 0,
                         frames_held: bool = True, on_gpu: bool = False) -> int:
-    """Host memory for pipeline.fit_style: the clip and stylized keyframes (unless already held), the guides to
+    """Host memory for train.fit.fit_style: the clip and stylized keyframes (unless already held), the guides to
     compute (guide_channels, 0 = none or given), the keyframes' training tensors as they are staged
     (concatenated, cloned, permuted), the training runtime, and on the CPU the network's training_bytes."""
     pixels = height * width

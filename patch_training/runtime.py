@@ -36,7 +36,7 @@ def cpu_has_fast_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device, training: bool) -> torch.dtype:
     """The autocast dtype for `precision` ('auto', 'fp32', 'bf16', 'fp16') on `device`.
 
-    auto: CPU with native bf16 -> bfloat16 (measured 1.7-2x faster, same quality: README benchmarks);
+    auto: CPU with native bf16 -> bfloat16 (measured 1.7-2x faster, same quality: benchmarks/RESULTS.md);
     CUDA -> bfloat16 for training where supported, float16 for inference; otherwise float32.
     """
     if precision == "fp32":
@@ -66,7 +66,7 @@ def autocast(device: torch.device, dtype: torch.dtype):
 def default_threads() -> int:
     """The library's CPU thread policy: one intra-op thread on machines of up to 4 cores, half the cores above.
 
-    Measured (README, Benchmarks): on a 2-core CPU with anything else running (a ComfyUI server, a browser),
+    Measured (benchmarks/RESULTS.md): on a 2-core CPU with anything else running (a ComfyUI server, a browser),
     2 threads trained ~20x slower than 1 (spin-waiting on a taken core), while on a quiet CPU 2 threads
     gained far less than that. One thread loses little when quiet and never falls off that cliff.
     """

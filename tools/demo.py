@@ -82,7 +82,7 @@ def main() -> int:
     write_animation(out / "input_keyframe_result.gif", inputs, to_uint8(keyframes.images), keyframes.indices, images,
               side=240, labels=("the clip", f"{len(keyframes)} frames painted", f"patch-toon: all {len(frames)}"))
 
-    print(f"trained {model.summary['steps']} steps in {model.summary['seconds']:.0f} s; "
+    print(f"trained {model.summary.steps} steps in {model.summary.seconds:.0f} s; "
           f"stylized {len(frames)} frames at {per_frame:.3f} s/frame")
     if truth is not None:
         others = [i for i in range(len(frames)) if i not in keyframes.indices]

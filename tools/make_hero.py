@@ -42,7 +42,7 @@ def main() -> int:
                       GuideSpec())
     result = stylize(model, frames, model_guides(model, frames))
     others = [i for i in range(len(frames)) if i not in KEYS]
-    print(f"trained {model.summary['steps']} steps in {model.summary['seconds']:.0f} s; on the other "
+    print(f"trained {model.summary.steps} steps in {model.summary.seconds:.0f} s; on the other "
           f"{len(others)} frames vs the paper version: {psnr(result[others], truth[others]):.2f} dB, SSIM "
           f"{ssim(result[others], truth[others]):.3f}")
     write_animation(args.out, to_uint8(frames), to_uint8(keyframes.images), KEYS, to_uint8(result), side=240,

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -16,8 +17,7 @@ from ..config import DEFAULT_TILE
 from ..pipeline.train_files import TrainOptions
 from ..frames.writers import VIDEO_CODECS
 
-TRAIN_KEYS = ("preset", "steps", "seconds", "seed", "guides", "loss", "threads", "device", "precision", "base",
-              "patch_size", "prior")
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainOptions))  # `train`'s options, same names
 SHOT_KEYS = ("name", "frames", "keyframes", "out", "masks", "model", "batch", "tile") + TRAIN_KEYS
 PATH_KEYS = ("frames", "keyframes", "out", "masks", "model")
 
@@ -95,6 +95,8 @@ def _shot(entry: dict, base: Path, label: str) -> Shot:
             entry[key] = os.path.normpath(base / Path(entry[key]).expanduser())
     if isinstance(entry.get("prior"), str) and entry["prior"] not in ("auto", "none"):  # a model file
         entry["prior"] = os.path.normpath(base / Path(entry["prior"]).expanduser())
+    if isinstance(entry.get("vgg"), str) and entry["vgg"]:  # a weights file
+        entry["vgg"] = os.path.normpath(base / Path(entry["vgg"]).expanduser())
     if Path(entry["out"]).suffix.lower() in VIDEO_CODECS:
         raise ConfigError(f"manifest: {label}: out must be a folder of frames (segments are written by several "
                           f"workers), received the video name {entry['out']!r}. Give a folder; make a video from "

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import OutputExistsError, PatchToonError
+from ..model.summary import TrainSummary
 from .manifest import Shot
 
 MIN_SEGMENT_FRAMES = 16  # a segment loads the model and its keyframe's image, and reads from its anchor
@@ -94,12 +95,12 @@ def train_task(shot: Shot) -> dict:
         return _failed(shot, exc)
 
 
-def _check_reusable(shot: Shot, path: Path, summary: dict) -> None:
+def _check_reusable(shot: Shot, path: Path, summary: TrainSummary) -> None:
     options = shot.train
-    stored = {"preset": summary.get("preset"), "seed": summary.get("seed")}
+    stored = {"preset": summary.preset, "seed": summary.seed}
     wanted = {"preset": options.preset, "seed": options.seed}
     if options.steps:
-        stored["steps"], wanted["steps"] = summary.get("steps"), options.steps
+        stored["steps"], wanted["steps"] = summary.steps, options.steps
     if stored != wanted:
         raise OutputExistsError(f"model: {path} exists, trained with {stored}, but the shot asks for {wanted}; it is "
                                 f"never replaced. Delete it to train again, or name it in the shot's 'model' to "
@@ -177,7 +178,7 @@ def survey_task(shot: Shot, model_path: str) -> dict:
 def _keyframe_inputs(shot: Shot, model, source):
     """The stylized keyframes (and masks) a model needs to rebuild its guides ('warp', format-1 masks), or None."""
     from ..pipeline.train_files import read_keyframes
-    from ..train.fit import guides_need
+    from ..stylize.needs import guides_need
 
     if not guides_need(model):
         return None

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import GuideError
 
-# Measured (numbers in README of the guides, `python -m benchmarks.guides_speed`): on a textured frame
+# Measured (`python -m benchmarks.guides_speed`; benchmarks/RESULTS.md): on a textured frame
 # translated by (17, -11) px and one rotated by 3 degrees, endpoint error (mean, px) and time per flow, 1 thread:
 #   preset       350x350    trans / rot      1920x1080
 #   ultrafast     1.4 ms   0.19 / 0.28        22 ms

@@ -97,7 +97,7 @@ def decode_guide_masks(code: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def training_inputs(guide_set: GuideSet | None, keyframes: Keyframes) -> dict:
-    """The guide arguments of trainer.train_style_model for `guide_set` (None: none)."""
+    """The guide arguments of train.loop.train_style_model for `guide_set` (None: none)."""
     if guide_set is None:
         return {}
     guide_set.check_keyframes(keyframes.indices)

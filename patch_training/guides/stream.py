@@ -102,7 +102,7 @@ class _Lazy:
 
 
 def as_float_frame(frame: np.ndarray) -> np.ndarray:
-    """[H, W, 3] float32 0..1, converted from uint8 exactly as frames_io.to_tensor does (same rounding)."""
+    """[H, W, 3] float32 0..1, converted from uint8 exactly as frames.sources.to_tensor does (same rounding)."""
     if frame.dtype == np.uint8:
         return torch.from_numpy(frame[None]).float().div_(255.0)[0].numpy()
     return np.asarray(frame, np.float32)

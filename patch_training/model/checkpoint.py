@@ -66,7 +66,7 @@ def checkpoint_metadata(model: StyleModel) -> dict[str, str]:
         "library_version": __version__,
         "generator": json.dumps(model.config.to_dict()),
         "guides": json.dumps(model.guides),
-        "summary": json.dumps(model.summary),
+        "summary": json.dumps(model.summary.to_dict()),
     }
 
 

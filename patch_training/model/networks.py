@@ -10,6 +10,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .colour_base import apply_map, identity_map
+from .summary import TrainSummary
 from ..config import GeneratorConfig
 
 
@@ -189,8 +190,8 @@ def receptive_radius(config: GeneratorConfig) -> int:
 class StyleModel:
     """A trained style: the generator, its architecture, the guide layout it expects, and a training summary.
 
-    guides: the guide specification as a dict ({} = the frame's RGB only); summary: JSON-able facts about training
-    (steps, seconds, losses, keyframe indices, preset, seed, frame size); guide_masks: the keyframes' masks that
+    guides: the guide specification as a dict ({} = the frame's RGB only); summary: the facts of its training
+    (summary.TrainSummary, or its dict form); guide_masks: the keyframes' masks that
     placed the Gaussian guide, uint8 [K, h, w] (guide_set.encode_guide_masks), or None. This is ComfyUI's PATCH_MODEL.
     Not stored in a checkpoint: preview and strip (images of the final model), optimizer_state (Adam's state at
     the end of training, which a warm start continues; kept only under warm_start.KEEP_OPTIMIZER_STATE, off: it
@@ -198,12 +199,12 @@ class StyleModel:
     """
 
     def __init__(self, generator: nn.Module, config: GeneratorConfig, guides: dict | None = None,
-                 summary: dict | None = None, preview: torch.Tensor | None = None,
+                 summary: TrainSummary | dict | None = None, preview: torch.Tensor | None = None,
                  guide_masks: torch.Tensor | None = None):
         self.generator = generator.eval()
         self.config = config
         self.guides = dict(guides or {})
-        self.summary = dict(summary or {})
+        self.summary = summary
         self.preview = preview  # [1, H, W, 3] or None: a held-out frame stylized by the final model
         self.strip: torch.Tensor | None = None  # [N, H, W, 3]: frames spread over the clip, stylized by it
         self.guide_masks = guide_masks
@@ -211,9 +212,17 @@ class StyleModel:
         self.source = ""  # the file name it was loaded from, or where it came from
 
     @property
+    def summary(self) -> TrainSummary:
+        return self._summary
+
+    @summary.setter
+    def summary(self, summary: TrainSummary | dict | None) -> None:
+        self._summary = summary if isinstance(summary, TrainSummary) else TrainSummary.from_dict(summary)
+
+    @property
     def guide_channels(self) -> int:
         return self.config.in_channels - 3
 
     def __repr__(self) -> str:
-        steps = self.summary.get("steps", "?")
+        steps = "?" if self.summary.steps is None else self.summary.steps
         return f"StyleModel(arch={self.config.arch}, widths={list(self.config.widths)}, steps={steps}, guides={self.guides})"

@@ -1,15 +1,15 @@
 """Training from files (a folder of frames or a video, folders of keyframes and masks): what the command line's
-`train` and the batch job (batch.py) share, so that both make the same model from the same options."""
+`train` and the batch job (batch/tasks.py) share, so that both make the same model from the same options."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ..config import TrainConfig
+from ..config import BASES, DEFAULT_BASE, DEVICES, LOSS_PRESETS, PRECISIONS, PRESETS, TrainConfig
 from ..errors import PatchToonError
 from ..frames.sources import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
 from ..guides import DEFAULT_GUIDES, GuideSpec, parse_guides
@@ -17,29 +17,47 @@ from ..keyframes import Keyframes, make_keyframes
 from ..model.networks import StyleModel
 from ..train.fit import check_training_memory, describe_shots, fit_style
 from ..train.stream import fit_style_stream
-from ..train.loop import TrainProgress
+from ..train.progress import TrainProgress
 from ..train.warm_start import check_init, steps_total
 
 DEFAULT_GUIDE_LIST = ",".join(("rgb",) + DEFAULT_GUIDES)
 
 
+def _option(default, help: str, **argument):
+    """A TrainOptions field: its default, and its command line option's help (and choices, type, metavar)."""
+    return field(default=default, metadata={"help": help, **argument})
+
+
 @dataclass(frozen=True)
 class TrainOptions:
-    """The options of `train` (same names as its command line options, same defaults)."""
+    """The options of training from files, in one place: the command line's `train` options (--patch-size for
+    patch_size; cli.add_train_options), a batch manifest's keys (batch.manifest.TRAIN_KEYS) and the ComfyUI
+    training nodes' inputs of the same meaning (a test checks the names) are these, with these defaults."""
 
-    preset: str = "fast"
-    guides: str = DEFAULT_GUIDE_LIST  # rgb plus any of gauss, edges, denoise, warp
-    loss: str = "auto"
-    steps: int = 0                    # 0: no step limit
-    seconds: float | None = None      # None: 120 s, or no time limit when steps are given
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int = 0                  # 0: the library's policy (runtime.default_threads)
-    vgg: str = ""
-    base: str = "auto"                # residual base: auto, input, colour (TrainConfig.base)
-    patch_size: int = 0               # training patch side; 0: the preset's (TrainConfig.patch_size)
-    prior: str = "auto"               # starting weights: auto (the shipped prior where it fits), none, a file
+    preset: str = _option("fast", "network size (default fast)", choices=sorted(PRESETS))
+    guides: str = _option(DEFAULT_GUIDE_LIST, "input channels: rgb plus any of gauss,edges,denoise,warp,page "
+                          "(default %(default)s); 'rgb' alone: the frames only, any frame size at stylization")
+    loss: str = _option("auto", "loss terms (auto: paper for reference, structure otherwise)",
+                        choices=["auto", *sorted(LOSS_PRESETS)])
+    steps: int = _option(0, "train for this many steps (0: no step limit)", budget=True)
+    seconds: float | None = _option(None, "train for this many seconds (default 120, or no time limit when "
+                                    "--steps is given)", budget=True, type=float)
+    seed: int = _option(0, "seed of the weights, the patches and the guides' blobs (default 0)")
+    device: str = _option("auto", "where to train (auto: the first GPU, else the CPU)", choices=list(DEVICES))
+    precision: str = _option("auto", "arithmetic (auto: bf16 where the CPU or GPU runs it fast, else fp32)",
+                             choices=list(PRECISIONS))
+    threads: int = _option(0, "CPU threads (0: library default)")
+    vgg: str = _option("", "VGG19 weights file for the paper's perceptual loss (optional)")
+    base: str = _option("auto", "what the network's change is added to: input (the frame), colour (a colour "
+                        f"mapping of the frame fitted to the keyframes: faster to learn), auto: {DEFAULT_BASE} "
+                        "(default auto)", choices=["auto", *BASES])
+    patch_size: int = _option(0, "side of the training patches, all along (0: the preset's: fast and balanced "
+                              "train their first 800 steps on 32 at half the learning rate, then 48; reference "
+                              "32)", metavar="PX")
+    prior: str = _option("auto", "starting weights of a training from scratch: auto (the shipped prior, trained "
+                         "on other clips and styles, for the fast preset with the default guides; random weights "
+                         "for any other network), none (random weights), or a .safetensors model of the same "
+                         "network (default auto)", metavar="auto|none|MODEL")
 
     def spec(self) -> GuideSpec:
         return GuideSpec(guides=parse_guides(self.guides), seed=self.seed)

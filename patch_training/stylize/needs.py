@@ -25,7 +25,7 @@ def guides_need(model: StyleModel) -> tuple[str, ...]:
     spec = guide_spec_of(model)
     if spec is None:
         return ()
-    legacy_masks = bool(model.summary.get("masks")) and "gauss" in spec.guides and model.guide_masks is None
+    legacy_masks = bool(model.summary.masks) and "gauss" in spec.guides and model.guide_masks is None
     return tuple(need for need, needed in (("keyframes", spec.needs_keyframe_images), ("masks", legacy_masks))
                  if needed)
 
@@ -35,8 +35,8 @@ def stylize_needs(model: StyleModel) -> str:
     spec = guide_spec_of(model)
     if spec is None:
         return "frames only, of any size"
-    h, w = model.summary.get("frame_size", ("?", "?"))
-    keys = model.summary.get("keyframe_indices", [])
+    h, w = model.summary.frame_size or ("?", "?")
+    keys = model.summary.keyframe_indices or []
     text = (f"frames of {w}x{h} only: the clip it was trained on (its guides are rebuilt from the frames, from "
             f"the keyframes at frames {keys})")
     extra = {"keyframes": f"the stylized keyframes it was trained with (--keyframes), for "
@@ -73,12 +73,12 @@ def check_guided_clip(model: StyleModel, size: tuple[int, int], count: int | Non
     that a clip of `count` frames (None: not known yet) of `size` (H, W) and the given keyframes/masks let them
     be rebuilt: the masks are the model's own where it stores them (format 2), else those given."""
     summary = model.summary
-    h, w = summary.get("frame_size", size)
+    h, w = summary.frame_size or size
     if tuple(size) != (h, w):
         raise FramesError(f"frames: this model's guides were built for {w}x{h} frames, received "
                           f"{size[1]}x{size[0]}. Stylize frames of the training size {w}x{h}, "
                           f"or train a model without guides to stylize other sizes.")
-    indices = list(summary.get("keyframe_indices", []))
+    indices = list(summary.keyframe_indices or [])
     if not indices or (count is not None and max(indices) >= count):
         raise KeyframeError(f"frames: this model's guides start from keyframes at frames {indices}, received a clip "
                             f"of {count} frames. Give the clip the model was trained on.")
@@ -99,7 +99,7 @@ def scale_note(model: StyleModel, size: tuple[int, int]) -> str | None:
     the style's strokes keep their size in pixels, so they come out finer or coarser than painted. Measured on
     the sample (benchmarks/cross_size.py): trained at 175x175, stylized at 350x350: 0.27 SSIM on the non-key
     frames; stylized at 175 and upscaled: 0.40; trained and stylized at 350: 0.43."""
-    trained = model.summary.get("frame_size")
+    trained = model.summary.frame_size
     if not trained or len(trained) != 2:
         return None
     scale = ((size[0] * size[1]) / max(trained[0] * trained[1], 1)) ** 0.5
@@ -124,8 +124,8 @@ def check_guides_match(model: StyleModel, guide_set: GuideSet) -> None:
         detail = ", ".join(f"{k}: trained {trained[k]!r}, received {given.get(k)!r}" for k in differ)
         raise GuideError(f"guides: expected guides computed with the settings the model was trained with; they "
                          f"differ in {detail}. Set Compute Guides like it was for training.")
-    _check_masks_match(model.guide_masks, guide_set.masks, legacy=bool(model.summary.get("masks")))
-    trained_keys = model.summary.get("keyframe_indices")
+    _check_masks_match(model.guide_masks, guide_set.masks, legacy=bool(model.summary.masks))
+    trained_keys = model.summary.keyframe_indices
     if trained_keys is not None and sorted(trained_keys) != sorted(guide_set.keyframe_indices):
         raise GuideError(f"guides: computed for keyframes {list(guide_set.keyframe_indices)}, but the model was "
                          f"trained with keyframes {list(trained_keys)}. Compute the guides from the keyframes the "

@@ -77,7 +77,7 @@ def guided_plan(model: StyleModel, frame_count: int, max_frames: int) -> list[Se
     if spec is None:
         return plan_segments(frame_count, [], 0, max_frames)
     radius = spec.denoise_radius if "denoise" in spec.guides else 0
-    return plan_segments(frame_count, list(model.summary.get("keyframe_indices", [])), radius, max_frames,
+    return plan_segments(frame_count, list(model.summary.keyframe_indices or []), radius, max_frames,
                          chained(spec))
 
 

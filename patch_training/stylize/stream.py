@@ -53,7 +53,7 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
     for item in stream:
         if item[0] < first:
             continue
-        if not sized:  # as inference.stylize_chunks: about a megapixel of frames at a time
+        if not sized:  # as tiled.stylize_chunks: about a megapixel of frames at a time
             h, w = item[1].shape[:2]
             batch_size, sized = max(1, min(options.batch_size, BATCH_PIXELS // (h * w))), True
         batch.append(item)

@@ -19,7 +19,8 @@ from ..memory import check_host_memory, training_host_bytes
 from ..keyframes import Keyframes
 from ..model.networks import StyleModel
 from ..runtime import resolve_device
-from .loop import TrainProgress, train_style_model
+from .loop import train_style_model
+from .progress import TrainProgress
 
 TRAIN_FIXES = ("Train on smaller frames (Load Frames' max_side, or a resized clip), on fewer frames (Load Frames' "
                "count: the keyframes' shots only), or with fewer guides (RGB only: no Compute Guides, --guides rgb).")
@@ -45,7 +46,7 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
     guide_set: guides already computed for these frames and keyframes (make_guide_set; ComfyUI's Compute
     Guides), used instead of computing `spec`'s. The stylized keyframes feed the 'warp' guide; the masks place
     the Gaussian blobs. init: a model to continue (warm start), strip_frames: frames spread over the clip to
-    show while training and as model.strip (both as in trainer.train_style_model). Returns the StyleModel with the guide spec as its `guides` and, in its summary,
+    show while training and as model.strip (both as in train.loop.train_style_model). Returns the StyleModel with the guide spec as its `guides` and, in its summary,
     whether masks were used (model_guides needs them again then).
     """
     computed = spec if guide_set is None and spec is not None and spec.guides else None
@@ -62,7 +63,7 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
     model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes),
                               on_progress=on_progress, should_stop=should_stop, preview_index=preview_index,
                               init=init, strip_frames=strip_frames)
-    model.summary["masks"] = keyframes.masks is not None
+    model.summary.masks = keyframes.masks is not None
     model.guide_masks = None if guide_set is None else guide_set.masks  # what placed the Gaussian guide
     return model
 

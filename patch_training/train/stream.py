@@ -16,7 +16,7 @@ from ..guides.stream import DEFAULT_STORE_BUDGET_MB, as_float_frame, stream_guid
 from ..keyframes import Keyframes
 from ..model.networks import StyleModel
 from .fit import fit_style
-from .loop import TrainProgress, default_preview_index
+from .progress import TrainProgress, default_preview_index
 
 
 def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: Keyframes,
@@ -26,7 +26,7 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
                      store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
                      scratch: str | os.PathLike | None = None, init: StyleModel | None = None,
                      on_frames: Callable[[int, int], None] | None = None) -> StyleModel:
-    """pipeline.fit_style on a clip of any length, holding only the frames training uses (init: a model to
+    """fit.fit_style on a clip of any length, holding only the frames training uses (init: a model to
     continue, as there).
 
     frames: the clip one frame at a time ([H, W, 3] uint8 or float32 0..1); frame_count: its length.
@@ -86,7 +86,7 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     kept.clear()  # stacked above: the copies are what training reads
     model = fit_style(sub_frames, sub_keys, config, spec if guide_set is not None else None, on_progress,
                       should_stop, position.get(preview, position[idx[0]]), guide_set, init=init)
-    model.summary["keyframe_indices"] = idx
+    model.summary.keyframe_indices = idx
     return model
 
 

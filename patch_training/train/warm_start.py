@@ -19,9 +19,10 @@ import torch
 from ..config import GeneratorConfig, TrainConfig, preset_name
 from ..errors import WarmStartError, shown
 from ..model.networks import StyleModel
+from ..model.summary import TrainSummary
 
 # Learning rate of a warm start, as a fraction of the preset's: a cosine from WARM_LR_SCALE x the base rate down
-# to the 0.1 x where a cold run ends. Chosen by benchmarks/warm_start.py (README, Warm start): a restart at the
+# to the 0.1 x where a cold run ends. Chosen by benchmarks/warm_start.py (benchmarks/RESULTS.md, Warm start): a restart at the
 # full rate (1.0) first undoes much of what was learned (paper-craft clip, 2 s: 15.2 dB vs 16.8 at 0.3) and
 # needed 10 s to reach a fresh run's 120 s quality where 0.3 needed 2-5 s; 0.1 reached it as fast but then
 # gained less (30 s: 0.550 SSIM vs 0.553).
@@ -101,12 +102,12 @@ def weights_sha256(model: StyleModel) -> str:
     return digest.hexdigest()
 
 
-def steps_total(summary: dict) -> int:
+def steps_total(summary: TrainSummary) -> int:
     """Training steps behind a model, warm starts included."""
-    record = summary.get("warm_start")
+    record = summary.warm_start
     if isinstance(record, dict) and isinstance(record.get("steps_total"), int):
         return record["steps_total"]
-    steps = summary.get("steps", 0)
+    steps = summary.steps or 0
     return steps if isinstance(steps, int) else 0
 
 
@@ -148,7 +149,7 @@ def settings_key(frames: torch.Tensor, config: TrainConfig, guide_spec: dict | N
 
 def snapshot(model: StyleModel, source: str) -> StyleModel:
     """A CPU copy of `model` to continue from later: weights, Adam's state (if kept), summary, guides; no images."""
-    copied = StyleModel(copy.deepcopy(model.generator).cpu(), model.config, model.guides, copy.deepcopy(model.summary),
+    copied = StyleModel(copy.deepcopy(model.generator).cpu(), model.config, model.guides, model.summary.copy(),
                         guide_masks=model.guide_masks)
     copied.optimizer_state = copy.deepcopy(model.optimizer_state) if KEEP_OPTIMIZER_STATE else None
     copied.source = source
@@ -180,9 +181,6 @@ class WarmStartCache:
         self._entries.move_to_end(str(node))
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
-
-    def discard(self, node: str) -> None:
-        self._entries.pop(str(node), None)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -65,3 +65,21 @@ def test_load_patch_model_lists_the_models_folder_then_the_sample_style(comfy):
     info = comfy.object_info("PatchToonLoadModel")["PatchToonLoadModel"]
     choices = info["input"]["required"]["model_name"][0]
     assert "listed.safetensors" in choices and choices[-1] == "[patch-toon sample] style"
+
+
+def test_the_training_nodes_name_their_options_as_the_command_line_and_the_manifest_do(pack_nodes):
+    import dataclasses
+
+    from patch_training.config import TrainConfig
+    from patch_training.pipeline.train_files import TrainOptions
+
+    options = {f.name for f in dataclasses.fields(TrainOptions)}  # the CLI's --options, the manifest's keys
+    node_only = {"frames", "keyframes", "init_model", "warm_start"}  # the graph's inputs, not options
+    settings = {f.name for f in dataclasses.fields(TrainConfig)}  # finer settings the CLI does not offer
+    for node in ("PatchToonTrain", "PatchToonTrainAdvanced"):
+        inputs = {name for group in ("required", "optional") for name in pack_nodes[node]["input"].get(group) or {}}
+        assert inputs - node_only <= options | settings, (node, sorted(inputs - node_only - options - settings))
+        assert {"preset", "seconds", "steps", "seed", "guides"} <= inputs
+    assert {"loss", "precision", "base", "patch_size", "prior"} <= set(
+        pack_nodes["PatchToonTrainAdvanced"]["input"]["required"]) | set(
+        pack_nodes["PatchToonTrainAdvanced"]["input"]["optional"])

@@ -37,6 +37,10 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
             "patch_toon/examples_workflows/stylize_with_checkpoint.json",
             "patch_toon/examples_workflows/assets/sample/sample_style.safetensors",
             "patch_training/model/priors/fast-gauss-edges.safetensors"} <= set(names)
+    library = {p.relative_to(REPO).as_posix() for p in (REPO / "patch_training").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert not library - set(names), f"library modules missing from the wheel (pyproject's packages): " \
+                                     f"{sorted(library - set(names))}"
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

@@ -111,5 +111,5 @@ def test_a_cold_run_trains_at_the_default_rate_and_a_warm_start_at_the_rate_its_
     frames, keys = clip_and_keys(textured, sepia)
     cold = train_style_model(frames, keys, TrainConfig(steps=1, seconds=0))
     warm = train_style_model(frames, keys, TrainConfig(steps=1, seconds=0), init=cold)
-    assert cold.summary["learning_rate"] == DEFAULT_LR and warm.summary["learning_rate"] == WARM_BASE_LR
+    assert cold.summary.learning_rate == DEFAULT_LR and warm.summary.learning_rate == WARM_BASE_LR
     assert cold.config.base == warm.config.base == DEFAULT_BASE

@@ -26,7 +26,7 @@ def test_the_shipped_prior_is_the_default_network_on_the_default_guides():
     prior = load_model(SHIPPED)
     assert prior.config == TrainConfig().generator(3 + GuideSpec().channels)
     assert list(prior.guides["guides"]) == list(GuideSpec().guides)
-    assert prior.summary["prior_rounds"] > 0 and prior.summary["prior_clips"]
+    assert prior.summary.extra["prior_rounds"] > 0 and prior.summary.extra["prior_clips"]
 
 
 def test_a_cold_start_of_the_default_network_begins_at_the_prior(textured):
@@ -34,17 +34,17 @@ def test_a_cold_start_of_the_default_network_begins_at_the_prior(textured):
     # One step at a negligible learning rate: the weights are still the ones training started from.
     still = TrainConfig(steps=1, seconds=0, batch_size=2, learning_rate=1e-12)
     model = fit_style(frames, keyframes, still, GuideSpec())
-    assert model.summary["prior"] == "shipped"
+    assert model.summary.prior == "shipped"
     assert torch.allclose(weights(model), weights(load_model(SHIPPED)), atol=1e-6)
     random = fit_style(frames, keyframes, TrainConfig(steps=1, seconds=0, batch_size=2, learning_rate=1e-12,
                                                       prior="none"), GuideSpec())
-    assert random.summary["prior"] == "" and not torch.allclose(weights(random), weights(model), atol=1e-3)
+    assert random.summary.prior == "" and not torch.allclose(weights(random), weights(model), atol=1e-3)
     # Other guide settings (the Gaussian blobs' seed, the flow preset): still the default guides, still the prior.
     other = fit_style(frames, keyframes, still, GuideSpec(seed=5, flow_preset="ultrafast"))
-    assert other.summary["prior"] == "shipped"
+    assert other.summary.prior == "shipped"
     # Trained as from scratch: the small-patch start and the cold learning rate are kept.
     trained = fit_style(frames, keyframes, TrainConfig(steps=2, seconds=0, batch_size=2), GuideSpec())
-    assert trained.summary["small_patch_steps"] == 2 and trained.summary["learning_rate"] == 2e-3
+    assert trained.summary.small_patch_steps == 2 and trained.summary.learning_rate == 2e-3
 
 
 def test_other_networks_start_from_random_weights(textured):
@@ -52,7 +52,7 @@ def test_other_networks_start_from_random_weights(textured):
     rgb = train_style_model(frames, keyframes, TrainConfig(steps=1, seconds=0, batch_size=2))
     balanced = fit_style(frames, keyframes, TrainConfig(preset="balanced", steps=1, seconds=0, batch_size=2),
                          GuideSpec())
-    assert rgb.summary["prior"] == "" and balanced.summary["prior"] == ""
+    assert rgb.summary.prior == "" and balanced.summary.prior == ""
 
 
 def test_a_prior_file_given_must_fit(textured, tmp_path):
@@ -61,7 +61,7 @@ def test_a_prior_file_given_must_fit(textured, tmp_path):
     path = save_model(own, tmp_path / "own prior.safetensors")
     still = TrainConfig(steps=1, seconds=0, batch_size=2, learning_rate=1e-12, prior=str(path))
     model = train_style_model(frames, keyframes, still)
-    assert model.summary["prior"] == "own prior.safetensors"
+    assert model.summary.prior == "own prior.safetensors"
     assert torch.allclose(weights(model), weights(own), atol=1e-6)
     with pytest.raises(ConfigError, match=r"prior: .*preset 'fast'.*preset 'balanced'"):
         train_style_model(frames, keyframes, TrainConfig(preset="balanced", steps=1, seconds=0, prior=str(path)))

@@ -238,7 +238,7 @@ def test_streamed_training_gives_the_model_of_whole_clip_training(spec):
     config = TrainConfig(steps=4, seconds=0, seed=3)
     whole = fit_style(frames, keyframes, config, spec)
     streamed = fit_style_stream(iter(to_uint8(frames)), len(frames), keyframes, config, spec)
-    assert streamed.summary["keyframe_indices"] == whole.summary["keyframe_indices"] == [0, 14, 31]
+    assert streamed.summary.keyframe_indices == whole.summary.keyframe_indices == [0, 14, 31]
     for (name, a), (_, b) in zip(whole.generator.state_dict().items(), streamed.generator.state_dict().items()):
         assert torch.equal(a, b), name
     assert torch.equal(whole.preview, streamed.preview)
@@ -248,7 +248,7 @@ def test_streamed_training_reports_its_pass_and_a_model_without_guides_reads_no_
     from patch_training.config import TrainConfig
     from patch_training.keyframes import make_keyframes
     from patch_training.train.stream import fit_style_stream
-    from patch_training.train.loop import default_preview_index
+    from patch_training.train.progress import default_preview_index
 
     frames = sample_frames()
     keyframes, _ = make_keyframes([2, 9], frames[[2, 9]].flip(-1), frames=frames)

@@ -27,7 +27,7 @@ def test_same_seed_same_weights_on_cpu(textured):
     c = train_style_model(frames, keyframes, TrainConfig(steps=6, seconds=0, seed=4, batch_size=4, patch_size=32))
     assert torch.equal(weights(a), weights(b))
     assert not torch.equal(weights(a), weights(c))
-    assert a.summary["steps"] == 6 and a.summary["keyframe_indices"] == [0, 3]
+    assert a.summary.steps == 6 and a.summary.keyframe_indices == [0, 3]
 
 
 def test_training_lowers_the_loss_on_the_keyframes(textured):
@@ -43,8 +43,8 @@ def test_training_lowers_the_loss_on_the_keyframes(textured):
 def test_reference_preset_trains_with_the_papers_batch_and_patch(textured):
     frames, keyframes = tiny_setup(textured, size=(40, 40))
     model = train_style_model(frames, keyframes, TrainConfig(preset="reference", steps=2, seconds=0))
-    assert model.summary["batch_size"] == 40 and model.summary["patch_size"] == 32
-    assert "adversarial" in model.summary["final_losses"]
+    assert model.summary.batch_size == 40 and model.summary.patch_size == 32
+    assert "adversarial" in model.summary.final_losses
 
 
 def test_should_stop_finishes_early_with_the_model_so_far(textured):
@@ -52,7 +52,7 @@ def test_should_stop_finishes_early_with_the_model_so_far(textured):
     calls = []
     model = train_style_model(frames, keyframes, TrainConfig(steps=10_000, seconds=0),
                               should_stop=lambda: calls.append(1) or len(calls) > 5)
-    assert model.summary["steps"] == 5 and model.summary["stopped_early"]
+    assert model.summary.steps == 5 and model.summary.stopped_early
 
 
 def test_an_exception_from_progress_cancels_training(textured):
@@ -68,7 +68,7 @@ def test_training_works_under_comfyuis_inference_mode(textured):
     with torch.inference_mode():
         frames, keyframes = tiny_setup(textured)
         model = train_style_model(frames, keyframes, TrainConfig(steps=3, seconds=0))
-    assert model.summary["steps"] == 3
+    assert model.summary.steps == 3
 
 
 def test_progress_reports_a_preview_of_a_held_out_frame(textured):
@@ -126,14 +126,14 @@ def test_unet_presets_start_on_small_patches_unless_the_patch_size_is_given(text
     monkeypatch.setattr(config_module, "SMALL_PATCH_STEPS", 2)
     model = train_style_model(frames, keyframes, TrainConfig(steps=4, seconds=0, batch_size=2))
     assert seen == [32, 32, 48, 48]
-    assert (model.summary["patch_size"], model.summary["small_patch_steps"], model.summary["small_patch_size"]) == \
+    assert (model.summary.patch_size, model.summary.small_patch_steps, model.summary.small_patch_size) == \
         (48, 2, 32)
     seen.clear()
     given = train_style_model(frames, keyframes, TrainConfig(steps=3, seconds=0, batch_size=2, patch_size=40))
-    assert seen == [40, 40, 40] and given.summary["small_patch_steps"] == 0
+    assert seen == [40, 40, 40] and given.summary.small_patch_steps == 0
     seen.clear()
     warm = train_style_model(frames, keyframes, TrainConfig(steps=3, seconds=0, batch_size=2), init=model)
-    assert seen == [48, 48, 48] and warm.summary["small_patch_steps"] == 0
+    assert seen == [48, 48, 48] and warm.summary.small_patch_steps == 0
     seen.clear()
     train_style_model(frames, keyframes, TrainConfig(preset="reference", steps=1, seconds=0, batch_size=2))
     assert seen == [32]

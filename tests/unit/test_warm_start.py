@@ -76,15 +76,15 @@ def test_the_checkpoint_records_the_warm_start_and_it_round_trips(textured, tmp_
     parent = load_model(first)
 
     child = train_style_model(frames, keys, TrainConfig(steps=3, seconds=0), init=parent)
-    record = child.summary["warm_start"]
+    record = child.summary.warm_start
     assert record["from"] == "first.safetensors" and record["from_sha256"] == weights_sha256(parent)
-    assert (record["steps_before"], record["steps_total"], child.summary["steps"]) == (4, 7, 3)
+    assert (record["steps_before"], record["steps_total"], child.summary.steps) == (4, 7, 3)
     saved = save_model(child, tmp_path / "child.safetensors")
-    assert read_metadata(saved)["summary"] == json.loads(json.dumps(child.summary))
+    assert read_metadata(saved)["summary"] == child.summary.to_dict()
 
     grandchild = train_style_model(frames, keys, TrainConfig(steps=2, seconds=0), init=load_model(saved))
-    assert (grandchild.summary["warm_start"]["steps_before"], grandchild.summary["warm_start"]["steps_total"]) == (7, 9)
-    assert grandchild.summary["warm_start"]["from"] == "child.safetensors"
+    assert (grandchild.summary.warm_start["steps_before"], grandchild.summary.warm_start["steps_total"]) == (7, 9)
+    assert grandchild.summary.warm_start["from"] == "child.safetensors"
 
 
 def test_the_weights_hash_is_the_same_in_memory_and_in_the_file(tmp_path, textured):
@@ -98,7 +98,7 @@ def test_the_weights_hash_is_the_same_in_memory_and_in_the_file(tmp_path, textur
 def test_a_checkpoint_whose_warm_start_record_is_damaged_is_refused(tmp_path, textured):
     frames, keys = clip_and_keys(textured)
     model = train_style_model(frames, keys, TrainConfig(steps=1, seconds=0))
-    model.summary["warm_start"] = {"steps_before": "many", "steps_total": 3}
+    model.summary.warm_start = {"steps_before": "many", "steps_total": 3}
     path = save_model(model, tmp_path / "m.safetensors")
     with pytest.raises(CheckpointError, match="summary 'warm_start' should be an object with whole step counts"):
         load_model(path)
@@ -110,7 +110,7 @@ def test_the_same_seed_init_and_steps_give_the_same_model(textured):
     a = train_style_model(frames, keys, TrainConfig(steps=4, seconds=0), init=parent)
     b = train_style_model(frames, keys, TrainConfig(steps=4, seconds=0), init=parent)
     assert all(torch.equal(x, y) for x, y in zip(a.generator.state_dict().values(), b.generator.state_dict().values()))
-    assert parent.summary["steps"] == 5 and "warm_start" not in parent.summary  # the parent is left as it was
+    assert parent.summary.steps == 5 and parent.summary.warm_start is None  # the parent is left as it was
 
 
 def test_a_warm_start_begins_at_a_lower_learning_rate_and_ends_where_a_cold_run_does():
@@ -193,6 +193,6 @@ def test_adams_state_is_continued_when_kept_and_the_record_says_so(textured, mon
     parent = train_style_model(frames, keys, TrainConfig(steps=3, seconds=0))
     moments = [s["exp_avg"].clone() for s in parent.optimizer_state["state"].values()]
     child = train_style_model(frames, keys, TrainConfig(steps=2, seconds=0), init=parent)
-    assert child.summary["warm_start"]["optimizer_state"] is True
+    assert child.summary.warm_start["optimizer_state"] is True
     assert int(child.optimizer_state["state"][0]["step"]) == 5  # Adam's step count went on from 3
     assert all(torch.equal(m, s["exp_avg"]) for m, s in zip(moments, parent.optimizer_state["state"].values()))
