@@ -13,10 +13,8 @@ import pytest
 from batch_support import assert_same_as_reference, killing_a_segment_worker, make_project, reference
 from patch_training.batch.manifest import read_manifest
 from patch_training.errors import ConfigError
-from support import interruptible
+from support import REPO, interruptible
 from ray_support import new_marker_dir, ray_env, ray_processes, still_running, stop_ray
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,7 @@ from patch_training.guides.synthetic import rotating_clip, translating_clip
 from patch_training.stylize.tiled import stylize
 from patch_training.train.fit import model_guides
 from patch_training.stylize.stream import stylize_stream
-from support import SAMPLE, interruptible, random_model, read_video
-
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO, SAMPLE, interruptible, random_model, read_video
 
 
 def sample_frames():
