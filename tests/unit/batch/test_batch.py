@@ -59,6 +59,7 @@ def check_summary(result, summary, manifest):
     assert "frames/s" in result.stderr and "ETA" in result.stderr
 
 
+@pytest.mark.slow
 def test_local_workers_make_what_train_and_stylize_make_and_a_bad_shot_fails_alone(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     result, summary = batch(manifest, "--workers", 2, "--segment-frames", 5)
@@ -66,6 +67,7 @@ def test_local_workers_make_what_train_and_stylize_make_and_a_bad_shot_fails_alo
     assert_same_as_reference(tmp_path / "out", project[1])
 
 
+@pytest.mark.slow
 def test_local_ray_makes_the_same_frames_and_stops_its_processes(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     marker = new_marker_dir()
@@ -82,6 +84,7 @@ def test_local_ray_makes_the_same_frames_and_stops_its_processes(project, tmp_pa
         assert not still_running(stop_ray(marker))
 
 
+@pytest.mark.slow
 def test_a_local_worker_killed_mid_segment_is_replaced_and_its_segment_run_again(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     data = json.loads(manifest.read_text())
@@ -95,6 +98,7 @@ def test_a_local_worker_killed_mid_segment_is_replaced_and_its_segment_run_again
     assert_same_as_reference(tmp_path / "out", project[1])
 
 
+@pytest.mark.slow
 def test_a_stopped_job_resumes_with_only_the_rest_and_a_finished_one_is_skipped(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     data = json.loads(manifest.read_text())
@@ -127,6 +131,7 @@ def test_a_stopped_job_resumes_with_only_the_rest_and_a_finished_one_is_skipped(
     assert result.returncode == 0 and summary["skipped"] == ["guided", "rgb"] and summary["frames_written"] == 0
 
 
+@pytest.mark.slow
 def test_an_out_folder_holding_other_files_is_refused_and_left_alone(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     data = json.loads(manifest.read_text())
@@ -184,6 +189,7 @@ def test_the_example_manifest_reads_and_names_inputs_that_exist():
         assert Path(shot.out).parent == REPO / "output" / "batch"  # output/ is ignored by git
 
 
+@pytest.mark.slow
 def test_ray_is_imported_by_cluster_py_alone():
     importers = [str(p.relative_to(REPO)) for folder in ("patch_training", "nodes") for p in (REPO / folder).rglob("*.py")
                  if re.search(r"^\s*(import ray|from ray)", p.read_text(), re.M)]
