@@ -90,11 +90,14 @@ def test_a_local_worker_killed_mid_segment_is_replaced_and_its_segment_run_again
     data = json.loads(manifest.read_text())
     data["shots"] = data["shots"][:2]
     manifest.write_text(json.dumps(data))
-    with killing_a_segment_worker(tmp_path / "pids"):
+    with killing_a_segment_worker(tmp_path / "pids", manifest):
         result, summary = batch(manifest, "--workers", 2, "--segment-frames", 3, "--pid-folder", tmp_path / "pids")
     assert result.returncode == 0, result.stderr
     assert summary["done"] == ["guided", "rgb"] and summary["failed"] == []
-    assert summary["frames_written"] == 44  # every frame once: the lost segments were run again whole
+    # Every frame once: the killed worker's segment (caught before its frames were all in place) and the other
+    # worker's, which the broken pool lost too, were run again whole; unless the other worker had already moved
+    # its frames into place, and its rerun found them there (skipped).
+    assert summary["frames_written"] + summary["frames_skipped"] == 44 and summary["frames_skipped"] <= 3
     assert_same_as_reference(tmp_path / "out", project[1])
 
 
