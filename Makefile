@@ -1,5 +1,6 @@
 # make demo: stylize the bundled sample (sets itself up: .venv with pinned dependencies)
-# make test: the whole test suite, unit and integration (a real ComfyUI server, a real Chromium)
+# make unit: the quick unit tests (pytest tests/unit -m "not slow": none that starts a process or fuzzes)
+# make test: the whole test suite, unit (slow ones too) and integration (a real ComfyUI server, a real Chromium)
 # make bench: the benchmarks behind README's table (slow: tens of minutes on a 2-core CPU)
 PYTHON ?= python3
 VENV := .venv
@@ -22,7 +23,7 @@ demo: $(STAMP)
 	$(PY) tools/demo.py
 
 unit: $(STAMP)
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -m "not slow"
 
 test: $(STAMP)
 	$(PY) tests/comfy_host/setup_host.py

@@ -13,19 +13,24 @@ from PIL import Image
 from patch_training.guides.synthetic import translating_clip
 
 
+def frame_name(t: int) -> str:
+    """The file name of frame t of a shot: its input frame's, its stylized keyframe's and its output frame's."""
+    return f"f{t:04d}.png"
+
+
 def write_clip(folder: Path, count: int, seed: int, size=(48, 64)) -> np.ndarray:
     frames, _ = translating_clip(count, size[0], size[1], 1.5, -1.0, seed=seed)
     images = (frames.numpy() * 255).round().astype(np.uint8)
     folder.mkdir(parents=True, exist_ok=True)
     for t, image in enumerate(images):
-        Image.fromarray(image).save(folder / f"f{t:04d}.png")
+        Image.fromarray(image).save(folder / frame_name(t))
     return images
 
 
 def write_keyframes(folder: Path, images: np.ndarray, indices) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for t in indices:
-        Image.fromarray(np.ascontiguousarray(255 - images[t][..., ::-1])).save(folder / f"f{t:04d}.png")
+        Image.fromarray(np.ascontiguousarray(255 - images[t][..., ::-1])).save(folder / frame_name(t))
 
 
 def make_project(root: Path, frames: int = 24, bad: bool = True, steps: int = 6) -> Path:
@@ -95,25 +100,49 @@ def assert_same_as_reference(out: Path, ref: Path, shots=GOOD) -> None:
         assert not list(out.glob(f".{name}.*.partial*")), "a staging folder was left behind"
 
 
-def kill_first_segment_worker(pid_folder: Path, stop: threading.Event, killed: list) -> None:
-    """SIGKILL the first worker process (Ray's or local) seen running a segment (it names itself in pid_folder), once."""
+def segment_in_progress(marker: Path, outs: dict[str, Path]) -> bool:
+    """Whether the worker that wrote `marker` (stopped by the caller, so nothing moves) is inside the segment it
+    names ("SHOT FIRST-STOP", batch.run.segment_task) with the segment's frames not all moved into place yet."""
+    try:
+        shot, segment = marker.read_text().split()
+        first, stop = map(int, segment.split("-"))
+    except (OSError, ValueError):
+        return False  # gone: the segment finished; or stopped while writing it
+    return not all((outs[shot] / frame_name(t)).is_file() for t in range(first, stop))
+
+
+def kill_first_segment_worker(pid_folder: Path, outs: dict[str, Path], stop: threading.Event, killed: list) -> None:
+    """SIGKILL the first worker process (Ray's or local) seen running a segment (it names itself in pid_folder),
+    once, and only while the segment is still to be moved into place: a worker stays named for a moment after
+    moving its frames, and killing it then would leave nothing to run again. Each candidate is stopped (SIGSTOP)
+    while its segment is looked at, and let go again (SIGCONT) when the segment turns out finished."""
     while not stop.is_set() and not killed:
         for marker in pid_folder.glob("*.pid") if pid_folder.is_dir() else []:
+            pid = int(marker.stem)
             try:
-                os.kill(int(marker.stem), signal.SIGKILL)
+                os.kill(pid, signal.SIGSTOP)
             except ProcessLookupError:
-                continue  # that segment had just finished: wait for the next one
-            killed.append(int(marker.stem))
-            return
+                continue  # that worker had just finished: wait for the next one
+            try:
+                if segment_in_progress(marker, outs):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+            finally:
+                if not killed:
+                    os.kill(pid, signal.SIGCONT)
         time.sleep(0.01)
 
 
 @contextlib.contextmanager
-def killing_a_segment_worker(pid_folder: Path):
-    """While inside: SIGKILL the first worker seen running a segment (run the job with --pid-folder pid_folder).
-    On leaving, checks that one was killed."""
+def killing_a_segment_worker(pid_folder: Path, manifest: Path):
+    """While inside: SIGKILL the first worker seen running a segment of one of the manifest's shots, before the
+    segment's frames are in place (run the job with --pid-folder pid_folder). On leaving, checks that one was
+    killed."""
+    data = json.loads(manifest.read_text())
+    outs = {shot["name"]: manifest.parent / shot["out"] for shot in data["shots"]}
     stop, killed = threading.Event(), []
-    killer = threading.Thread(target=kill_first_segment_worker, args=(pid_folder, stop, killed))
+    killer = threading.Thread(target=kill_first_segment_worker, args=(pid_folder, outs, stop, killed))
     killer.start()
     try:
         yield killed

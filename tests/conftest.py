@@ -8,6 +8,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+# Every test in these folders starts processes (a ComfyUI server, Chromium, pip and a fresh venv): `slow`.
+SLOW_FOLDERS = tuple(REPO / "tests" / name for name in ("integration", "browser", "packaging"))
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(folder in item.path.parents for folder in SLOW_FOLDERS):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def textured():

@@ -3,12 +3,17 @@ import json
 import signal
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from safetensors.torch import save
 
 from patch_training.model.checkpoint import checkpoint_metadata
 from patch_training.config import PRESETS
+from patch_training.keyframes import make_keyframes
 from patch_training.model.networks import StyleModel, build_generator
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def interruptible() -> None:
@@ -27,7 +32,28 @@ def random_model(preset: str = "fast", guides: int = 0, seed: int = 0) -> StyleM
     return StyleModel(net, config, {"names": ["test"]} if guides else {})
 
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples_workflows" / "assets" / "sample"
+SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+
+
+def write_frames(folder: Path, count: int = 4, size=(40, 56), ext: str = "png", seed: int = 0) -> list[Path]:
+    """`count` random frames 00000.png... in `folder`, reproducible by `seed`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        p = folder / f"{i:05d}.{ext}"
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+def moving_clip(textured, t=5, size=(48, 64)):
+    """A pan of `t` frames (1 pixel per frame) over the `textured` fixture's image, and its first and last frames
+    inverted as keyframes."""
+    base = textured(1, size[0], size[1] + 2 * t)[0]
+    frames = torch.stack([base[:, i:i + size[1]] for i in range(t)])  # a pan: 1 pixel per frame
+    keyframes, _ = make_keyframes([0, t - 1], (1 - frames[[0, t - 1]]).contiguous(), frames=frames)
+    return frames, keyframes
 
 
 HOSTILE_CHECKPOINTS = ("truncated", "header size flipped", "nested metadata", "huge widths", "nan weights",

@@ -41,7 +41,7 @@ def test_a_two_node_cluster_makes_the_same_frames_even_when_a_worker_dies(tmp_pa
             (tmp_path / "again").mkdir(exist_ok=True)
             (tmp_path / "again" / f"{name}.safetensors").write_bytes((tmp_path / "out" / f"{name}.safetensors")
                                                                      .read_bytes())
-        with killing_a_segment_worker(tmp_path / "pids"):
+        with killing_a_segment_worker(tmp_path / "pids", manifest):
             result, summary = run_batch(manifest, address, env, "--segment-frames", 3, "--pid-folder",
                                         tmp_path / "pids")
         assert result.returncode == 0, result.stderr

@@ -6,23 +6,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 from safetensors.torch import save_file
 
 from patch_training.model.checkpoint import FORMAT_VERSION, checkpoint_metadata
 from patch_training.cli import main
-from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model
-
-
-def write_frames(folder: Path, count: int = 4, size=(40, 56), ext: str = "png", seed: int = 0) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(count):
-        p = folder / f"{i:05d}.{ext}"
-        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(p)
-        paths.append(p)
-    return paths
+from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model, write_frames
 
 
 @pytest.fixture

@@ -16,7 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+import pytest
+
+pytestmark = pytest.mark.slow  # a fuzz, in a subprocess: about a minute
+
+REPO = Path(__file__).resolve().parents[3]
 CASE_SECONDS = 20          # per case, as an alarm inside the subprocess (a normal case takes milliseconds)
 MEMORY_BOUND_MB = 48       # peak RSS over the warmed-up process while loading every hostile file
 MIN_CASES = 1000

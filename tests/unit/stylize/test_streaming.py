@@ -21,9 +21,7 @@ from patch_training.guides.synthetic import rotating_clip, translating_clip
 from patch_training.stylize.tiled import stylize
 from patch_training.stylize.needs import model_guides
 from patch_training.stylize.stream import stylize_stream
-from support import SAMPLE, interruptible, random_model, read_video
-
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO, SAMPLE, interruptible, random_model, read_video
 
 
 def sample_frames():
@@ -127,6 +125,7 @@ def peak_kb(frames: int, budget_mb: float) -> int:
     return int(out.stdout.split()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
 def test_memory_of_a_streamed_run_does_not_grow_with_the_clip_length():
     # Keyframes at both ends: every frame waits for the last keyframe, the worst case for the stream. The
@@ -156,6 +155,7 @@ def guided(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_stylize_writes_a_video_with_every_frame_at_the_source_rate(guided, tmp_path):
     out = tmp_path / "styled.mp4"
     result = cli("stylize", "--model", guided / "model.safetensors", "--frames", guided / "frames", "--out", out,
@@ -170,6 +170,7 @@ def test_stylize_writes_a_video_with_every_frame_at_the_source_rate(guided, tmp_
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_a_video_source_keeps_its_frame_rate(tmp_path):
     frames = to_uint8(sample_frames()[:6])
     source = tmp_path / "clip.avi"
@@ -186,6 +187,7 @@ def test_a_video_source_keeps_its_frame_rate(tmp_path):
     assert len(video) == 6 and fps == pytest.approx(15)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("out_name", ["styled", "styled.mp4"])
 def test_a_failure_half_way_leaves_nothing(guided, tmp_path, out_name):
     frames = tmp_path / "frames"
@@ -198,6 +200,7 @@ def test_a_failure_half_way_leaves_nothing(guided, tmp_path, out_name):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_nothing_and_a_killed_run_only_complete_frames(guided, tmp_path):
     many = tmp_path / "many"
     frames = torch.cat([sample_frames()] * 3)
@@ -269,6 +272,7 @@ def test_streamed_training_reports_its_pass_and_a_model_without_guides_reads_no_
     assert read == list(range(len(frames))) and seen == [(d, len(frames)) for d in range(1, len(frames) + 1)]
 
 
+@pytest.mark.slow
 def test_a_run_killed_at_random_moments_leaves_nothing_or_only_complete_frames(tmp_path):
     import random
 

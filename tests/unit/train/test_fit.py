@@ -13,14 +13,7 @@ from patch_training.metrics import ColorLUT, psnr, ssim
 from patch_training.train.fit import fit_style
 from patch_training.stylize.needs import guides_need, model_guides, stylize_needs
 
-from support import SAMPLE
-
-
-def moving_clip(textured, t=5, size=(48, 64)):
-    base = textured(1, size[0], size[1] + 2 * t)[0]
-    frames = torch.stack([base[:, i:i + size[1]] for i in range(t)])  # a pan: 1 pixel per frame
-    keyframes, _ = make_keyframes([0, t - 1], (1 - frames[[0, t - 1]]).contiguous(), frames=frames)
-    return frames, keyframes
+from support import SAMPLE, moving_clip
 
 
 def test_checkpoint_round_trip_rebuilds_identical_guides_and_frames(textured, tmp_path):

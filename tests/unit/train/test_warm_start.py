@@ -168,7 +168,7 @@ def test_the_strip_spreads_frames_over_the_clip_and_is_stylized_by_the_final_mod
 
 
 def test_the_command_line_continues_a_model_and_refuses_one_of_another_preset(tmp_path, capsys, textured):
-    from test_cli import write_frames
+    from support import write_frames
 
     write_frames(tmp_path / "frames", 4)
     write_frames(tmp_path / "keys", 1, seed=1)

@@ -1,7 +1,6 @@
 """A model carries what rebuilding its guides needs: masks placed its Gaussian guide, so it stores them (small),
 and training and stylization compute the guides from that same stored form. Format 1 files still load."""
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,10 +18,9 @@ from patch_training.keyframes import make_keyframes
 from patch_training.train.fit import fit_style
 from patch_training.stylize.needs import guides_need, model_guides, stylize_needs
 
-from test_cli import write_frames
-from test_pipeline import moving_clip
+from support import REPO, moving_clip, write_frames
 
-FORMAT1 = Path(__file__).resolve().parents[1] / "fixtures" / "format1_masked_gauss.safetensors"
+FORMAT1 = REPO / "tests" / "fixtures" / "format1_masked_gauss.safetensors"
 
 
 def half_masks(k, h, w):

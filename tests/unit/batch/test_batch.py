@@ -13,10 +13,8 @@ import pytest
 from batch_support import assert_same_as_reference, killing_a_segment_worker, make_project, reference
 from patch_training.batch.manifest import read_manifest
 from patch_training.errors import ConfigError
-from support import interruptible
+from support import REPO, interruptible
 from ray_support import new_marker_dir, ray_env, ray_processes, still_running, stop_ray
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +59,7 @@ def check_summary(result, summary, manifest):
     assert "frames/s" in result.stderr and "ETA" in result.stderr
 
 
+@pytest.mark.slow
 def test_local_workers_make_what_train_and_stylize_make_and_a_bad_shot_fails_alone(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     result, summary = batch(manifest, "--workers", 2, "--segment-frames", 5)
@@ -68,6 +67,7 @@ def test_local_workers_make_what_train_and_stylize_make_and_a_bad_shot_fails_alo
     assert_same_as_reference(tmp_path / "out", project[1])
 
 
+@pytest.mark.slow
 def test_local_ray_makes_the_same_frames_and_stops_its_processes(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     marker = new_marker_dir()
@@ -84,19 +84,24 @@ def test_local_ray_makes_the_same_frames_and_stops_its_processes(project, tmp_pa
         assert not still_running(stop_ray(marker))
 
 
+@pytest.mark.slow
 def test_a_local_worker_killed_mid_segment_is_replaced_and_its_segment_run_again(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     data = json.loads(manifest.read_text())
     data["shots"] = data["shots"][:2]
     manifest.write_text(json.dumps(data))
-    with killing_a_segment_worker(tmp_path / "pids"):
+    with killing_a_segment_worker(tmp_path / "pids", manifest):
         result, summary = batch(manifest, "--workers", 2, "--segment-frames", 3, "--pid-folder", tmp_path / "pids")
     assert result.returncode == 0, result.stderr
     assert summary["done"] == ["guided", "rgb"] and summary["failed"] == []
-    assert summary["frames_written"] == 44  # every frame once: the lost segments were run again whole
+    # Every frame once: the killed worker's segment (caught before its frames were all in place) and the other
+    # worker's, which the broken pool lost too, were run again whole; unless the other worker had already moved
+    # its frames into place, and its rerun found them there (skipped).
+    assert summary["frames_written"] + summary["frames_skipped"] == 44 and summary["frames_skipped"] <= 3
     assert_same_as_reference(tmp_path / "out", project[1])
 
 
+@pytest.mark.slow
 def test_a_stopped_job_resumes_with_only_the_rest_and_a_finished_one_is_skipped(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     data = json.loads(manifest.read_text())
@@ -129,6 +134,7 @@ def test_a_stopped_job_resumes_with_only_the_rest_and_a_finished_one_is_skipped(
     assert result.returncode == 0 and summary["skipped"] == ["guided", "rgb"] and summary["frames_written"] == 0
 
 
+@pytest.mark.slow
 def test_an_out_folder_holding_other_files_is_refused_and_left_alone(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     data = json.loads(manifest.read_text())
@@ -186,6 +192,7 @@ def test_the_example_manifest_reads_and_names_inputs_that_exist():
         assert Path(shot.out).parent == REPO / "output" / "batch"  # output/ is ignored by git
 
 
+@pytest.mark.slow
 def test_ray_is_imported_by_cluster_py_alone():
     importers = [str(p.relative_to(REPO)) for folder in ("patch_training", "nodes") for p in (REPO / folder).rglob("*.py")
                  if re.search(r"^\s*(import ray|from ray)", p.read_text(), re.M)]
