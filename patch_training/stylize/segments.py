@@ -12,7 +12,7 @@ before it (GuideSpec.gauss_chain: guides/stream.py). So:
   passes it. A segment anchored at keyframe a > 0 needs a's image and nothing else of the pass, so it can
   start as soon as the pass has passed a.
 
-Then every frame equals the whole clip's (stream.stream_guides' law; tests/unit/test_segments.py). An RGB
+Then every frame equals the whole clip's (stream.stream_guides' law; tests/unit/stylize/test_segments.py). An RGB
 model (no guides) needs no pass: any frame range is a segment.
 """
 from __future__ import annotations
