@@ -95,9 +95,13 @@ def jpeg_data_url(image: torch.Tensor, max_side: int = 256) -> str:
 def training_reporter(node_id: str | None) -> Callable[[TrainProgress], None]:
     """The trainer's on_progress: ComfyUI's progress bar (with the preview image), its interrupt, the web event.
 
+    The web event goes to the page that queued the prompt only, as ComfyUI's own progress does: the server
+    keeps that page's id in PromptServer.client_id while the prompt runs (2024 and today's servers). A prompt
+    queued without a client id (a script) has None there, and send_sync(..., None) reaches every page.
     Raising InterruptProcessingException here cancels training: the trainer frees its memory and re-raises.
     """
     bar = comfy.utils.ProgressBar(BAR_STEPS)
+    client_id = getattr(PromptServer.instance, "client_id", None)
 
     def report(progress: TrainProgress) -> None:
         model_management.throw_exception_if_processing_interrupted()
@@ -109,7 +113,7 @@ def training_reporter(node_id: str | None) -> Callable[[TrainProgress], None]:
         if progress.strip is not None:  # small thumbnails: the whole clip at a glance
             data["strip"] = [{"frame": t, "image": jpeg_data_url(image[None], STRIP_THUMB_SIDE)}
                              for t, image in zip(progress.strip_indices, progress.strip)]
-        PromptServer.instance.send_sync(PROGRESS_EVENT, data)
+        PromptServer.instance.send_sync(PROGRESS_EVENT, data, client_id)
 
     return report
 

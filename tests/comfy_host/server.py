@@ -31,6 +31,7 @@ from . import setup_host
 # kind of machine, 2 intra-op threads on a busy CPU ran about 10x slower than 1 (spin-waits).
 THREADS_ENV = "PATCH_TOON_COMFY_THREADS"
 DEFAULT_THREADS = 1
+OWN_CLIENT = object()  # queue()'s default client_id: the server object's own
 
 
 class ComfyError(RuntimeError):
@@ -246,13 +247,18 @@ class ComfyServer:
             return self._json("GET", "/object_info")
         return self._json("GET", "/object_info/" + urllib.parse.quote(node_class))
 
-    def queue(self, api_prompt: dict, extra_data: dict | None = None) -> str:
+    def queue(self, api_prompt: dict, extra_data: dict | None = None, client_id: str | None | object = OWN_CLIENT) -> str:
         """POST /prompt; returns the prompt id.
 
+        `client_id`: the page the server reports this prompt's progress to (default: this object's own id,
+        which no page uses); None queues it without one, as a script that opens no websocket does.
         Raises PromptRejected with ComfyUI's `error` and `node_errors` when the prompt is invalid,
         and also when it was queued with some output nodes left out for their errors.
         """
-        body = {"prompt": api_prompt, "client_id": self.client_id}
+        body = {"prompt": api_prompt}
+        client_id = self.client_id if client_id is OWN_CLIENT else client_id
+        if client_id is not None:
+            body["client_id"] = client_id
         if extra_data:
             body["extra_data"] = extra_data
         try:
