@@ -83,4 +83,4 @@ class PatchToonStylizeFile:
         finally:
             release(device)
         paths = ", ".join(f"{subfolder}/{w.out.name}".lstrip("/") for w in writers)
-        return {"ui": {"text": [paths]}, "result": (torch.stack(preview), paths)}
+        return {"ui": {"text": [f"wrote {paths} in the output folder"]}, "result": (torch.stack(preview), paths)}

@@ -12,6 +12,7 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { css, el } from "./dom.js";
+import { routeError, toast } from "./notify.js";
 
 const NODE_TYPES = new Set(["PatchToonTrain", "PatchToonTrainAdvanced"]);
 const EVENT = "patch_toon.progress";
@@ -23,7 +24,31 @@ const STRIP_HEIGHT = 64; // px of the whole-clip strip
 const COLORS = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176"];
 const TOTAL_COLOR = "#eeeeee";
 
+// Settings > patch-toon: the preview and the strip of thumbnails can be turned off (a slow link, a
+// shared screen). Off: the monitor shows neither; the chart and the numbers stay.
+export const THUMBNAILS_SETTING = "patch_toon.MonitorThumbnails";
+const THUMBNAILS_SETTING_DEF = {
+  id: THUMBNAILS_SETTING,
+  category: ["patch-toon", "Training monitor", "Thumbnails"],
+  name: "Show preview images in the training monitor",
+  tooltip: "The latest preview and the strip of frames over the whole clip on Train Patch Model. "
+    + "Off: the chart and the numbers only.",
+  type: "boolean",
+  defaultValue: true,
+};
+
 const monitors = new Set();
+
+function settingValue(id, fallback) {
+  // Today's frontend: the setting store; the 2024 one: app.ui.settings (today's keeps it, deprecated).
+  const store = app.extensionManager?.setting;
+  const value = typeof store?.get === "function" ? store.get(id) : app.ui?.settings?.getSettingValue?.(id, fallback);
+  return value ?? fallback;
+}
+
+export function thumbnailsShown() {
+  return settingValue(THUMBNAILS_SETTING, true) !== false;
+}
 
 
 export function formatSeconds(seconds) {
@@ -80,7 +105,7 @@ class TrainingMonitor {
       justifyContent: "center", overflow: "hidden",
     });
     this.strip.title = "Frames spread over the whole clip, stylized by the model being trained";
-    this.placeholder = css(el("div", "patch-toon-preview-placeholder", "The preview appears here."), {
+    this.placeholder = css(el("div", "patch-toon-preview-placeholder", ""), {
       flex: "1 1 0", minHeight: "0", display: "flex", alignItems: "center", justifyContent: "center", opacity: "0.6",
     });
     const row = css(el("div", "patch-toon-actions"), { display: "flex", gap: "6px", alignItems: "center" });
@@ -95,8 +120,13 @@ class TrainingMonitor {
       this.requestFinish();
     });
     row.append(this.progress, this.finishButton);
-    box.append(this.status, this.warm, this.chart, this.legend, this.preview, this.placeholder, this.strip, row);
+    // What went wrong with a request to the pack's routes (Finish now), in words; empty when all is well.
+    this.error = css(el("div", "patch-toon-error", ""), { color: "var(--error-text, #ff6b6b)", display: "none" });
+    this.error.setAttribute("role", "alert");
+    box.append(this.status, this.warm, this.chart, this.legend, this.preview, this.placeholder, this.strip, row,
+      this.error);
     this.root = root;
+    this.applyThumbnailSetting();
 
     this.widget = this.node.addDOMWidget(WIDGET_NAME, "patch_toon_monitor", root, {
       serialize: false, // not a node input: left out of the prompt
@@ -139,13 +169,14 @@ class TrainingMonitor {
       this.history = this.history.filter((_, i) => i % 2 === 0);
       this.history.push(latest);
     }
-    if (typeof data.preview === "string" && data.preview.startsWith("data:image/")) {
+    this.applyThumbnailSetting();
+    if (this.thumbnails && typeof data.preview === "string" && data.preview.startsWith("data:image/")) {
       this.preview.src = data.preview;
       this.preview.style.display = "";
       this.placeholder.style.display = "none";
       this.root.dataset.preview = "1";
     }
-    if (Array.isArray(data.strip)) this.renderStrip(data.strip);
+    if (this.thumbnails && Array.isArray(data.strip)) this.renderStrip(data.strip);
     this.renderWarmStart(data);
 
     const budget = data.steps_budget ? `${step} / ${data.steps_budget} steps` : `step ${step}`;
@@ -164,6 +195,33 @@ class TrainingMonitor {
     this.draw();
   }
 
+  applyThumbnailSetting() {
+    // Read at each event: a change in the settings applies from the next update on.
+    const shown = thumbnailsShown();
+    if (shown === this.thumbnails) return;
+    this.thumbnails = shown;
+    this.root.dataset.thumbnails = shown ? "on" : "off";
+    this.strip.style.display = shown ? "flex" : "none";
+    this.placeholder.textContent = shown ? "The preview appears here."
+      : "Preview images are off (Settings: patch-toon, training monitor).";
+    if (!shown) {
+      this.preview.removeAttribute("src");
+      this.preview.style.display = "none";
+      this.placeholder.style.display = "";
+      this.strip.replaceChildren();
+      delete this.root.dataset.preview;
+      delete this.root.dataset.strip;
+    }
+  }
+
+  showError(message) {
+    this.error.textContent = message;
+    this.error.title = message;
+    this.error.style.display = message ? "" : "none";
+    if (message) this.root.dataset.error = message;
+    else delete this.root.dataset.error;
+  }
+
   reset() {
     this.history = [];
     this.terms = [];
@@ -178,6 +236,7 @@ class TrainingMonitor {
     delete this.root.dataset.warmStart;
     this.strip.replaceChildren();
     this.warm.textContent = "";
+    this.showError("");
   }
 
   renderWarmStart(data) {
@@ -224,16 +283,21 @@ class TrainingMonitor {
   async requestFinish() {
     this.finishButton.disabled = true;
     this.finishButton.textContent = "Finishing…";
+    this.showError("");
     try {
       const response = await api.fetchApi("/patch_toon/finish", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ node: this.serverNodeId ?? String(this.node.id) }),
       });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      if (!response.ok) throw await routeError(response);
       this.root.dataset.finishRequested = "1";
     } catch (error) {
-      console.error("patch-toon: Finish now failed", error);
+      // Shown on the node (both frontends) and as a toast (today's): the console alone reaches no one.
+      const message = `Finish now failed: ${error.message}`;
+      console.warn("patch-toon:", message);
+      this.showError(message);
+      toast("error", "patch-toon: Finish now", error.message);
       this.finishButton.textContent = "Finish now";
       this.finishButton.disabled = this.state !== "running";
     }
@@ -327,8 +391,16 @@ function monitorFor(nodeId) {
 
 app.registerExtension({
   name: "patch_toon.TrainingMonitor",
+  // Today's frontend registers the settings listed here; the 2024 one ignores the list (see setup()).
+  settings: [THUMBNAILS_SETTING_DEF],
 
   async setup() {
+    const legacy = app.ui?.settings;
+    if (!app.extensionManager?.setting && typeof legacy?.addSetting === "function"
+        && !(legacy.settingsLookup && THUMBNAILS_SETTING in legacy.settingsLookup)) {
+      const { category, ...definition } = THUMBNAILS_SETTING_DEF; // the 2024 dialog is one flat list
+      legacy.addSetting({ ...definition, name: `patch-toon: ${definition.name}` });
+    }
     api.addEventListener(EVENT, ({ detail }) => {
       if (!detail || detail.node == null) return;
       monitorFor(detail.node)?.update(detail);

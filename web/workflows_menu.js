@@ -7,6 +7,7 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { css, el } from "./dom.js";
+import { routeError, toast } from "./notify.js";
 
 const COMMAND_ID = "patch_toon.ExampleWorkflows";
 const LABEL = "patch-toon example workflows";
@@ -15,7 +16,7 @@ const DIALOG_CLASS = "patch-toon-workflows-dialog";
 
 async function fetchJson(route) {
   const response = await api.fetchApi(route, { cache: "no-store" });
-  if (!response.ok) throw new Error(`${route}: HTTP ${response.status}`);
+  if (!response.ok) throw await routeError(response);
   return response.json();
 }
 
@@ -60,6 +61,8 @@ export async function openDialog() {
     workflows = await fetchJson("/patch_toon/workflows");
   } catch (error) {
     list.textContent = `Could not list the example workflows: ${error.message}`;
+    list.dataset.error = error.message;
+    toast("error", "patch-toon: example workflows", list.textContent);
     return overlay;
   }
   if (!workflows.length) {
@@ -78,16 +81,28 @@ export async function openDialog() {
       text.append(css(el("div", "patch-toon-workflow-description", item.description), { opacity: "0.7", fontSize: "12px" }));
     }
     const load = el("button", "patch-toon-workflow-load", "Load");
+    // Why a load failed, in the row itself (both frontends; today's also gets a toast).
+    const failure = css(el("div", "patch-toon-workflow-error", ""), {
+      color: "var(--error-text, #ff6b6b)", fontSize: "12px", display: "none",
+    });
+    failure.setAttribute("role", "alert");
+    text.append(failure);
     load.title = `Replace the canvas with ${item.name}.json (${item.nodes} nodes)`;
     load.addEventListener("click", async () => {
       load.disabled = true;
+      failure.style.display = "none";
       try {
         await loadExampleWorkflow(item.name);
         closeDialog();
       } catch (error) {
-        console.error("patch-toon: could not load example workflow", item.name, error);
+        const message = `Could not load ${item.name}.json: ${error.message}`;
+        console.warn("patch-toon:", message);
+        failure.textContent = message;
+        failure.style.display = "";
+        row.dataset.error = error.message;
+        toast("error", "patch-toon: example workflows", message);
         load.disabled = false;
-        load.textContent = "Failed: retry";
+        load.textContent = "Retry";
       }
     });
     row.append(text, load);
