@@ -20,6 +20,8 @@ from server import PromptServer
 from patch_training.frames.sources import to_uint8
 from patch_training.train.progress import TrainProgress
 
+from .routes import thumbnails_wanted
+
 log = logging.getLogger("patch_toon")
 
 PATCH_MODEL, PATCH_KEYFRAMES, PATCH_GUIDES = "PATCH_MODEL", "PATCH_KEYFRAMES", "PATCH_GUIDES"
@@ -105,12 +107,15 @@ def training_reporter(node_id: str | None) -> Callable[[TrainProgress], None]:
 
     def report(progress: TrainProgress) -> None:
         model_management.throw_exception_if_processing_interrupted()
-        preview = None if progress.preview is None else ("JPEG", to_pil(progress.preview), 512)
+        # A page that turned the monitor's thumbnails off gets no images at all (nor ComfyUI's node preview):
+        # asked at each report, so that the setting applies during a run.
+        images = thumbnails_wanted(client_id)
+        preview = None if progress.preview is None or not images else ("JPEG", to_pil(progress.preview), 512)
         bar.update_absolute(round(BAR_STEPS * progress.fraction), BAR_STEPS, preview)
         data = {"node": node_id, **progress.as_dict()}
-        if progress.preview is not None:
+        if progress.preview is not None and images:
             data["preview"] = jpeg_data_url(progress.preview)
-        if progress.strip is not None:  # small thumbnails: the whole clip at a glance
+        if progress.strip is not None and images:  # small thumbnails: the whole clip at a glance
             data["strip"] = [{"frame": t, "image": jpeg_data_url(image[None], STRIP_THUMB_SIDE)}
                              for t, image in zip(progress.strip_indices, progress.strip)]
         PromptServer.instance.send_sync(PROGRESS_EVENT, data, client_id)

@@ -5,6 +5,8 @@ Registered on ComfyUI's PromptServer when this module is imported (the pack's __
 - POST /patch_toon/finish  {"node": "<id>"}: asks the training node with that id to stop at its
   next step and return the model trained so far (the graph then goes on, unlike an interrupt).
   Anything else (not JSON, over 1 KB, other keys, a node that is not training) is answered 400.
+- POST /patch_toon/monitor  {"client_id": "<the page's websocket id>", "thumbnails": false}: that page's
+  training monitor shows no images (its setting patch_toon.MonitorThumbnails), so training sends it none.
 - GET /patch_toon/workflows: [{"name", "title", "description", "nodes"}] for every example workflow.
 - GET /patch_toon/workflows/{name}: that workflow's JSON, as saved by ComfyUI's page.
 
@@ -36,6 +38,7 @@ NOTE_TYPES = ("Note", "MarkdownNote")
 MAX_FINISH_BODY = 1024  # bytes: {"node": "<id>"} is a few dozen
 # ComfyUI's node ids: "12", or "5:3" / "5.3" inside group nodes and subgraphs.
 NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$")
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # a page's websocket id (uuid hex in ComfyUI)
 
 # ------------------------------------------------------------------ finish requests
 # Written by the route (the server's event loop thread), read by the training node (the
@@ -74,6 +77,32 @@ def finish_requested(node_id: str) -> bool:
     """True once "Finish now" was pressed for `node_id` during its training session."""
     with _finish_lock:
         return str(node_id) in _finish_requested
+
+
+# ------------------------------------------------------------------ monitor settings of each page
+# The pages (websocket client ids) whose monitor shows no preview images: training skips encoding them.
+# Written by the route, read by the training node's reporter (another thread): a set under a lock.
+MAX_PAGES = 10_000  # a bound on what a page may make the server remember
+_pages_lock = threading.Lock()
+_pages_without_thumbnails: set[str] = set()
+
+
+def thumbnails_wanted(client_id: str | None) -> bool:
+    """False when the page `client_id` turned its monitor's thumbnails off; True for no page (a script)."""
+    with _pages_lock:
+        return client_id is None or str(client_id) not in _pages_without_thumbnails
+
+
+def set_thumbnails(client_id: str, wanted: bool) -> bool:
+    """Records a page's thumbnails setting; False when too many pages turned them off to remember another."""
+    with _pages_lock:
+        if wanted:
+            _pages_without_thumbnails.discard(client_id)
+        elif client_id not in _pages_without_thumbnails:
+            if len(_pages_without_thumbnails) >= MAX_PAGES:
+                return False
+            _pages_without_thumbnails.add(client_id)
+        return True
 
 
 # ------------------------------------------------------------------ example workflows
@@ -158,6 +187,26 @@ async def finish_training(request: web.Request) -> web.Response:
         return _error(400, f'"node": no Train Patch Model node with id {str(node)!r} is training now; '
                            f"Finish now applies while training runs")
     return web.json_response({"node": str(node), "finish_requested": True})
+
+
+@routes.post("/patch_toon/monitor")
+async def monitor_settings(request: web.Request) -> web.Response:
+    usage = '{"client_id": "<the page\'s websocket client id>", "thumbnails": true or false}'
+    body = await _bounded_body(request, MAX_FINISH_BODY)
+    try:
+        data = None if body is None else json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or set(data) != {"client_id", "thumbnails"}:
+        return _error(400, f"expected a JSON body of at most {MAX_FINISH_BODY} bytes, {usage}")
+    client_id, wanted = data["client_id"], data["thumbnails"]
+    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
+        return _error(400, f'"client_id": expected the page\'s websocket client id, received {repr(client_id)[:80]}')
+    if not isinstance(wanted, bool):
+        return _error(400, f'"thumbnails": expected true or false, received {repr(wanted)[:80]}')
+    if not set_thumbnails(client_id, wanted):
+        return _error(503, f"{MAX_PAGES} pages turned thumbnails off already; restart the server to forget them")
+    return web.json_response({"client_id": client_id, "thumbnails": wanted})
 
 
 async def _bounded_body(request: web.Request, limit: int) -> bytes | None:

@@ -35,6 +35,7 @@ const THUMBNAILS_SETTING_DEF = {
     + "Off: the chart and the numbers only.",
   type: "boolean",
   defaultValue: true,
+  onChange: () => tellServer(),
 };
 
 const monitors = new Set();
@@ -48,6 +49,30 @@ function settingValue(id, fallback) {
 
 export function thumbnailsShown() {
   return settingValue(THUMBNAILS_SETTING, true) !== false;
+}
+
+// The server is told each page's setting (POST /patch_toon/monitor), so that it does not encode images
+// this page will not show. Told again whenever the page's websocket id or the setting changes, and after
+// a reconnect (a restarted server has forgotten). The monitor hides images itself in any case.
+let told = null;
+
+async function tellServer() {
+  const clientId = api.clientId;
+  const shown = thumbnailsShown();
+  const key = `${clientId}:${shown}`;
+  if (!clientId || key === told) return;
+  told = key;
+  try {
+    const response = await api.fetchApi("/patch_toon/monitor", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ client_id: clientId, thumbnails: shown }),
+    });
+    if (!response.ok) throw await routeError(response);
+  } catch (error) {
+    told = null;
+    console.warn("patch-toon: could not tell the server the thumbnails setting:", error.message);
+  }
 }
 
 
@@ -401,6 +426,9 @@ app.registerExtension({
       const { category, ...definition } = THUMBNAILS_SETTING_DEF; // the 2024 dialog is one flat list
       legacy.addSetting({ ...definition, name: `patch-toon: ${definition.name}` });
     }
+    api.addEventListener("status", () => tellServer()); // the first one carries this page's id
+    api.addEventListener("reconnected", () => { told = null; tellServer(); });
+    tellServer();
     api.addEventListener(EVENT, ({ detail }) => {
       if (!detail || detail.node == null) return;
       monitorFor(detail.node)?.update(detail);

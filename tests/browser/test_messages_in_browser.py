@@ -116,9 +116,10 @@ def test_finish_now_refused_by_the_server_shows_its_answer_on_the_node(comfy_pag
 
 def test_with_thumbnails_off_the_monitor_shows_no_images_and_save_patch_model_says_where_it_saved(comfy_page):
     registered = comfy_page.js(f"() => '{THUMBNAILS}' in (window.app.ui.settings.settingsLookup ?? {{}})")
-    set_setting(comfy_page, THUMBNAILS, False)
+    with comfy_page.page.expect_response(lambda r: r.url.endswith("/patch_toon/monitor")) as told:
+        set_setting(comfy_page, THUMBNAILS, False)
     try:
-        # Count what the server sent: the test means something only if images did arrive.
+        # What the server sent: told the setting, it sends this page no images at all.
         comfy_page.js("""async () => {
             const { api } = await import("/scripts/api.js");
             window.__patchToonImages = 0;
@@ -145,8 +146,8 @@ def test_with_thumbnails_off_the_monitor_shows_no_images_and_save_patch_model_sa
     finally:
         set_setting(comfy_page, THUMBNAILS, True)  # the server keeps settings for the whole session
 
-    assert registered
-    assert monitor["sent"] > 0 and monitor["images"] == 0 and monitor["thumbnails"] == "off"
+    assert registered and told.value.ok
+    assert monitor["sent"] == 0 and monitor["images"] == 0 and monitor["thumbnails"] == "off"
     assert "off" in monitor["placeholder"]
     assert saved.startswith("saved models/patch_toon/") and saved.endswith(".safetensors")
     assert comfy_page.errors == []
