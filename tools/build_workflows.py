@@ -1,4 +1,4 @@
-"""Writes examples_workflows/*.json in the UI format that ComfyUI's 2024 (LiteGraph) page saves.
+"""Writes example_workflows/*.json in the UI format that ComfyUI's 2024 (LiteGraph) page saves.
 
 Developers: `.venv/bin/python tools/build_workflows.py` (after `make test` has set up the test host). It
 starts the test ComfyUI server to read the nodes' inputs from /object_info, so the files match the nodes.
@@ -213,6 +213,6 @@ def build(info, out):
 if __name__ == "__main__":
     s = ComfyServer().start()
     try:
-        build(s.object_info(), REPO / "examples_workflows")
+        build(s.object_info(), REPO / "example_workflows")
     finally:
         s.cleanup()

@@ -10,7 +10,7 @@ import pytest
 from comfy_host import setup_host
 from patch_training.model.checkpoint import read_metadata
 
-EXAMPLES = setup_host.REPO / "examples_workflows"
+EXAMPLES = setup_host.REPO / "example_workflows"
 
 
 def get(comfy, path):

@@ -18,7 +18,7 @@ from PIL import Image
 from comfy_host import PromptRejected, output_files, setup_host, ui_to_api
 
 REPO = setup_host.REPO
-EXAMPLES = REPO / "examples_workflows"
+EXAMPLES = REPO / "example_workflows"
 SAMPLE_FRAMES = EXAMPLES / "assets" / "sample" / "frames"
 TEST_SECONDS = 10.0  # instead of the workflow's 60 s
 
