@@ -35,6 +35,7 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     assert {"patch_training/cli.py", "patch_training/guides/compute.py", "patch_toon/__init__.py",
             "patch_toon/nodes/model_io.py", "patch_toon/web/training_monitor.js",
             "patch_toon/example_workflows/stylize_with_checkpoint.json",
+            "patch_toon/example_workflows/stylize_with_checkpoint.jpg",  # its Templates thumbnail
             "patch_toon/example_workflows/assets/sample/sample_style.safetensors",
             "patch_training/model/priors/fast-gauss-edges.safetensors"} <= set(names)
     library = {p.relative_to(REPO).as_posix() for p in (REPO / "patch_training").rglob("*.py")
