@@ -42,7 +42,7 @@ from patch_training.train.fit import fit_style  # noqa: E402
 from patch_training.stylize.needs import model_guides  # noqa: E402
 from patch_training.train.loop import train_style_model  # noqa: E402
 
-SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+SAMPLE = REPO / "example_workflows" / "assets" / "sample"
 RESULTS = REPO / "benchmarks" / "results"
 TABLES = REPO / "benchmarks" / "BENCH_TABLES.md"  # written by every full run and by --merge
 

@@ -1,4 +1,4 @@
-"""Rebuild the bundled sample clip (examples_workflows/assets/sample) from the template wheel.
+"""Rebuild the bundled sample clip (example_workflows/assets/sample) from the template wheel.
 
     python benchmarks/build_sample.py                      # what is committed
     python benchmarks/build_sample.py --pair api_google_gemini_omni_flash_video_edit \\
@@ -25,7 +25,7 @@ try:  # run as a script (benchmarks/ on sys.path) or as part of a package
 except ImportError:
     from .clips import USABLE, load_pair
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "examples_workflows" / "assets" / "sample"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "example_workflows" / "assets" / "sample"
 JPEG_QUALITY = 90  # with 4:2:0 chroma: keeps the 32-frame sample under 4 MB
 
 

@@ -16,7 +16,7 @@ the two sides of the same frame, 1.0 = identical structure):
   another shot). The bike, hands and dashboard are aligned (edge correlation 0.56-0.68 on
   the lower 200 rows); the city in the background was redrawn, not traced (0.38-0.51 on
   the upper 150 rows), so background scores carry noise common to every method. This is the
-  bundled sample (``examples_workflows/assets/sample``).
+  bundled sample (``example_workflows/assets/sample``).
 - ``api_google_gemini_omni_flash_video_edit``: photoreal astronaut riding a horse in space
   -> paper-craft diorama (cut paper layers, paper grain). 350x350, 45 frames at 15 fps, all
   usable, frame-by-frame aligned in time; the paper version is redrawn with drift of up to

@@ -24,7 +24,7 @@ from patch_training.keyframes import make_keyframes
 from patch_training.metrics import psnr, ssim
 from patch_training.train.fit import fit_style
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples_workflows" / "assets" / "sample"
+SAMPLE = Path(__file__).resolve().parents[1] / "example_workflows" / "assets" / "sample"
 
 KEYS = [0, 14, 31]
 

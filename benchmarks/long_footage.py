@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+SAMPLE = REPO / "example_workflows" / "assets" / "sample"
 KEY_SAMPLE_FRAMES = (0, 14, 31)
 
 

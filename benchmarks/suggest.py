@@ -47,7 +47,7 @@ from patch_training.train.fit import fit_style  # noqa: E402
 from patch_training.stylize.needs import model_guides  # noqa: E402
 from patch_training.frames.suggest import SuggestWeights, suggest_keyframes  # noqa: E402
 
-SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+SAMPLE = REPO / "example_workflows" / "assets" / "sample"
 RESULTS = REPO / "benchmarks" / "results"
 GEMINI = "api_google_gemini_omni_flash_video_edit"
 CLIPS = ("sample", "paper", "cut")

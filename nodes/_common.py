@@ -18,6 +18,7 @@ from PIL import Image
 from server import PromptServer
 
 from patch_training.frames.sources import to_uint8
+from patch_training.runtime import GPU_TYPES
 from patch_training.train.progress import TrainProgress
 
 from .routes import thumbnails_wanted
@@ -27,7 +28,7 @@ log = logging.getLogger("patch_toon")
 PATCH_MODEL, PATCH_KEYFRAMES, PATCH_GUIDES = "PATCH_MODEL", "PATCH_KEYFRAMES", "PATCH_GUIDES"
 ROOT = "patch-toon"
 PACK_DIR = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = PACK_DIR / "examples_workflows" / "assets" / "sample"
+SAMPLE_DIR = PACK_DIR / "example_workflows" / "assets" / "sample"
 MODELS_FOLDER = "patch_toon"  # models/patch_toon/, and the key in extra_model_paths.yaml
 MODEL_EXTENSIONS = {".safetensors"}
 PROGRESS_EVENT = "patch_toon.progress"  # read by web/training_monitor.js
@@ -54,16 +55,22 @@ def models_dir() -> str:
 
 
 def compute_device() -> torch.device:
-    """ComfyUI's compute device if the library can use it (a CUDA GPU), else the CPU (also under --cpu)."""
+    """ComfyUI's compute device where the library runs on it (a CUDA, Intel xpu or Apple mps GPU), else the CPU
+    (also under --cpu). An operation the xpu or mps GPU lacks makes the library run on the CPU, said in the log."""
     device = model_management.get_torch_device()
-    return device if device.type == "cuda" else torch.device("cpu")
+    if device.type in GPU_TYPES:
+        return device
+    if device.type != "cpu":
+        log.warning("patch-toon: training and stylizing on the CPU: ComfyUI's device %s is not one the library "
+                    "runs on (%s)", device, ", ".join(GPU_TYPES))
+    return torch.device("cpu")
 
 
 def make_room(device: torch.device, needed_bytes: int) -> None:
     """Before training or stylizing on a GPU, asks ComfyUI to unload models (a diffusion model of the same
     graph) until `needed_bytes` are free. The patch model itself is tiny and never stays on the GPU: the
-    library moves it back to the CPU and empties the CUDA cache after each run."""
-    if device.type == "cuda":
+    library moves it back to the CPU and empties the GPU's cache after each run."""
+    if device.type in GPU_TYPES:
         model_management.free_memory(needed_bytes, device)
 
 
@@ -71,7 +78,7 @@ def release(device: torch.device) -> None:
     """Gives cached GPU memory back after a run (the library already emptied its own), and on Linux the freed
     host memory that the C allocator keeps (after a 1080p Stylize Video File run it kept ~0.7 GB of the server's
     RSS: measured by benchmarks/comfy_long_footage.py)."""
-    if device.type == "cuda":
+    if device.type in GPU_TYPES:
         model_management.soft_empty_cache()
     if sys.platform.startswith("linux"):
         try:

@@ -29,9 +29,9 @@ from server import PromptServer
 log = logging.getLogger(__name__)
 
 PACK_DIR = Path(__file__).resolve().parents[1]
-# The design names the folder examples_workflows/; example_workflows/ is the name today's ComfyUI
-# scans for its Templates dialog. Either is served, so a rename needs no change here.
-EXAMPLE_DIRS = ("examples_workflows", "example_workflows")
+# example_workflows/: the folder name today's ComfyUI scans for its Templates dialog (its *.json, with a
+# <name>.jpg thumbnail each). The pack's own menu lists the same files, for the 2024 page that has no Templates.
+EXAMPLE_DIRS = ("example_workflows",)
 # A workflow name is a file stem: no separators, no dots, so no way out of the folder.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
 NOTE_TYPES = ("Note", "MarkdownNote")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_TILE, DEVICES, PRECISIONS, StylizeOptions
+from .config import DEFAULT_TILE, DEVICE_HELP, DEVICES, PRECISIONS, StylizeOptions
 from .errors import OutputExistsError, PatchToonError
 from .frames.sources import FrameSource
 from .frames.suggest import check_count, suggest_keyframes
@@ -264,7 +264,7 @@ def _stylize_command(sub) -> None:
     styl.add_argument("--batch", type=int, default=4, help="frames per forward pass")
     styl.add_argument("--tile", type=int, default=DEFAULT_TILE,
                       help="tile size in pixels, bounds memory (0: by model, 1024 or 768)")
-    styl.add_argument("--device", default="auto", choices=list(DEVICES))
+    styl.add_argument("--device", default="auto", choices=list(DEVICES), help=f"where to stylize ({DEVICE_HELP})")
     styl.add_argument("--precision", default="auto", choices=list(PRECISIONS))
     styl.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     styl.set_defaults(run=cmd_stylize)

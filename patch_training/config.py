@@ -13,7 +13,11 @@ MAX_SCALES = 8          # unet scales (stride 128)
 MAX_RES_BLOCKS = 64
 MAX_IN_CHANNELS = 64    # RGB + guide channels (the guides known today add at most 13)
 BASES = ("input", "colour")  # GeneratorConfig.base
-DEVICES = ("auto", "cpu", "cuda")  # TrainConfig.device, StylizeOptions.device (auto: the first GPU, else the CPU)
+# TrainConfig.device, StylizeOptions.device, the command line's --device (runtime.resolve_device). auto: a CUDA GPU,
+# else an Intel GPU (xpu), else an Apple GPU (mps), else the CPU.
+DEVICES = ("auto", "cpu", "cuda", "xpu", "mps")
+DEVICE_HELP = ("auto: a CUDA GPU, else an Intel (xpu) or Apple (mps) GPU, else the CPU; an operation xpu or mps "
+               "lacks makes that run start again on the CPU, said in the log")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # TrainConfig.precision, StylizeOptions.precision
 
 
@@ -134,7 +138,7 @@ class StylizeOptions:
 
     batch_size: int = 4       # frames per forward pass, at most about a megapixel of them (BATCH_PIXELS)
     tile: int = DEFAULT_TILE  # frames larger than this many pixels a side go in overlapping tiles; 0: default_tile
-    device: str = "auto"      # auto (the first GPU, else the CPU), cpu, cuda; or a torch.device (ComfyUI's)
+    device: str = "auto"      # one of DEVICES, or a torch.device (ComfyUI's)
     precision: str = "auto"   # auto (half on GPUs that support it), fp32, bf16, fp16
     threads: int = 0          # CPU threads; 0: the library's policy (runtime.default_threads)
 # The residual's base when TrainConfig.base is "auto" (unet presets; the reference has none), and the U-Net
@@ -218,7 +222,7 @@ class TrainConfig:
             raise ConfigError("steps and seconds are both 0: training would never end. Give a step count "
                               "or a time budget in seconds.")
         if self.device not in DEVICES:
-            raise ConfigError(f"device: expected 'auto', 'cpu' or 'cuda', received {self.device!r}.")
+            raise ConfigError(f"device: expected one of {list(DEVICES)}, received {self.device!r}.")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision: expected auto, fp32, bf16 or fp16, received {self.precision!r}.")
         if self.base != "auto" and self.base not in BASES:

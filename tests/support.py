@@ -32,7 +32,7 @@ def random_model(preset: str = "fast", guides: int = 0, seed: int = 0) -> StyleM
     return StyleModel(net, config, {"names": ["test"]} if guides else {})
 
 
-SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+SAMPLE = REPO / "example_workflows" / "assets" / "sample"
 
 
 def write_frames(folder: Path, count: int = 4, size=(40, 56), ext: str = "png", seed: int = 0) -> list[Path]:

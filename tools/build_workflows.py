@@ -1,4 +1,4 @@
-"""Writes examples_workflows/*.json in the UI format that ComfyUI's 2024 (LiteGraph) page saves.
+"""Writes example_workflows/*.json in the UI format that ComfyUI's 2024 (LiteGraph) page saves.
 
 Developers: `.venv/bin/python tools/build_workflows.py` (after `make test` has set up the test host). It
 starts the test ComfyUI server to read the nodes' inputs from /object_info, so the files match the nodes.
@@ -13,6 +13,12 @@ from comfy_host.workflow import WIDGET_TYPES
 
 SAMPLE_FRAMES, SAMPLE_KEYS = "[patch-toon sample] frames", "[patch-toon sample] keyframes"
 SAMPLE_MODEL = "[patch-toon sample] style"
+# The SD 1.5 checkpoint of diffusion_keyframes, as ComfyUI's own SD 1.5 templates name it. Its `models` entry
+# (top-level key of today's workflow format: name, url, directory) feeds today's missing-models dialog; the URL is
+# for the user to follow, nothing downloads it. The 2024 page ignores the key.
+SD15 = {"name": "v1-5-pruned-emaonly-fp16.safetensors", "directory": "checkpoints",
+        "url": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
+               "v1-5-pruned-emaonly-fp16.safetensors?download=true"}
 
 
 class Graph:
@@ -60,7 +66,7 @@ class Graph:
         out["links"].append(lid)
         self.links.append([lid, src, slot, dst, index, out["type"]])
 
-    def save(self, path):
+    def save(self, path, models=()):
         # order: a topological order as the page computes it
         order, seen = [], set()
         def visit(n):
@@ -82,6 +88,8 @@ class Graph:
         wf = {"last_node_id": max(self.nodes), "last_link_id": len(self.links),
               "nodes": [self.nodes[k] for k in sorted(self.nodes)], "links": self.links, "groups": [],
               "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
+        if models:
+            wf["models"] = list(models)
         Path(path).write_text(json.dumps(wf, indent=2) + "\n")
 
 
@@ -177,7 +185,7 @@ def build(info, out):
     g = Graph(info)
     g.add(1, "PatchToonLoadFrames", [40, 80], [SAMPLE_FRAMES, 0, 0, 1, 512], [330, 180])
     g.add(2, "PatchToonSelectFrames", [40, 320], ["0, 14, 31"], [330, 80])
-    g.add(3, "CheckpointLoaderSimple", [40, 460], ["v1-5-pruned-emaonly.safetensors"], [330, 100])
+    g.add(3, "CheckpointLoaderSimple", [40, 460], [SD15["name"]], [330, 100])
     g.add(4, "CLIPTextEncode", [420, 380], ["a comic book ink drawing, bold black outlines, flat colours, "
                                             "halftone shading"], [380, 160], "Style prompt")
     g.add(5, "CLIPTextEncode", [420, 580], ["photo, blurry, noisy, text, watermark"], [380, 120], "Negative prompt")
@@ -207,12 +215,12 @@ def build(info, out):
     g.link(1, 0, 11, "frames"); g.link(9, 0, 11, "keyframes")
     g.link(11, 0, 12, "model"); g.link(1, 0, 12, "frames")
     g.link(12, 0, 13, "images"); g.link(11, 0, 14, "model")
-    g.save(out / "diffusion_keyframes.json")
+    g.save(out / "diffusion_keyframes.json", models=[SD15])
 
 
 if __name__ == "__main__":
     s = ComfyServer().start()
     try:
-        build(s.object_info(), REPO / "examples_workflows")
+        build(s.object_info(), REPO / "example_workflows")
     finally:
         s.cleanup()

@@ -28,7 +28,7 @@ from patch_training.guides import GuideSpec  # noqa: E402
 from patch_training.train.fit import fit_style  # noqa: E402
 from patch_training.stylize.needs import model_guides  # noqa: E402
 
-SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+SAMPLE = REPO / "example_workflows" / "assets" / "sample"
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Trains the bundled sample's style into examples_workflows/assets/sample/sample_style.safetensors.
+"""Trains the bundled sample's style into example_workflows/assets/sample/sample_style.safetensors.
 
 The model that Load Patch Model lists as "[patch-toon sample] sample_style" and that the example workflow
 stylize_with_checkpoint.json stylizes the sample clip with. It is the command line's training, with a step
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from patch_training.cli import main as cli
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples_workflows" / "assets" / "sample"
+SAMPLE = Path(__file__).resolve().parents[1] / "example_workflows" / "assets" / "sample"
 MODEL = SAMPLE / "sample_style.safetensors"
 
 

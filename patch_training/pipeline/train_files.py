@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..config import BASES, DEFAULT_BASE, DEVICES, LOSS_PRESETS, PRECISIONS, PRESETS, TrainConfig
+from ..config import BASES, DEFAULT_BASE, DEVICE_HELP, DEVICES, LOSS_PRESETS, PRECISIONS, PRESETS, TrainConfig
 from ..errors import PatchToonError
 from ..frames.sources import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
 from ..guides import DEFAULT_GUIDES, GuideSpec, parse_guides
@@ -43,8 +43,9 @@ class TrainOptions:
     seconds: float | None = _option(None, "train for this many seconds (default 120, or no time limit when "
                                     "--steps is given)", budget=True, type=float)
     seed: int = _option(0, "seed of the weights, the patches and the guides' blobs (default 0)")
-    device: str = _option("auto", "where to train (auto: the first GPU, else the CPU)", choices=list(DEVICES))
-    precision: str = _option("auto", "arithmetic (auto: bf16 where the CPU or GPU runs it fast, else fp32)",
+    device: str = _option("auto", f"where to train ({DEVICE_HELP})", choices=list(DEVICES))
+    precision: str = _option("auto", "arithmetic (auto: bf16 where the CPU, a CUDA or an xpu GPU runs it fast, "
+                                     "else fp32)",
                              choices=list(PRECISIONS))
     threads: int = _option(0, "CPU threads (0: library default)")
     vgg: str = _option("", "VGG19 weights file for the paper's perceptual loss (optional)")

@@ -16,7 +16,8 @@ from .. import memory
 from ..config import BATCH_PIXELS, DEFAULT_TILE, StylizeOptions, default_tile
 from ..errors import ConfigError, GuideError, check_image_batch
 from ..model.networks import StyleModel, receptive_radius
-from ..runtime import autocast, cpu_threads, resolve_device, resolve_precision
+from ..runtime import (autocast, cpu_precision, cpu_threads, empty_cache, on_device_or_cpu, resolve_device,
+                       resolve_precision)
 
 BLEND = 16  # pixels over which neighbouring tiles cross-fade
 STYLIZE_FIXES = ("Stylize fewer frames at once (Load Frames' count and start, or a folder streamed by the command "
@@ -57,18 +58,23 @@ def stylize(model: StyleModel, frames: torch.Tensor, guides: torch.Tensor | None
     if check_memory:
         t, h, w = frames.shape[:3]
         needed = memory.stylize_host_bytes(model.config, t, h, w, batch_size, tile,
-                                           on_gpu=resolve_device(device).type == "cuda")
+                                           on_gpu=resolve_device(device).type in ("cuda", "xpu"))
         memory.check_host_memory(needed, f"stylizing {t} frames of {w}x{h} ({batch_size} at a time)", STYLIZE_FIXES)
     x = model_inputs(model, frames, guides)
-    out = torch.empty(frames.shape[0], frames.shape[1], frames.shape[2], 3)
-    done = 0
-    options = StylizeOptions(batch_size, tile, device, precision, threads)
-    for start, chunk in stylize_chunks(model, x, options):
-        out[start:start + chunk.shape[0]] = chunk
-        done += chunk.shape[0]
-        if on_progress is not None:
-            on_progress(done, frames.shape[0])
-    return out
+    first = resolve_device(device)
+
+    def run(dev: torch.device) -> torch.Tensor:  # on `first`, or on the CPU when it lacks an operation
+        out = torch.empty(frames.shape[0], frames.shape[1], frames.shape[2], 3)
+        done = 0
+        options = StylizeOptions(batch_size, tile, dev, precision if dev == first else cpu_precision(precision, dev),
+                                 threads)
+        for start, chunk in stylize_chunks(model, x, options):
+            out[start:start + chunk.shape[0]] = chunk
+            done += chunk.shape[0]
+            if on_progress is not None:
+                on_progress(done, frames.shape[0])
+        return out
+    return on_device_or_cpu(run, first, "stylizing")
 
 
 def stylize_chunks(model: StyleModel, x: torch.Tensor,
@@ -109,8 +115,7 @@ def _generator_on(model: StyleModel, device: torch.device):
         yield net
     finally:
         net.to(home, memory_format=torch.contiguous_format)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        empty_cache(device)
 
 
 def _run(net, x: torch.Tensor, stride: int, tile: int, margin: int, device, dtype) -> torch.Tensor:

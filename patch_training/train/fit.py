@@ -7,6 +7,7 @@ for stylization, exactly the guides a model was trained with.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Callable
 
 import torch
@@ -18,7 +19,7 @@ from ..guides.guide_set import GuideSet, make_guide_set, training_inputs
 from ..memory import check_host_memory, training_host_bytes
 from ..keyframes import Keyframes
 from ..model.networks import StyleModel
-from ..runtime import resolve_device
+from ..runtime import cpu_precision, on_device_or_cpu, resolve_device
 from .loop import train_style_model
 from .progress import TrainProgress
 
@@ -60,9 +61,15 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
                                 f"{'it needs' if names.endswith('guide') else 'they need'} at least 2 keyframes, "
                                 f"received {len(keyframes)}. Add a keyframe or drop {names}.")
         guide_set = make_guide_set(frames, spec, keyframes)
-    model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes),
-                              on_progress=on_progress, should_stop=should_stop, preview_index=preview_index,
-                              init=init, strip_frames=strip_frames)
+    first = resolve_device(config.device)
+
+    def train(dev: torch.device) -> StyleModel:  # on `first`, or on the CPU when it lacks an operation
+        settings = config if dev == first else replace(config, device=dev.type,
+                                                       precision=cpu_precision(config.precision, dev))
+        return train_style_model(frames, keyframes, settings, **training_inputs(guide_set, keyframes),
+                                 on_progress=on_progress, should_stop=should_stop, preview_index=preview_index,
+                                 init=init, strip_frames=strip_frames)
+    model = on_device_or_cpu(train, first, "training")
     model.summary.masks = keyframes.masks is not None
     model.guide_masks = None if guide_set is None else guide_set.masks  # what placed the Gaussian guide
     return model
@@ -81,7 +88,7 @@ def check_training_memory(frames: int, height: int, width: int, keyframes: int, 
     network = PRESETS[config.preset].with_inputs(in_channels + computing)
     needed = training_host_bytes(network, frames, height, width, keyframes, config.resolved_batch(),
                                  config.resolved_patch(), computing, frames_held,
-                                 on_gpu=resolve_device(config.device).type == "cuda")
+                                 on_gpu=resolve_device(config.device).type in ("cuda", "xpu"))
     guides = f", guides {spec.describe()}" if spec is not None else ""
     check_host_memory(needed, f"training on {frames} frames of {width}x{height} ({keyframes} keyframes{guides})",
                       TRAIN_FIXES)

@@ -24,7 +24,7 @@ from .patches import PatchSampler
 from .progress import (STRIP_COST_RATIO, TrainProgress, preview_input, progress_at, render_preview,
                        scaled_input)
 from ..model.prior import prior_name, resolve_prior
-from ..runtime import autocast, cpu_threads, resolve_device, resolve_precision
+from ..runtime import autocast, cpu_threads, empty_cache, resolve_device, resolve_precision
 from . import warm_start
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
         finally:
             run.generator.eval().cpu()
             run.release()
-            if setup.device.type == "cuda":
-                torch.cuda.empty_cache()
+            empty_cache(setup.device)
         model = _finish(run, setup, config, done, should_stop, init)
         if preview_frame is not None:
             model.preview = render_preview(run.generator, setup.gen_config, preview_frame, torch.device("cpu"))

@@ -6,7 +6,7 @@ import pytest
 
 from comfy_host import output_files, setup_host
 
-EXAMPLES = setup_host.REPO / "examples_workflows"
+EXAMPLES = setup_host.REPO / "example_workflows"
 WORKFLOW_1 = EXAMPLES / "train_and_stylize_sample.json"
 TRAIN_NODE = "PatchToonTrain"
 BUDGET_WIDGET = "seconds"  # the training budget in seconds on Train Patch Model

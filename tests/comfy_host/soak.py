@@ -16,7 +16,7 @@ from .server import ComfyServer, PromptFailed, output_files
 from .setup_host import REPO
 from .workflow import ui_to_api
 
-WORKFLOW = REPO / "examples_workflows" / "train_and_stylize_sample.json"
+WORKFLOW = REPO / "example_workflows" / "train_and_stylize_sample.json"
 LONG = 600.0  # the budget of runs that end by Cancel or Finish now
 
 

@@ -85,7 +85,7 @@ def test_cancel_leaves_nothing_in_the_output_folder(comfy, tmp_path):
 def test_the_shipped_file_to_file_workflow_runs_as_shipped(comfy):
     import json
 
-    workflow = json.loads((REPO / "examples_workflows" / "stylize_video_file.json").read_text())
+    workflow = json.loads((REPO / "example_workflows" / "stylize_video_file.json").read_text())
     entry = comfy.run(ui_to_api(workflow, comfy.object_info()), timeout=600)
     out = comfy.output_dir / "patch_toon"
     (video,) = out.glob("video_*_.mp4")

@@ -10,7 +10,7 @@ import pytest
 from comfy_host import setup_host
 from patch_training.model.checkpoint import read_metadata
 
-EXAMPLES = setup_host.REPO / "examples_workflows"
+EXAMPLES = setup_host.REPO / "example_workflows"
 
 
 def get(comfy, path):
@@ -41,7 +41,7 @@ def test_each_example_workflow_is_served_as_saved(comfy):
 
 @pytest.mark.parametrize("name", [
     "no_such_workflow", "..%2Fpyproject", "..%2F..%2Fpyproject.toml", "%2E%2E", "assets",
-    "%2Fetc%2Fpasswd", "..%5C__init__", ".hidden",
+    "%2Fetc%2Fpasswd", "..%5C__init__", ".hidden", "suggest_keyframes.jpg",
 ])
 def test_a_name_outside_the_example_workflows_is_not_found(comfy, name):
     assert status_of(comfy, "GET", f"/patch_toon/workflows/{name}") == 404

@@ -18,7 +18,7 @@ from PIL import Image
 from comfy_host import PromptRejected, output_files, setup_host, ui_to_api
 
 REPO = setup_host.REPO
-EXAMPLES = REPO / "examples_workflows"
+EXAMPLES = REPO / "example_workflows"
 SAMPLE_FRAMES = EXAMPLES / "assets" / "sample" / "frames"
 TEST_SECONDS = 10.0  # instead of the workflow's 60 s
 
@@ -98,6 +98,44 @@ def test_every_example_workflow_uses_only_known_nodes_and_well_typed_links(comfy
         for node_id, node in prompt.items():
             required = object_info[node["class_type"]]["input"]["required"]
             assert set(required) <= set(node["inputs"]), (name, node_id, set(required) - set(node["inputs"]))
+
+
+def test_every_example_workflow_has_a_small_jpg_thumbnail_for_the_templates_dialog():
+    # Today's ComfyUI shows <name>.jpg beside <name>.json (it asks for .jpg only); tools/make_thumbnails.py.
+    for path in sorted(EXAMPLES.glob("*.json")):
+        thumbnail = path.with_suffix(".jpg")
+        assert thumbnail.is_file(), f"{thumbnail.name} is missing: run tools/make_thumbnails.py"
+        with Image.open(thumbnail) as image:
+            assert image.format == "JPEG" and image.size == (400, 300), (thumbnail.name, image.format, image.size)
+        assert thumbnail.stat().st_size < 60_000, thumbnail.name
+    # Nothing else is listed: the Templates dialog reads the folder's own *.json, not assets/ below it.
+    assert {p.name for p in EXAMPLES.iterdir() if p.is_dir()} == {"assets"}
+    assert not list((EXAMPLES / "assets").glob("*.json"))
+
+
+# The model folders whose files today's missing-models dialog can check, by the loader input that names one.
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints"}
+
+
+def test_a_workflow_that_needs_weights_names_them_for_the_missing_models_dialog(comfy):
+    # The format is today's frontend's (its workflow schema: a top-level "models" list of {name, url, directory},
+    # hash optional): one entry per model file a loader asks for, nothing downloaded by the pack.
+    object_info = comfy.object_info()
+    needing = set()
+    for path in sorted(EXAMPLES.glob("*.json")):
+        workflow = load(path.name)
+        prompt = ui_to_api(workflow, object_info)
+        wanted = {(folder, node["inputs"][name]) for node in prompt.values()
+                  for (type_, name), folder in MODEL_INPUTS.items() if node["class_type"] == type_}
+        entries = workflow.get("models", [])
+        for entry in entries:
+            assert set(entry) - {"hash", "hash_type"} == {"name", "url", "directory"}, (path.name, entry)
+            assert entry["url"].startswith("https://huggingface.co/"), entry["url"]
+            assert entry["url"].split("?")[0].endswith("/" + entry["name"]), entry
+        assert {(e["directory"], e["name"]) for e in entries} == wanted, path.name
+        if wanted:
+            needing.add(path.stem)
+    assert needing == {"diffusion_keyframes"}
 
 
 def test_the_sample_workflow_saves_one_stylized_frame_per_input_frame(sample_run):

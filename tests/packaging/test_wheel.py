@@ -15,7 +15,7 @@ from pathlib import Path
 import patch_training
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "examples_workflows" / "assets" / "sample"
+SAMPLE = REPO / "example_workflows" / "assets" / "sample"
 
 
 def sh(*argv, cwd, ok=True):
@@ -34,8 +34,9 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     assert tops == {"patch_training", "patch_toon"}  # no tests/, tools/, web/ or nodes/ at the top level
     assert {"patch_training/cli.py", "patch_training/guides/compute.py", "patch_toon/__init__.py",
             "patch_toon/nodes/model_io.py", "patch_toon/web/training_monitor.js",
-            "patch_toon/examples_workflows/stylize_with_checkpoint.json",
-            "patch_toon/examples_workflows/assets/sample/sample_style.safetensors",
+            "patch_toon/example_workflows/stylize_with_checkpoint.json",
+            "patch_toon/example_workflows/stylize_with_checkpoint.jpg",  # its Templates thumbnail
+            "patch_toon/example_workflows/assets/sample/sample_style.safetensors",
             "patch_training/model/priors/fast-gauss-edges.safetensors"} <= set(names)
     library = {p.relative_to(REPO).as_posix() for p in (REPO / "patch_training").rglob("*.py")
                if "__pycache__" not in p.parts}
@@ -60,7 +61,7 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     assert str(env_dir) in located  # the installed copy, not the repository's
 
     site = Path(located.strip()).parents[1]
-    sample_model = site / "patch_toon" / "examples_workflows" / "assets" / "sample" / "sample_style.safetensors"
+    sample_model = site / "patch_toon" / "example_workflows" / "assets" / "sample" / "sample_style.safetensors"
     info = json.loads(sh(command, "info", sample_model, cwd=elsewhere).stdout)  # the wheel's sample style loads
     assert info["stylize_needs"].startswith("frames of 350x350 only")
 
