@@ -6,9 +6,7 @@ import pytest
 
 from comfy_host import setup_host
 
-# The shipped workflows' folder (today's ComfyUI scans example_workflows/; the design named it examples_workflows/).
-EXAMPLES = next((setup_host.REPO / name for name in ("example_workflows", "examples_workflows")
-                 if (setup_host.REPO / name).is_dir()), setup_host.REPO / "example_workflows")
+EXAMPLES = setup_host.REPO / "example_workflows"  # the shipped workflows
 MESSAGE = ".patch-toon-message"
 MONITOR = ".patch-toon-monitor"
 SUGGEST, TRAIN, SAVE_MODEL = "PatchToonSuggestKeyframes", "PatchToonTrain", "PatchToonSaveModel"
