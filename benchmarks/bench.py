@@ -15,7 +15,6 @@ import concurrent.futures as cf
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys

@@ -9,7 +9,6 @@ import json
 import time
 
 import cv2
-import numpy as np
 
 from patch_training import GuideSpec, compute_flow, compute_guides
 from patch_training.guides import GUIDE_CHANNELS
