@@ -28,7 +28,6 @@ from benchmarks.common import REPO, RESULTS, cpu_name, load_clip, random_clip, t
 from benchmarks.original import OriginalGenerator, OriginalTrainer, vgg_layers
 from patch_training import (PRESETS, ColorLUT, GuideSpec, StyleModel, TrainConfig, compute_flow, make_keyframes,
                             parse_guides, psnr, ssim, temporal_instability, train_style_model)
-from patch_training.config import REFERENCE
 from patch_training.guides import DEFAULT_GUIDES
 from patch_training.model.networks import build_generator
 from patch_training.runtime import cpu_has_fast_bf16
@@ -97,7 +96,7 @@ def section_speed(quick: bool) -> dict:
     # inference: one 540x960 frame, batch 1
     frame = torch.rand(1, 540, 960, 3)
     mp = 540 * 960 / 1e6
-    original = OriginalGenerator(REFERENCE).eval()
+    original = OriginalGenerator(PRESETS["reference"]).eval()
     x = frame.permute(0, 3, 1, 2) * 2 - 1
     with torch.no_grad():
         out["infer_original_s_per_mp"] = _median_time(lambda: original(x), 1 if quick else 3) / mp
