@@ -159,7 +159,7 @@ def main() -> int:
             if r % 10 == 0 or r == rounds - 1:
                 print(f"round {r + 1}/{rounds} ({name}) {time.time() - start:.0f} s, last losses "
                       f"{ {k: round(v, 4) for k, v in model.summary.final_losses.items()} }", flush=True)
-        prior.summary = {**prior.summary, "prior_rounds": rounds, "prior_inner_steps": inner,
+        prior.summary = {**prior.summary.to_dict(), "prior_rounds": rounds, "prior_inner_steps": inner,
                          "prior_clips": [c[0] for c in clips], "prior_seed": args.seed}
         if not args.quick:
             out.parent.mkdir(parents=True, exist_ok=True)
