@@ -15,7 +15,6 @@ import concurrent.futures as cf
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,43 +24,16 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO, RESULTS, cpu_name, load_clip, random_clip, train_and_stylize
+from benchmarks.original import OriginalGenerator, OriginalTrainer, vgg_layers
+from patch_training import (PRESETS, ColorLUT, GuideSpec, StyleModel, TrainConfig, compute_flow, make_keyframes,
+                            parse_guides, psnr, ssim, temporal_instability, train_style_model)
+from patch_training.guides import DEFAULT_GUIDES
+from patch_training.model.networks import build_generator
+from patch_training.runtime import cpu_has_fast_bf16
+from patch_training.stylize import stylize
 
-from benchmarks.original import OriginalGenerator, OriginalTrainer, vgg_layers  # noqa: E402
-from patch_training.config import PRESETS, REFERENCE, TrainConfig  # noqa: E402
-from patch_training.frames.sources import FrameSource  # noqa: E402
-from patch_training.stylize.tiled import stylize  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.metrics import ColorLUT, psnr, ssim  # noqa: E402
-from patch_training.model.networks import StyleModel, build_generator  # noqa: E402
-from patch_training.runtime import cpu_has_fast_bf16  # noqa: E402
-from patch_training.guides import DEFAULT_GUIDES, GuideSpec, compute_flow, parse_guides  # noqa: E402
-from patch_training.metrics import temporal_instability  # noqa: E402
-from patch_training.train.fit import fit_style  # noqa: E402
-from patch_training.stylize.needs import model_guides  # noqa: E402
-from patch_training.train.loop import train_style_model  # noqa: E402
-
-SAMPLE = REPO / "example_workflows" / "assets" / "sample"
-RESULTS = REPO / "benchmarks" / "results"
 TABLES = REPO / "benchmarks" / "BENCH_TABLES.md"  # written by every full run and by --merge
-
-
-# ----------------------------------------------------------------------------------------------- clips
-
-def load_clip(name: str):
-    """(frames, truth, keyframe indices) for a benchmark clip: the bundled sample or a wheel pair."""
-    if name == "sample":
-        frames = FrameSource(SAMPLE / "frames").read_all()
-        truth = FrameSource(SAMPLE / "truth").read_all()
-        keys = [0, 14, 31]
-        # the committed keyframes are lossless; truth/ is JPEG
-        truth[keys] = FrameSource(SAMPLE / "keyframes").read_all()
-        return frames, truth, keys
-    from benchmarks.clips import load_pair
-    frames, truth = load_pair(name)
-    t = len(frames)
-    return frames, truth, [0, t // 2, t - 1]
 
 
 # ----------------------------------------------------------------------------------------------- speed
@@ -76,13 +48,6 @@ def _random_vgg_file(folder: Path) -> str:
     return str(path)
 
 
-def _synthetic(t: int = 3, h: int = 160, w: int = 160):
-    g = torch.Generator().manual_seed(0)
-    frames = torch.rand(t, h, w, 3, generator=g)
-    keyframes, _ = make_keyframes([0, t - 1], torch.rand(2, h, w, 3, generator=g), frames=frames)
-    return frames, keyframes
-
-
 def time_original_steps(steps: int) -> float:
     trainer = OriginalTrainer()
     g = torch.Generator().manual_seed(0)
@@ -95,7 +60,7 @@ def time_original_steps(steps: int) -> float:
 
 
 def time_our_steps(preset: str, loss: str, precision: str, steps: int, vgg: str = "") -> float:
-    frames, keyframes = _synthetic()
+    frames, keyframes = random_clip()
     config = TrainConfig(preset=preset, loss=loss, steps=1, seconds=0, precision=precision, vgg_path=vgg,
                          threads=torch.get_num_threads())
     train_style_model(frames, keyframes, config)  # warm-up
@@ -131,7 +96,7 @@ def section_speed(quick: bool) -> dict:
     # inference: one 540x960 frame, batch 1
     frame = torch.rand(1, 540, 960, 3)
     mp = 540 * 960 / 1e6
-    original = OriginalGenerator(REFERENCE).eval()
+    original = OriginalGenerator(PRESETS["reference"]).eval()
     x = frame.permute(0, 3, 1, 2) * 2 - 1
     with torch.no_grad():
         out["infer_original_s_per_mp"] = _median_time(lambda: original(x), 1 if quick else 3) / mp
@@ -184,15 +149,14 @@ def section_threads(quick: bool) -> dict:
 def _peak_rss_of(preset: str, h: int, w: int, tile: int) -> float:
     # VmHWM, not getrusage: on Linux ru_maxrss survives fork+exec and would report this (large) process.
     code = (
-        "import torch, sys\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        "from patch_training.config import PRESETS\n"
-        "from patch_training.model.networks import StyleModel, build_generator\n"
-        "from patch_training.stylize.tiled import stylize\n"
+        "import torch\n"
+        "from patch_training import PRESETS, StyleModel\n"
+        "from patch_training.model.networks import build_generator\n"
+        "from patch_training.stylize import stylize\n"
         f"m = StyleModel(build_generator(PRESETS[{preset!r}]), PRESETS[{preset!r}])\n"
         f"out = stylize(m, torch.rand(1, {h}, {w}, 3), tile={tile}, threads=1)\n"
         "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                             env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
     return float(result.stdout.strip().splitlines()[-1])
 
@@ -239,13 +203,10 @@ def quality_job(clip: str, preset: str, loss: str, precision: str, guides: str, 
     others = [i for i in range(len(frames)) if i not in keys]
     spec = GuideSpec(guides=parse_guides(guides), flow_preset=flow)
     config = TrainConfig(preset=preset, loss=loss, steps=steps, seconds=0, precision=precision, threads=1)
-    start = time.perf_counter()
-    model = fit_style(frames, keyframes, config, spec if spec.guides else None)
-    train_s = time.perf_counter() - start
-    start = time.perf_counter()
-    guide_maps = model_guides(model, frames, keyframes.images)  # computed once: both inferences below use them
-    result = stylize(model, frames, guide_maps, threads=1)
-    per_frame = (time.perf_counter() - start) / len(frames)
+    run = train_and_stylize(frames, keyframes, config, spec if spec.guides else None, threads=1,
+                            clock=time.perf_counter)
+    model, guide_maps, result = run.model, run.guides, run.result  # both inferences below use the same guides
+    train_s, per_frame = run.train_s, (run.guides_s + run.stylize_s) / len(frames)
     motion = compute_flow(frames, "balanced", 1)  # measures instability, whatever the guides used
     row = {"clip": clip, "label": label, "preset": preset, "loss": loss, "precision": precision, "guides": guides,
            "flow_preset": flow, "steps": steps, "train_s": train_s, "psnr": psnr(result[others], truth[others]),
@@ -261,7 +222,7 @@ def quality_job(clip: str, preset: str, loss: str, precision: str, guides: str, 
 def calibrate(preset: str, loss: str, precision: str, quick: bool) -> float:
     """Training steps/s of a configuration at 1 thread, on 350x350 frames (as the quality clips)."""
     torch.set_num_threads(1)
-    frames, keyframes = _synthetic(3, 350, 350)
+    frames, keyframes = random_clip(3, 350, 350)
     n = 3 if quick else (8 if preset == "reference" else 60)
     return time_our_steps(preset, loss, precision, n)
 
@@ -430,7 +391,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     results = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                          f"{_cpu_name()}, no GPU"}
+                          f"{cpu_name()}, no GPU"}
     for name in args.only.split(","):
         start = time.time()
         if name == "speed":
@@ -466,16 +427,6 @@ def merge(paths: list[str]) -> int:
     TABLES.write_text(text)
     print(text)
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -25,10 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from patch_training.guides.synthetic import translating_clip  # noqa: E402
+from benchmarks.common import REPO
+from patch_training.guides.synthetic import translating_clip
 
 
 def run(*argv: str, env=None) -> tuple[float, dict]:

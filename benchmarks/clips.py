@@ -100,20 +100,21 @@ def find_wheel(download: bool = True) -> Path:
 
 
 @lru_cache(maxsize=2)
-def _zip(wheel: Path) -> zipfile.ZipFile:
+def wheel_zip(wheel: Path) -> zipfile.ZipFile:
+    """The wheel as an open zip file, kept open for the next reads of the same wheel."""
     return zipfile.ZipFile(wheel)
 
 
-def _decode(wheel: Path, name: str) -> list[np.ndarray]:
+def decode_webp(wheel: Path, name: str) -> list[np.ndarray]:
     """All frames of one animated WEBP of the wheel, as uint8 [H, W, 3] arrays."""
-    with Image.open(io.BytesIO(_zip(wheel).read(_TEMPLATES + name))) as im:
+    with Image.open(io.BytesIO(wheel_zip(wheel).read(_TEMPLATES + name))) as im:
         return [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(im)]
 
 
 def list_pairs(wheel: Path | None = None) -> list[str]:
     """Names of all template pairs NAME-1.webp / NAME-2.webp with the same size and frame count."""
     wheel = wheel or find_wheel()
-    files = set(_zip(wheel).namelist())
+    files = set(wheel_zip(wheel).namelist())
     names = []
     for path in sorted(files):
         if not (path.startswith(_TEMPLATES) and path.endswith("-2.webp")):
@@ -123,7 +124,7 @@ def list_pairs(wheel: Path | None = None) -> list[str]:
             continue
         shapes = []
         for side in ("-1.webp", "-2.webp"):
-            with Image.open(io.BytesIO(_zip(wheel).read(_TEMPLATES + name + side))) as im:
+            with Image.open(io.BytesIO(wheel_zip(wheel).read(_TEMPLATES + name + side))) as im:
                 shapes.append((im.size, getattr(im, "n_frames", 1)))
         if shapes[0] == shapes[1] and shapes[0][1] > 1:
             names.append(name)
@@ -145,10 +146,10 @@ def load_pair(name: str, max_frames: int | None = None, step: int = 1,
     wheel = wheel or find_wheel()
     info = PAIRS.get(name)
     if info is None:
-        if _TEMPLATES + name + "-2.webp" not in _zip(wheel).namelist():
+        if _TEMPLATES + name + "-2.webp" not in wheel_zip(wheel).namelist():
             raise KeyError(f"{name!r}: not a pair of {wheel.name}; see list_pairs().")
         info = PairInfo(name + "-1.webp", name + "-2.webp", 0, 10**9, "unknown")
-    source, stylized = _decode(wheel, info.source), _decode(wheel, info.stylized)
+    source, stylized = decode_webp(wheel, info.source), decode_webp(wheel, info.stylized)
     keep = list(range(info.start, min(info.stop, len(source), len(stylized)), step))[:max_frames]
 
     def to_tensor(frames: list[np.ndarray]) -> torch.Tensor:

@@ -19,11 +19,10 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
+from benchmarks.common import REPO, TESTS
+from benchmarks.long_footage import build_clip
 
-from benchmarks.long_footage import build_clip  # noqa: E402
+sys.path.insert(0, str(TESTS))  # the test suite's ComfyUI host
 from comfy_host import ComfyServer, setup_host  # noqa: E402
 
 

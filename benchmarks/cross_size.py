@@ -12,19 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from patch_training.config import TrainConfig
-from patch_training.frames.sources import FrameSource
-from patch_training.stylize.tiled import stylize
-from patch_training.keyframes import make_keyframes
-from patch_training.metrics import psnr, ssim
-from patch_training.train.fit import fit_style
-
-SAMPLE = Path(__file__).resolve().parents[1] / "example_workflows" / "assets" / "sample"
+from benchmarks.common import SAMPLE, train_and_stylize
+from patch_training import FrameSource, TrainConfig, make_keyframes, psnr, ssim
+from patch_training.stylize import stylize
 
 KEYS = [0, 14, 31]
 
@@ -50,11 +44,11 @@ def main() -> None:
     small = resize(frames, 175)
     keys_small, _ = make_keyframes(KEYS, resize(styled, 175), frames=small)
     keys_full, _ = make_keyframes(KEYS, styled, frames=frames)
-    model_small = fit_style(small, keys_small, config)
-    model_full = fit_style(frames, keys_full, config)
-    rows = {"trained 175, stylized 350": score(stylize(model_small, frames), truth),
-            "trained 175, stylized 175, upscaled": score(resize(stylize(model_small, small), 350), truth),
-            "trained 350, stylized 350": score(stylize(model_full, frames), truth),
+    trained_small = train_and_stylize(small, keys_small, config)  # RGB models: no guides to rebuild
+    trained_full = train_and_stylize(frames, keys_full, config)
+    rows = {"trained 175, stylized 350": score(stylize(trained_small.model, frames), truth),
+            "trained 175, stylized 175, upscaled": score(resize(trained_small.result, 350), truth),
+            "trained 350, stylized 350": score(trained_full.result, truth),
             "input frames (reference)": score(frames, truth)}
     print(json.dumps({"steps": args.steps, **rows}, indent=1))
 

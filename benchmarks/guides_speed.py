@@ -9,11 +9,9 @@ import json
 import time
 
 import cv2
-import numpy as np
 
-from patch_training.guides.compute import compute_guides
-from patch_training.guides.flow import compute_flow
-from patch_training.guides.spec import GUIDE_CHANNELS, GuideSpec
+from patch_training import GuideSpec, compute_flow, compute_guides
+from patch_training.guides import GUIDE_CHANNELS
 from patch_training.guides.synthetic import affine_clip
 
 

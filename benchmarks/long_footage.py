@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "example_workflows" / "assets" / "sample"
+from benchmarks.common import REPO, SAMPLE
+
 KEY_SAMPLE_FRAMES = (0, 14, 31)
 
 
@@ -118,8 +118,7 @@ def timed(args: list[str], total: int) -> dict:
 def guides_cost(w: int, h: int, length: int, rounds: int = 3) -> dict:
     """Seconds per frame of the default guides (flow included) for `length` frames, keyframes at both ends:
     compute_guides on the whole clip vs guides.stream_guides, alternated `rounds` times (best of each)."""
-    from patch_training.frames.sources import to_tensor
-    from patch_training.guides import GuideSpec, compute_guides
+    from patch_training import GuideSpec, compute_guides, to_tensor
     from patch_training.guides.stream import stream_guides
 
     scaled = [fit(cv2.imread(str(p)), w, h)[..., ::-1].copy() for p in sorted((SAMPLE / "frames").iterdir())]

@@ -22,10 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.sections import write_section  # noqa: E402
+from benchmarks.common import REPO, write_section
 
 TRAIN_SIDES = (256, 512, 1024, 2048, 4096)
 STYLIZE_SIZES = ((350, 350), (720, 1280), (1080, 1920), (1440, 2560), (2160, 3840))
@@ -46,16 +43,12 @@ def status(key: str) -> int:
 
 def child(kind: str, guides: str, h: int, w: int) -> dict:
     """One case, in this (fresh) process: the estimate and the measured growth, in bytes."""
-    sys.path.insert(0, str(REPO))
     import torch
 
-    from patch_training.config import PRESETS, TrainConfig
-    from patch_training.guides import GuideSpec
-    from patch_training.stylize.tiled import stylize
-    from patch_training.keyframes import make_keyframes
+    from patch_training import PRESETS, GuideSpec, StyleModel, TrainConfig, fit_style, make_keyframes
     from patch_training.memory import stylize_host_bytes, training_host_bytes
-    from patch_training.model.networks import StyleModel, build_generator
-    from patch_training.train.fit import fit_style
+    from patch_training.model.networks import build_generator
+    from patch_training.stylize import stylize
 
     torch.set_num_threads(1)
     config = PRESETS["fast"]

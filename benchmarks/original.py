@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from patch_training.config import REFERENCE
+from patch_training import PRESETS
 from patch_training.model.networks import PatchDiscriminator, TexlerGenerator
 
 
@@ -53,7 +53,7 @@ class OriginalTrainer:
 
     def __init__(self, seed: int = 0):
         torch.manual_seed(seed)
-        self.generator = OriginalGenerator(REFERENCE)
+        self.generator = OriginalGenerator(PRESETS["reference"])
         self.discriminator = PatchDiscriminator()
         self.vgg = vgg_layers().requires_grad_(False).eval()
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=4e-4, betas=(0.9, 0.999), weight_decay=1e-5)

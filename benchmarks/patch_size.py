@@ -16,26 +16,16 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.bench import _synthetic, load_clip  # noqa: E402
-from benchmarks.styles import scheduled_steps  # noqa: E402
-from patch_training.config import SMALL_PATCH, TrainConfig  # noqa: E402
-from patch_training.guides import GuideSpec, compute_flow  # noqa: E402
-from patch_training.stylize.tiled import stylize  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.metrics import ColorLUT, psnr, ssim, temporal_instability  # noqa: E402
-from patch_training.train.fit import fit_style  # noqa: E402
-from patch_training.stylize.needs import model_guides  # noqa: E402
-from patch_training.train.loop import train_style_model  # noqa: E402
+from benchmarks.common import RESULTS, load_clip, random_clip, scheduled_steps, train_and_stylize
+from patch_training import (ColorLUT, GuideSpec, TrainConfig, compute_flow, make_keyframes, psnr, ssim,
+                            temporal_instability, train_style_model)
+from patch_training.config import SMALL_PATCH
 
 CLIPS = ["sample", "api_google_gemini_omni_flash_video_edit"]
-ROWS = REPO / "benchmarks" / "results" / "patch-size.jsonl"
+ROWS = RESULTS / "patch-size.jsonl"
 
 
 def config(patch: int, steps: int, seed: int = 0, prior: str = "none") -> TrainConfig:
@@ -44,7 +34,7 @@ def config(patch: int, steps: int, seed: int = 0, prior: str = "none") -> TrainC
 
 def rate(patch: int, steps: int = 80) -> float:
     """Training steps/s at `patch` on one thread (synthetic 350x350 frames and default guides, as the clips)."""
-    frames, keyframes = _synthetic(3, 350, 350)
+    frames, keyframes = random_clip(3, 350, 350)
     spec = GuideSpec()
     kwargs = dict(guides=torch.rand(3, 350, 350, spec.channels, generator=torch.Generator().manual_seed(1)),
                   guide_spec=spec.to_dict())
@@ -57,13 +47,11 @@ def run(clip: str, patch: int, steps: int, seed: int, prior: str = "none") -> di
     frames, truth, keys = load_clip(clip)
     keyframes, _ = make_keyframes(keys, truth[keys], frames=frames)
     others = [i for i in range(len(frames)) if i not in keys]
-    start = time.process_time()
-    model = fit_style(frames, keyframes, config(patch, steps, seed, prior), GuideSpec())
-    train_s = time.process_time() - start
-    result = stylize(model, frames, model_guides(model, frames, keyframes.images), threads=1)
+    trained = train_and_stylize(frames, keyframes, config(patch, steps, seed, prior), GuideSpec(), threads=1)
+    result = trained.result
     motion = compute_flow(frames, "balanced", 1)
     lut = ColorLUT(frames[keys], truth[keys])(frames)
-    return {"clip": clip, "patch": patch, "seed": seed, "prior": prior, "steps": steps, "train_cpu_s": train_s,
+    return {"clip": clip, "patch": patch, "seed": seed, "prior": prior, "steps": steps, "train_cpu_s": trained.train_s,
             "psnr": psnr(result[others], truth[others]), "ssim": ssim(result[others], truth[others]),
             "instability": temporal_instability(result, motion) / temporal_instability(truth, motion),
             "lut_psnr": psnr(lut[others], truth[others]), "lut_ssim": ssim(lut[others], truth[others])}

@@ -14,13 +14,10 @@ import argparse
 import collections
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
+from benchmarks.common import TESTS, write_section
 
-from benchmarks.sections import write_section  # noqa: E402
+sys.path.insert(0, str(TESTS))  # the test suite's ComfyUI host
 from comfy_host import ComfyServer, setup_host  # noqa: E402
 from comfy_host.soak import files_left, soak  # noqa: E402
 

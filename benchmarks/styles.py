@@ -43,19 +43,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.bench import RESULTS, SAMPLE, _cpu_name  # noqa: E402
-from patch_training.config import SMALL_PATCH, SMALL_PATCH_STEPS, TrainConfig  # noqa: E402
-from patch_training.frames.sources import FrameSource  # noqa: E402
-from patch_training.guides import GuideSpec, compute_flow, compute_guides, parse_guides  # noqa: E402
-from patch_training.stylize.tiled import stylize  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.metrics import ColorLUT, psnr, ssim, temporal_instability  # noqa: E402
-from patch_training.train.fit import fit_style  # noqa: E402
-from patch_training.stylize.needs import model_guides  # noqa: E402
-from patch_training.train.loop import train_style_model  # noqa: E402
+from benchmarks.common import RESULTS, SAMPLE, cpu_name, luma, scheduled_steps, train_and_stylize
+from patch_training import (ColorLUT, FrameSource, GuideSpec, TrainConfig, compute_flow, compute_guides, make_keyframes,
+                            parse_guides, psnr, ssim, temporal_instability, train_style_model)
+from patch_training.config import SMALL_PATCH
 
 SIZE, FRAMES = 256, 30
 CLIPS = ("sample", "astronaut")
@@ -79,10 +70,6 @@ def load_footage(name: str, frames: int = FRAMES, size: int = SIZE) -> torch.Ten
 
 
 # ----------------------------------------------------------------------------------------------- styles
-
-def _luma(x: np.ndarray) -> np.ndarray:
-    return x @ np.array([0.299, 0.587, 0.114], np.float32)
-
 
 def _smoothstep(lo: float, hi: float, v: np.ndarray) -> np.ndarray:
     t = np.clip((v - lo) / (hi - lo), 0, 1)
@@ -113,10 +100,10 @@ def _paper(h: int, w: int, seed: int = 1234) -> np.ndarray:
 def _stretched(frames: np.ndarray) -> np.ndarray:
     """The clip with its luminance equalized over all frames (the same tone curve for every frame: dark and
     bright clips get the same spread of tones), colours scaled with it."""
-    luma = _luma(frames)
-    levels = np.quantile(luma, np.linspace(0, 1, 257))
-    equal = np.interp(luma, levels, np.linspace(0, 1, 257)).astype(np.float32)
-    return np.clip(frames * ((equal + 0.02) / (luma + 0.02))[..., None], 0, 1).astype(np.float32)
+    y = luma(frames)
+    levels = np.quantile(y, np.linspace(0, 1, 257))
+    equal = np.interp(y, levels, np.linspace(0, 1, 257)).astype(np.float32)
+    return np.clip(frames * ((equal + 0.02) / (y + 0.02))[..., None], 0, 1).astype(np.float32)
 
 
 def hatching(frames: np.ndarray) -> np.ndarray:
@@ -133,11 +120,11 @@ def hatching(frames: np.ndarray) -> np.ndarray:
     frames = _stretched(frames)
     out = np.empty_like(frames)
     for i in range(t):
-        tone = cv2.GaussianBlur(_luma(frames[i]), (0, 0), 1.2)
+        tone = cv2.GaussianBlur(luma(frames[i]), (0, 0), 1.2)
         blank = np.ones((h, w), np.float32)
         for limit, screen in screens:
             blank *= 1 - screen * _smoothstep(limit + 0.03, limit - 0.03, tone)
-        outline = _smoothstep(0.25, 0.45, _edges(_luma(frames[i]), 1.2))
+        outline = _smoothstep(0.25, 0.45, _edges(luma(frames[i]), 1.2))
         ink = (1 - blank * (1 - outline))[..., None]
         out[i] = paper * (1 - ink) + ink_colour * ink
     return out
@@ -151,11 +138,11 @@ def painterly(frames: np.ndarray) -> np.ndarray:
         x = frames[i]
         for _ in range(2):
             x = cv2.bilateralFilter(x, 7, 0.12, 4.0)
-        grey = _luma(x)[..., None]
+        grey = luma(x)[..., None]
         x = np.clip(grey + 1.35 * (x - grey), 0, 1)
         x = np.round(x * 5) / 5
         x = cv2.GaussianBlur(x, (0, 0), 0.6)
-        outline = _smoothstep(0.12, 0.25, _edges(_luma(frames[i]), 1.2))[..., None]
+        outline = _smoothstep(0.12, 0.25, _edges(luma(frames[i]), 1.2))[..., None]
         out[i] = x * (1 - 0.85 * outline) + 0.05 * outline
     return out
 
@@ -167,7 +154,7 @@ def pencil(frames: np.ndarray) -> np.ndarray:
     out = np.empty_like(frames)
     tint = np.array([0.96, 0.96, 0.98], np.float32)
     for i in range(frames.shape[0]):
-        gray = _luma(frames[i])
+        gray = luma(frames[i])
         negative = cv2.GaussianBlur(1 - gray, (0, 0), 3.0)
         sketch = np.clip(gray / np.maximum(1 - negative, 1e-3), 0, 1)
         detail = gray - cv2.GaussianBlur(gray, (0, 0), 1.5)
@@ -259,15 +246,6 @@ def budget_steps(variant: Variant, budget: float, rates: dict[str, float]) -> in
     return scheduled_steps(budget, rates[cost_key(small)], rates[cost_key(variant)])
 
 
-def scheduled_steps(budget: float, small_rate: float, rate: float) -> int:
-    """Steps of the preset's patch schedule in `budget` seconds: SMALL_PATCH_STEPS at `small_rate` steps/s, the
-    rest at `rate`."""
-    if budget * small_rate <= SMALL_PATCH_STEPS:
-        return max(1, round(budget * small_rate))
-    return round(SMALL_PATCH_STEPS + (budget - SMALL_PATCH_STEPS / small_rate) * rate)
-
-
-
 def calibrate(variant: Variant, steps: int = 150) -> float:
     """Training steps/s of `variant` on one thread (synthetic 256x256 frames, its guide channels)."""
     torch.set_num_threads(1)
@@ -337,19 +315,12 @@ def run_variant(case: Case, variant: Variant, steps: int) -> tuple[dict, torch.T
     torch.set_num_threads(1)
     keyframes, _ = make_keyframes(case.keys, case.truth[case.keys], frames=case.frames)
     spec = GuideSpec(guides=parse_guides(variant.guides))
-    start = time.process_time()
-    model = fit_style(case.frames, keyframes, train_config(variant, steps), spec if spec.guides else None)
-    train_s = time.process_time() - start
-    start = time.process_time()
-    guides = model_guides(model, case.frames, keyframes.images)
-    guides_s = time.process_time() - start
-    start = time.process_time()
-    result = stylize(model, case.frames, guides, threads=1)
-    stylize_s = time.process_time() - start
+    run = train_and_stylize(case.frames, keyframes, train_config(variant, steps), spec if spec.guides else None,
+                            threads=1)
     n = len(case.frames)
-    row = {"steps": steps, "train_cpu_s": train_s, "guides_s_per_frame": guides_s / n,
-           "stylize_s_per_frame": stylize_s / n, **case.score(result)}
-    return row, result
+    row = {"steps": steps, "train_cpu_s": run.train_s, "guides_s_per_frame": run.guides_s / n,
+           "stylize_s_per_frame": run.stylize_s / n, **case.score(run.result)}
+    return row, run.result
 
 
 def append_row(row: dict) -> None:
@@ -461,7 +432,7 @@ def main() -> int:
     budgets = [float(b) for b in args.budgets.split(",") if b]
     rates = {} if args.sheets else rates_for(variants, args.quick)
     done = load_rows()
-    print(f"[{time.strftime('%H:%M:%S')} {_cpu_name()}, rates {rates}]", file=sys.stderr, flush=True)
+    print(f"[{time.strftime('%H:%M:%S')} {cpu_name()}, rates {rates}]", file=sys.stderr, flush=True)
     for clip in args.clips.split(","):
         frames = load_footage(clip, 8 if args.quick else FRAMES, 96 if args.quick else SIZE)
         motion = compute_flow(frames, "balanced", 1)

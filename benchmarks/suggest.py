@@ -34,21 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import RESULTS, SAMPLE, train_and_stylize
+from patch_training import FrameSource, GuideSpec, TrainConfig, make_keyframes, psnr, ssim, suggest_keyframes
+from patch_training.frames.suggest import SuggestWeights
 
-from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.frames.sources import FrameSource  # noqa: E402
-from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.stylize.tiled import stylize  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.train.fit import fit_style  # noqa: E402
-from patch_training.stylize.needs import model_guides  # noqa: E402
-from patch_training.frames.suggest import SuggestWeights, suggest_keyframes  # noqa: E402
-
-SAMPLE = REPO / "example_workflows" / "assets" / "sample"
-RESULTS = REPO / "benchmarks" / "results"
 GEMINI = "api_google_gemini_omni_flash_video_edit"
 CLIPS = ("sample", "paper", "cut")
 TUNE_CLIPS = ("kling_o3", "capybara", "vace_v2v", "tune_cut")
@@ -85,15 +74,11 @@ def score(frames, truth, keys: list[int], steps: int, seed: int) -> dict:
     """Train on `keys` (fixed steps, 1 thread), stylize the clip; quality on the other frames and CPU times."""
     keyframes, _ = make_keyframes(keys, truth[keys], frames=frames)
     config = TrainConfig(preset="fast", steps=steps, seconds=0, seed=seed, threads=1)
-    start = time.process_time()
-    model = fit_style(frames, keyframes, config, GuideSpec())
-    train_cpu = time.process_time() - start
-    start = time.process_time()
-    result = stylize(model, frames, model_guides(model, frames, keyframes.images), threads=1)
-    stylize_cpu = time.process_time() - start
+    trained = train_and_stylize(frames, keyframes, config, GuideSpec(), threads=1)
+    result = trained.result
     others = [i for i in range(len(frames)) if i not in keys]
     return {"psnr": psnr(result[others], truth[others]), "ssim": ssim(result[others], truth[others]),
-            "train_cpu_s": train_cpu, "stylize_cpu_s": stylize_cpu,
+            "train_cpu_s": trained.train_s, "stylize_cpu_s": trained.guides_s + trained.stylize_s,
             "frame_psnr": [psnr(result[i:i + 1], truth[i:i + 1]) for i in range(len(frames))],
             "frame_ssim": [ssim(result[i:i + 1], truth[i:i + 1]) for i in range(len(frames))]}
 

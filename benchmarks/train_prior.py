@@ -28,32 +28,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.clips import PAIRS, _decode, _zip, find_wheel  # noqa: E402
-from benchmarks.styles import _luma  # noqa: E402
-from patch_training.model.checkpoint import save_model  # noqa: E402
-from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.guides.guide_set import make_guide_set, training_inputs  # noqa: E402
-from patch_training.guides import GuideSpec, parse_guides  # noqa: E402
-from patch_training.guides.spec import DEFAULT_GUIDES  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.model.prior import SHIPPED  # noqa: E402
-from patch_training.train.loop import train_style_model  # noqa: E402
+from benchmarks.clips import PAIRS, decode_webp, find_wheel, wheel_zip
+from benchmarks.common import luma
+from patch_training import (GuideSpec, TrainConfig, make_guide_set, make_keyframes, parse_guides, save_model,
+                            train_style_model)
+from patch_training.guides import DEFAULT_GUIDES
+from patch_training.guides.guide_set import training_inputs
+from patch_training.model.prior import SHIPPED
 
 SIZE, FRAMES = 256, 30
 
 
 def clip_names(wheel: Path) -> list[str]:
     """Template clips whose footage the prior may learn from: every clip but the benchmarks' pairs."""
-    names = sorted(n.rsplit("/", 1)[-1] for n in _zip(wheel).namelist() if n.endswith(".webp"))
+    names = sorted(n.rsplit("/", 1)[-1] for n in wheel_zip(wheel).namelist() if n.endswith(".webp"))
     banned = {p.source for p in PAIRS.values()} | {p.stylized for p in PAIRS.values()}
     return [n for n in names if n not in banned]
 
 
 def load_clip(wheel: Path, name: str) -> torch.Tensor | None:
-    frames = _decode(wheel, name)
+    frames = decode_webp(wheel, name)
     if len(frames) < FRAMES:
         return None
     x = torch.from_numpy(np.stack(frames[:FRAMES])).float().div(255).permute(0, 3, 1, 2)
@@ -89,15 +83,15 @@ def random_style(rng: np.random.Generator, h: int, w: int):
             x = cv2.bilateralFilter(x, -1, 0.1, smooth)
         x = np.clip(x @ mix.T + shift, 0, 1) ** gamma
         if mono:
-            x = _luma(x)[..., None] * tint
+            x = luma(x)[..., None] * tint
         if levels:
             x = np.round(x * (levels - 1)) / (levels - 1)
         if page == "grain":
             x = x * grain[..., None]
         elif page == "dots":
-            x = x * (dots < _luma(x) * 1.1 + 0.05)[..., None] * 0.8 + x * 0.2
+            x = x * (dots < luma(x) * 1.1 + 0.05)[..., None] * 0.8 + x * 0.2
         if lines:
-            g = cv2.GaussianBlur(_luma(image), (0, 0), 1.0)
+            g = cv2.GaussianBlur(luma(image), (0, 0), 1.0)
             edge = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
             a = np.clip(edge * line_gain - 0.5, 0, 1)[..., None]
             x = x * (1 - a) + line_colour * a
@@ -165,7 +159,7 @@ def main() -> int:
             if r % 10 == 0 or r == rounds - 1:
                 print(f"round {r + 1}/{rounds} ({name}) {time.time() - start:.0f} s, last losses "
                       f"{ {k: round(v, 4) for k, v in model.summary.final_losses.items()} }", flush=True)
-        prior.summary = {**prior.summary, "prior_rounds": rounds, "prior_inner_steps": inner,
+        prior.summary = {**prior.summary.to_dict(), "prior_rounds": rounds, "prior_inner_steps": inner,
                          "prior_clips": [c[0] for c in clips], "prior_seed": args.seed}
         if not args.quick:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,23 +23,14 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.bench import RESULTS, _cpu_name, _synthetic, load_clip  # noqa: E402
-from patch_training.train import warm_start  # noqa: E402
-from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.guides.guide_set import make_guide_set  # noqa: E402
-from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.stylize.tiled import stylize  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.train.fit import fit_style  # noqa: E402
-from patch_training.train.loop import train_style_model  # noqa: E402
+from benchmarks.common import RESULTS, cpu_name, load_clip, random_clip
+from patch_training import (GuideSpec, TrainConfig, fit_style, make_guide_set, make_keyframes, psnr, ssim,
+                            train_style_model)
+from patch_training.stylize import stylize
+from patch_training.train import warm_start
 
 DEFAULT = (warm_start.WARM_LR_SCALE, warm_start.KEEP_OPTIMIZER_STATE)  # before the runs set the scale
 CLIPS = ("sample", "api_google_gemini_omni_flash_video_edit")
@@ -62,7 +53,7 @@ def edited_keys(keys: list[int], t: int, edit: str) -> list[int]:
 def calibrate(steps: int) -> float:
     """Training steps per CPU second of the default preset at 1 thread on 350x350 frames (as the clips), counted
     in this process's CPU time: another job on the same core slows the wall clock, not this."""
-    frames, keyframes = _synthetic(3, 350, 350)
+    frames, keyframes = random_clip(3, 350, 350)
     train_style_model(frames, keyframes, TrainConfig(steps=2, seconds=0, threads=1))  # warm-up
     start = time.process_time()
     model = train_style_model(frames, keyframes, TrainConfig(steps=steps, seconds=0, threads=1))
@@ -210,7 +201,7 @@ def main() -> int:
     checkpoints = (0.5, 1.0) if args.quick else CHECKPOINTS
     start = time.process_time()
     rate = args.rate or calibrate(5 if args.quick else 200)
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": _cpu_name(), "torch": torch.__version__,
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": cpu_name(), "torch": torch.__version__,
                "rate_given": bool(args.rate),
                "rate_steps_s": rate, "budget_s": budget, "checkpoints": list(checkpoints), "scenarios": []}
     print(f"rate: {rate:.2f} steps/s", file=sys.stderr, flush=True)

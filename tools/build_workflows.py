@@ -6,7 +6,8 @@ starts the test ComfyUI server to read the nodes' inputs from /object_info, so t
 import json, sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from repo import REPO  # first: the repository root on sys.path
+
 sys.path.insert(0, str(REPO / "tests"))
 from comfy_host import ComfyServer
 from comfy_host.workflow import WIDGET_TYPES

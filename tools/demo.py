@@ -15,20 +15,12 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from repo import REPO  # first: the repository root on sys.path
 
-from patch_training.model.checkpoint import save_model  # noqa: E402
-from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.frames.sources import FrameSource, images_by_stem, to_tensor, to_uint8  # noqa: E402
-from patch_training.stylize.tiled import stylize  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.metrics import ColorLUT, psnr, ssim  # noqa: E402
-from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.train.fit import fit_style  # noqa: E402
-from patch_training.stylize.needs import model_guides  # noqa: E402
-
-SAMPLE = REPO / "example_workflows" / "assets" / "sample"
+from benchmarks.common import SAMPLE, train_and_stylize
+from patch_training import (ColorLUT, FrameSource, GuideSpec, TrainConfig, make_keyframes, psnr, save_model, ssim,
+                            to_tensor, to_uint8)
+from patch_training.frames.sources import images_by_stem
 
 
 def main() -> int:
@@ -58,11 +50,10 @@ def main() -> int:
                   f"{p.steps_per_s:.1f} steps/s", flush=True)
 
     spec = GuideSpec()  # the default guides (README, Benchmarks)
-    model = fit_style(frames, keyframes, TrainConfig(preset=args.preset, seconds=args.seconds), spec,
-                      on_progress=report)
-    start = time.monotonic()
-    result = stylize(model, frames, model_guides(model, frames, keyframes.images))
-    per_frame = (time.monotonic() - start) / len(frames)
+    run = train_and_stylize(frames, keyframes, TrainConfig(preset=args.preset, seconds=args.seconds), spec,
+                            clock=time.monotonic, on_progress=report)
+    model, result = run.model, run.result
+    per_frame = (run.guides_s + run.stylize_s) / len(frames)
 
     out = args.out
     if out.exists():

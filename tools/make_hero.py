@@ -14,19 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from repo import REPO  # first: the repository root on sys.path
 
-from benchmarks.clips import load_pair  # noqa: E402
-from demo import write_animation  # noqa: E402  (tools/ is this script's folder)
-from patch_training.config import TrainConfig  # noqa: E402
-from patch_training.frames.sources import to_uint8  # noqa: E402
-from patch_training.guides import GuideSpec  # noqa: E402
-from patch_training.stylize.tiled import stylize  # noqa: E402
-from patch_training.keyframes import make_keyframes  # noqa: E402
-from patch_training.metrics import psnr, ssim  # noqa: E402
-from patch_training.train.fit import fit_style  # noqa: E402
-from patch_training.stylize.needs import model_guides  # noqa: E402
+from benchmarks.clips import load_pair
+from benchmarks.common import train_and_stylize
+from demo import write_animation  # (tools/ is this script's folder)
+from patch_training import GuideSpec, TrainConfig, make_keyframes, psnr, ssim, to_uint8
 
 CLIP, KEYS = "api_google_gemini_omni_flash_video_edit", (0, 22, 44)
 
@@ -38,9 +31,9 @@ def main() -> int:
     args = parser.parse_args()
     frames, truth = load_pair(CLIP)
     keyframes, _ = make_keyframes(KEYS, truth[list(KEYS)], frames=frames)
-    model = fit_style(frames, keyframes, TrainConfig(preset="fast", steps=args.steps, seconds=0, threads=1),
-                      GuideSpec())
-    result = stylize(model, frames, model_guides(model, frames))
+    run = train_and_stylize(frames, keyframes, TrainConfig(preset="fast", steps=args.steps, seconds=0, threads=1),
+                            GuideSpec())
+    model, result = run.model, run.result
     others = [i for i in range(len(frames)) if i not in KEYS]
     print(f"trained {model.summary.steps} steps in {model.summary.seconds:.0f} s; on the other "
           f"{len(others)} frames vs the paper version: {psnr(result[others], truth[others]):.2f} dB, SSIM "

@@ -13,9 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import repo  # noqa: F401  first: the repository root on sys.path
+
+from benchmarks.common import SAMPLE
 from patch_training.cli import main as cli
 
-SAMPLE = Path(__file__).resolve().parents[1] / "example_workflows" / "assets" / "sample"
 MODEL = SAMPLE / "sample_style.safetensors"
 
 
