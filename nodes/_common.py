@@ -27,6 +27,10 @@ log = logging.getLogger("patch_toon")
 
 PATCH_MODEL, PATCH_KEYFRAMES, PATCH_GUIDES = "PATCH_MODEL", "PATCH_KEYFRAMES", "PATCH_GUIDES"
 ROOT = "patch-toon"
+# SEARCH_ALIASES (a class attribute, a list of strings): more words the node search box finds a node by. Newer
+# ComfyUI servers send it in /object_info as `search_aliases` (getattr(cls, "SEARCH_ALIASES", [])); the 2024
+# server ignores it. The method's other names, for the nodes that are the method (train, stylize):
+METHOD_ALIASES = ["ebsynth", "style transfer", "video stylization", "few-shot", "texler"]
 PACK_DIR = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = PACK_DIR / "example_workflows" / "assets" / "sample"
 MODELS_FOLDER = "patch_toon"  # models/patch_toon/, and the key in extra_model_paths.yaml

@@ -10,7 +10,8 @@ from patch_training.frames.sources import FrameSource
 from patch_training.frames.writers import FrameWriter
 from patch_training.memory import inference_bytes
 from patch_training.pipeline.stylize_files import stylize_files
-from ._common import PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, make_room, release
+from ._common import (METHOD_ALIASES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
+                      make_room, release)
 from .frames import check_source, frame_sources, source_path
 
 OUTPUTS = ("mp4", "png frames", "mp4 + png frames")
@@ -21,7 +22,8 @@ class PatchToonStylizeFile:
                    "output/, as an MP4 and/or PNG frames, streaming: the clip is never held in memory, so it takes "
                    "minutes of 1080p or 4K. A guided model rebuilds its guides as it goes (the clip it was trained "
                    "on). Cancel leaves nothing behind. The preview output shows a few stylized frames.")
-    CATEGORY, FUNCTION = f"{ROOT}/training", "stylize"
+    CATEGORY, FUNCTION = f"{ROOT}/stylize", "stylize"  # the node id is unchanged: saved workflows load
+    SEARCH_ALIASES = [*METHOD_ALIASES, "stylize video file", "long video", "mp4", "video to video", "stream"]
     RETURN_TYPES, RETURN_NAMES = ("IMAGE", "STRING"), ("preview", "path")
     OUTPUT_TOOLTIPS = ("A few stylized frames spread evenly over the clip.",
                        "Where the result was written (in ComfyUI's output folder).")

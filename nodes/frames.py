@@ -72,6 +72,8 @@ class PatchToonLoadFrames:
                    "ComfyUI's input folder, or the bundled sample. Connect to Select Frames, Make Keyframes, "
                    "Train Patch Model and Stylize Frames.")
     CATEGORY, FUNCTION = f"{ROOT}/frames", "load"
+    SEARCH_ALIASES = ["load video", "video loader", "image sequence", "load images from folder", "frames folder",
+                      "mp4"]
     RETURN_TYPES, RETURN_NAMES = ("IMAGE", "INT"), ("frames", "count")
     OUTPUT_TOOLTIPS = ("The frames, [count, height, width, 3].", "How many frames were loaded.")
 
@@ -116,6 +118,7 @@ class PatchToonSelectFrames:
     DESCRIPTION = ("Picks frames from an IMAGE batch by number, to stylize them elsewhere (a diffusion img2img, an "
                    "upscaler, a painting). Connect its indices to Make Keyframes.")
     CATEGORY, FUNCTION = f"{ROOT}/frames", "select"
+    SEARCH_ALIASES = ["pick frames", "frames by index", "frame range", "select images from batch", "keyframes"]
     RETURN_TYPES, RETURN_NAMES = ("IMAGE", "STRING"), ("frames", "indices")
     OUTPUT_TOOLTIPS = ("The picked frames, in the order of indices.",
                        "The frame numbers picked, e.g. '0, 24, 48'; connect to Make Keyframes' indices.")
@@ -141,6 +144,8 @@ class PatchToonSuggestKeyframes:
                    "(new content entering, the camera moving far from the other keyframes). Connect its indices "
                    "to Select Frames' indices (and later to Make Keyframes').")
     CATEGORY, FUNCTION = f"{ROOT}/frames", "suggest"
+    SEARCH_ALIASES = ["keyframe selection", "pick keyframes", "which frames to paint", "shot detection",
+                      "scene cut"]
     RETURN_TYPES, RETURN_NAMES = ("STRING", "IMAGE"), ("indices", "frames")
     OUTPUT_TOOLTIPS = ("The suggested frame numbers, ascending, e.g. '5, 17, 28': connect to Select Frames' "
                        "indices.", "The suggested frames, for a look.")
@@ -175,6 +180,8 @@ class PatchToonMakeKeyframes:
     DESCRIPTION = ("Pairs stylized images with the frames they stylize, for Train Patch Model. Stylized images "
                    "of another resolution but the frames' aspect ratio are resized to the frame size.")
     CATEGORY, FUNCTION = f"{ROOT}/frames", "make"
+    SEARCH_ALIASES = ["keyframes", "stylized keyframes", "style reference", "pair images with frames",
+                      "keyframe mask"]
     RETURN_TYPES, RETURN_NAMES = (PATCH_KEYFRAMES,), ("keyframes",)
     OUTPUT_TOOLTIPS = ("Keyframes: frame numbers, stylized images at the frame size, optional masks.",)
 

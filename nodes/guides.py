@@ -39,6 +39,8 @@ class PatchToonGuides:
     DESCRIPTION = ("Computes frame-consistency guides for a clip and its keyframes, once; connect them to Train "
                    "Patch Model and to Stylize Frames (a model trained with guides needs the same guides).")
     CATEGORY, FUNCTION = f"{ROOT}/guides", "compute"
+    SEARCH_ALIASES = ["optical flow", "temporal consistency", "flicker", "motion guide", "gaussian guide",
+                      "edge guide"]
     RETURN_TYPES, RETURN_NAMES = (PATCH_GUIDES, "IMAGE"), ("guides", "preview")
     OUTPUT_TOOLTIPS = ("The guides of every frame, with the settings that made them.",
                        "The first guide of every frame as images (the Gaussian blobs when 'gauss' comes first).")

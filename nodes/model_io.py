@@ -35,6 +35,7 @@ class PatchToonSaveModel:
     DESCRIPTION = ("Saves a style model to ComfyUI's models/patch_toon/ folder, never replacing a file: each save "
                    "gets the next number, like Save Image. Load it with Load Patch Model or the command line.")
     CATEGORY, FUNCTION = f"{ROOT}/models", "save"
+    SEARCH_ALIASES = ["save style model", "save style checkpoint", "export style model", "safetensors"]
     RETURN_TYPES, OUTPUT_NODE = (), True
 
     @classmethod
@@ -56,6 +57,7 @@ class PatchToonLoadModel:
     DESCRIPTION = ("Loads a style model from ComfyUI's models/patch_toon/ folder (and patch_toon folders set in "
                    "extra_model_paths.yaml), or the bundled sample's style. Connect to Stylize Frames.")
     CATEGORY, FUNCTION = f"{ROOT}/models", "load"
+    SEARCH_ALIASES = ["load style model", "load style checkpoint", "import style model", "safetensors"]
     RETURN_TYPES, RETURN_NAMES = (PATCH_MODEL,), ("model",)
     OUTPUT_TOOLTIPS = ("The style model, as trained.",)
 

@@ -9,8 +9,8 @@ from patch_training.memory import inference_bytes, training_bytes
 from patch_training.train.fit import fit_style
 from patch_training.stylize.needs import guide_spec_of, guides_need, model_guides
 from patch_training.train.warm_start import WarmStartCache, settings_key
-from ._common import (PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
-                      guide_reporter, make_room, release, training_reporter)
+from ._common import (METHOD_ALIASES, PATCH_GUIDES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device,
+                      count_reporter, guide_reporter, make_room, release, training_reporter)
 from .routes import training_session
 
 STRIP_FRAMES = 5  # frames spread over the clip in the monitor's strip and the strip output
@@ -60,6 +60,8 @@ class PatchToonTrain:
                    "of a held-out frame and a strip of the whole clip. Edit a keyframe and queue again: it continues "
                    "from the model it made last time (warm_start). Connect to Stylize Frames and Save Patch Model.")
     CATEGORY, FUNCTION = f"{ROOT}/training", "train"
+    SEARCH_ALIASES = [*METHOD_ALIASES, "train style", "learn style", "patch-based training", "style model",
+                      "keyframe training"]
     RETURN_TYPES, RETURN_NAMES = (PATCH_MODEL, "IMAGE", "IMAGE"), ("model", "preview", "strip")
     OUTPUT_TOOLTIPS = ("The trained style model.", "A frame that is not a keyframe, stylized by the final model.",
                        f"{STRIP_FRAMES} frames spread over the clip (first and last included), stylized by the final "
@@ -128,7 +130,8 @@ class PatchToonStylize:
     DESCRIPTION = ("Stylizes every frame with a trained style model, a few frames at a time and in tiles, so that "
                    "memory stays bounded whatever the frame size. Connect to Save Image, Save Animated WEBP or a "
                    "video combiner.")
-    CATEGORY, FUNCTION = f"{ROOT}/training", "stylize"
+    CATEGORY, FUNCTION = f"{ROOT}/stylize", "stylize"  # the node id is unchanged: saved workflows load
+    SEARCH_ALIASES = [*METHOD_ALIASES, "apply style", "stylize frames", "stylize video", "video to video"]
     RETURN_TYPES, RETURN_NAMES = ("IMAGE",), ("images",)
     OUTPUT_TOOLTIPS = ("The stylized frames, same count and size as the input frames.",)
 

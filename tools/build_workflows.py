@@ -120,11 +120,21 @@ def build(info, out):
         "made last time and its monitor shows the whole clip (the strip) catching up within seconds; press "
         "Finish now when it looks right."],
         [340, 560])
-    g.link(1, 0, 3, "frames"); g.link(2, 0, 3, "stylized")
-    g.link(1, 0, 10, "frames"); g.link(3, 0, 10, "keyframes"); g.link(10, 1, 11, "images")
-    g.link(1, 0, 4, "frames"); g.link(3, 0, 4, "keyframes"); g.link(10, 0, 4, "guides")
-    g.link(4, 0, 5, "model"); g.link(1, 0, 5, "frames"); g.link(10, 0, 5, "guides")
-    g.link(5, 0, 6, "images"); g.link(4, 0, 7, "model"); g.link(4, 1, 8, "images"); g.link(4, 2, 12, "images")
+    g.link(1, 0, 3, "frames")
+    g.link(2, 0, 3, "stylized")
+    g.link(1, 0, 10, "frames")
+    g.link(3, 0, 10, "keyframes")
+    g.link(10, 1, 11, "images")
+    g.link(1, 0, 4, "frames")
+    g.link(3, 0, 4, "keyframes")
+    g.link(10, 0, 4, "guides")
+    g.link(4, 0, 5, "model")
+    g.link(1, 0, 5, "frames")
+    g.link(10, 0, 5, "guides")
+    g.link(5, 0, 6, "images")
+    g.link(4, 0, 7, "model")
+    g.link(4, 1, 8, "images")
+    g.link(4, 2, 12, "images")
     g.save(out / "train_and_stylize_sample.json")
 
     # 2 ------------------------------------------------------------------ stylize with a checkpoint
@@ -143,7 +153,9 @@ def build(info, out):
         "the settings stored in the model. A model trained without guides (command line: --guides rgb) "
         "stylizes any clip: pick yours in Load Frames (a folder of frames or a video in ComfyUI's input folder)."],
         [700, 200])
-    g.link(1, 0, 3, "model"); g.link(2, 0, 3, "frames"); g.link(3, 0, 4, "images")
+    g.link(1, 0, 3, "model")
+    g.link(2, 0, 3, "frames")
+    g.link(3, 0, 4, "images")
     g.save(out / "stylize_with_checkpoint.json")
 
     # 4 ------------------------------------------------------------------ a long clip, file to file
@@ -160,7 +172,8 @@ def build(info, out):
         "train a model on its keyframes (the command line streams long clips too: patch-toon train --frames "
         "clip.mp4 --keyframes keys/ --out ComfyUI/models/patch_toon/my_style.safetensors), pick it in Load Patch "
         "Model and pick the clip in Stylize Video File. Cancel leaves nothing half-written."], [380, 300])
-    g.link(1, 0, 2, "model"); g.link(2, 0, 3, "images")
+    g.link(1, 0, 2, "model")
+    g.link(2, 0, 3, "images")
     g.save(out / "stylize_video_file.json")
 
     # 5 ------------------------------------------------------------------ which frames to stylize
@@ -178,8 +191,11 @@ def build(info, out):
         "Keyframes the same indices (connect Suggest Keyframes' indices output to it as well). "
         "Already have some stylized frames? List them in 'have' ('0, 31'): the node suggests the next best "
         "frames to add to them; 'count' is how many."], [700, 200])
-    g.link(1, 0, 2, "frames"); g.link(1, 0, 3, "images"); g.link(2, 0, 3, "indices")
-    g.link(3, 0, 4, "images"); g.link(3, 0, 5, "images")
+    g.link(1, 0, 2, "frames")
+    g.link(1, 0, 3, "images")
+    g.link(2, 0, 3, "indices")
+    g.link(3, 0, 4, "images")
+    g.link(3, 0, 5, "images")
     g.save(out / "suggest_keyframes.json")
 
     # 3 ------------------------------------------------------------------ diffusion keyframes
@@ -207,15 +223,26 @@ def build(info, out):
         "Load Checkpoint). The keyframes are sampled with different noise: if they disagree, train on fewer."],
         [760, 200])
     g.link(1, 0, 2, "images")
-    g.link(2, 0, 6, "pixels"); g.link(3, 2, 6, "vae")
-    g.link(3, 1, 4, "clip"); g.link(3, 1, 5, "clip")
-    g.link(3, 0, 7, "model"); g.link(4, 0, 7, "positive"); g.link(5, 0, 7, "negative"); g.link(6, 0, 7, "latent_image")
-    g.link(7, 0, 8, "samples"); g.link(3, 2, 8, "vae")
-    g.link(1, 0, 9, "frames"); g.link(8, 0, 9, "stylized"); g.link(2, 1, 9, "indices")
+    g.link(2, 0, 6, "pixels")
+    g.link(3, 2, 6, "vae")
+    g.link(3, 1, 4, "clip")
+    g.link(3, 1, 5, "clip")
+    g.link(3, 0, 7, "model")
+    g.link(4, 0, 7, "positive")
+    g.link(5, 0, 7, "negative")
+    g.link(6, 0, 7, "latent_image")
+    g.link(7, 0, 8, "samples")
+    g.link(3, 2, 8, "vae")
+    g.link(1, 0, 9, "frames")
+    g.link(8, 0, 9, "stylized")
+    g.link(2, 1, 9, "indices")
     g.link(8, 0, 10, "images")
-    g.link(1, 0, 11, "frames"); g.link(9, 0, 11, "keyframes")
-    g.link(11, 0, 12, "model"); g.link(1, 0, 12, "frames")
-    g.link(12, 0, 13, "images"); g.link(11, 0, 14, "model")
+    g.link(1, 0, 11, "frames")
+    g.link(9, 0, 11, "keyframes")
+    g.link(11, 0, 12, "model")
+    g.link(1, 0, 12, "frames")
+    g.link(12, 0, 13, "images")
+    g.link(11, 0, 14, "model")
     g.save(out / "diffusion_keyframes.json", models=[SD15])
 
 

@@ -1,4 +1,4 @@
-"""The web extension in a real ComfyUI page: monitor, "Finish now", example workflows menu."""
+"""The web extension in a real ComfyUI page: monitor, "Finish now", seeds that start fixed, the workflows menu."""
 
 import json
 
@@ -54,8 +54,9 @@ def test_the_page_loads_without_errors_and_registers_the_extensions(comfy_page):
     served = set(comfy_page.server._json("GET", "/extensions"))
     comfy_page.screenshot("page")
 
-    assert {"patch_toon.TrainingMonitor", "patch_toon.ExampleWorkflows"} <= set(names)
-    assert {"/extensions/patch-toon/training_monitor.js", "/extensions/patch-toon/workflows_menu.js"} <= served
+    assert {"patch_toon.TrainingMonitor", "patch_toon.ExampleWorkflows", "patch_toon.FixedSeeds"} <= set(names)
+    assert {"/extensions/patch-toon/training_monitor.js", "/extensions/patch-toon/workflows_menu.js",
+            "/extensions/patch-toon/fixed_seeds.js"} <= served
     assert comfy_page.failed_scripts == []
     assert comfy_page.errors == []
 
@@ -72,6 +73,60 @@ def test_a_new_training_node_carries_the_monitor_but_saves_only_its_own_widget_v
     assert "patch_toon_monitor" in saved["widgets"]
     assert comfy_page.page.locator(MONITOR).count() == 1
     assert len(saved["saved"]) == len(own)
+    assert comfy_page.errors == []
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def add_from_search_box(comfy_page, display_name: str, node_type: str, x: int) -> None:
+    """Adds a node as a user does: double-click the empty canvas at `x` px from its left, type the node's name,
+    Enter on the first match (the node appears where the click was)."""
+    box = comfy_page.page.locator("canvas#graph-canvas").bounding_box()
+    comfy_page.page.mouse.dblclick(box["x"] + x, box["y"] + 60)
+    comfy_page.page.wait_for_selector(".litesearchbox input")
+    comfy_page.page.keyboard.type(display_name)
+    comfy_page.page.wait_for_selector(f".litesearchbox .lite-search-item[data-type='{node_type}']")
+    first = comfy_page.js("() => document.querySelector('.litesearchbox .lite-search-item')?.dataset.type")
+    assert first == node_type, f"the search box offers {first} first for {display_name!r}"
+    comfy_page.page.keyboard.press("Enter")
+    comfy_page.page.wait_for_selector(".litesearchbox", state="detached")
+
+
+def seed_controls(comfy_page) -> dict:
+    """{node type: [the "control after generate" value of each seed widget]} of the nodes in the canvas."""
+    return comfy_page.js("""() => Object.fromEntries(window.app.graph._nodes.map(n => [n.type,
+        (n.widgets || []).filter(w => w.name === "seed" || w.name === "noise_seed")
+                         .flatMap(w => (w.linkedWidgets || []).map(c => c.value))]))""")
+
+
+def test_a_freshly_added_node_of_the_pack_starts_its_seed_fixed(comfy_page):
+    comfy_page.js("() => window.app.graph.clear()")
+    for x, (display_name, node_type) in zip((40, 400, 760), (("Train Patch Model", TRAIN_NODE),
+                                                             ("Compute Guides", "PatchToonGuides"),
+                                                             ("KSampler", "KSampler"))):
+        add_from_search_box(comfy_page, display_name, node_type, x)
+    controls = seed_controls(comfy_page)
+    comfy_page.focus_node(TRAIN_NODE)
+    comfy_page.screenshot("new-train-node", clip=comfy_page.node_clip(TRAIN_NODE))
+
+    assert controls[TRAIN_NODE] == ["fixed"] and controls["PatchToonGuides"] == ["fixed"]
+    assert controls["KSampler"] == ["randomize"]  # other packs' seeds keep the page's default
+    assert comfy_page.errors == []
+
+
+def test_a_loaded_workflow_keeps_the_seed_control_it_was_saved_with(comfy_page):
+    workflow = workflow_1()
+    (train,) = [n for n in workflow["nodes"] if n["type"] == TRAIN_NODE]
+    seed_at = train["widgets_values"].index("fixed")  # the control's value, saved right after the seed's
+    comfy_page.load_workflow(workflow)
+    as_shipped = seed_controls(comfy_page)
+    train["widgets_values"][seed_at] = "randomize"  # saved so by its user: kept, not overridden
+    comfy_page.load_workflow(workflow)
+    as_saved = seed_controls(comfy_page)
+
+    assert as_shipped[TRAIN_NODE] == ["fixed"] and as_shipped["PatchToonGuides"] == ["fixed"]
+    assert as_saved[TRAIN_NODE] == ["randomize"] and as_saved["PatchToonGuides"] == ["fixed"]
     assert comfy_page.errors == []
 
 

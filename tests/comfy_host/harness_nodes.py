@@ -66,4 +66,7 @@ async def custom_node_module(request):
         "NODE_CLASS_MAPPINGS": None if mappings is None else sorted(mappings),
         "NODE_DISPLAY_NAME_MAPPINGS": getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None),
         "WEB_DIRECTORY": getattr(module, "WEB_DIRECTORY", None),
+        # What newer servers send in /object_info as `search_aliases` (the 2024 server does not read it).
+        "SEARCH_ALIASES": None if mappings is None else {
+            name: getattr(cls, "SEARCH_ALIASES", []) for name, cls in mappings.items()},
     })

@@ -344,7 +344,8 @@ class ComfyServer:
         """What a custom node module exported once ComfyUI imported it (needs harness_nodes=True).
 
         Keys: file, NODE_CLASS_MAPPINGS (sorted node ids), NODE_DISPLAY_NAME_MAPPINGS,
-        WEB_DIRECTORY. None when ComfyUI did not import it (see the log for why).
+        WEB_DIRECTORY, SEARCH_ALIASES ({node id: its classes' SEARCH_ALIASES, as newer servers send
+        them}). None when ComfyUI did not import it (see the log for why).
         """
         if not self.harness_nodes:
             raise ComfyError("custom_node_module() needs ComfyServer(harness_nodes=True)")

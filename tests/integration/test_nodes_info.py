@@ -1,6 +1,7 @@
-"""What ComfyUI's page learns about the pack's nodes from /object_info: names, categories, tooltips, types."""
+"""What ComfyUI's page learns about the pack's nodes: ids, categories, aliases, help pages, tooltips, seeds."""
 
 import re
+import urllib.request
 
 import pytest
 from support import random_model
@@ -83,3 +84,70 @@ def test_the_training_nodes_name_their_options_as_the_command_line_and_the_manif
     assert {"loss", "precision", "base", "patch_size", "prior"} <= set(
         pack_nodes["PatchToonTrainAdvanced"]["input"]["required"]) | set(
         pack_nodes["PatchToonTrainAdvanced"]["input"]["optional"])
+
+
+CATEGORIES = {  # each family of nodes in its own category of the node library; the node ids never change
+    "patch-toon/frames": {"PatchToonLoadFrames", "PatchToonSelectFrames", "PatchToonSuggestKeyframes",
+                          "PatchToonMakeKeyframes"},
+    "patch-toon/guides": {"PatchToonGuides", "PatchToonGuidesAdvanced"},
+    "patch-toon/training": {"PatchToonTrain", "PatchToonTrainAdvanced"},
+    "patch-toon/stylize": {"PatchToonStylize", "PatchToonStylizeFile"},
+    "patch-toon/models": {"PatchToonSaveModel", "PatchToonLoadModel"},
+}
+METHOD_WORDS = {"ebsynth", "style transfer", "video stylization", "few-shot", "texler"}
+
+
+def test_each_family_of_nodes_has_its_own_category(pack_nodes):
+    found = {}
+    for name, info in pack_nodes.items():
+        found.setdefault(info["category"], set()).add(name)
+    assert found == CATEGORIES
+
+
+def test_every_node_has_search_aliases_and_the_method_nodes_answer_to_the_methods_other_names(comfy, pack_nodes):
+    aliases = comfy.custom_node_module(PACK)["SEARCH_ALIASES"]  # what newer servers send as search_aliases
+    assert set(aliases) == set(pack_nodes)
+    for name, words in aliases.items():
+        assert words and all(isinstance(w, str) and w == w.strip().lower() for w in words), (name, words)
+        assert len(set(words)) == len(words), (name, words)
+    for name in CATEGORIES["patch-toon/training"] | CATEGORIES["patch-toon/stylize"]:
+        assert METHOD_WORDS <= set(aliases[name]), name
+    for name in pack_nodes.keys() - CATEGORIES["patch-toon/training"] - CATEGORIES["patch-toon/stylize"]:
+        assert not METHOD_WORDS & set(aliases[name]), name  # frames, guides, models: their own words
+
+
+def help_page(comfy, node_id):
+    """GET /extensions/<pack>/docs/<node id>.md: where today's frontend looks for a custom node's help page (after
+    docs/<node id>/<locale>.md), served from the pack's WEB_DIRECTORY."""
+    with urllib.request.urlopen(f"{comfy.base_url}/extensions/{PACK}/docs/{node_id}.md", timeout=30) as answer:
+        return answer.headers.get("Content-Type", ""), answer.read().decode("utf-8")
+
+
+def test_every_node_has_a_help_page_that_describes_each_of_its_inputs_and_outputs(comfy, pack_nodes):
+    for name, info in pack_nodes.items():
+        content_type, page = help_page(comfy, name)
+        assert "html" not in content_type and not page.lstrip().lower().startswith("<"), name  # else not shown
+        assert page.splitlines()[0] == f"# {info['display_name']}", name
+        assert f"`{name}`" in page and f"`{info['category']}`" in page, name
+        inputs = [n for group in ("required", "optional") for n in info["input"].get(group) or {}]
+        missing = [n for n in inputs + list(info["output_name"]) if f"**{n}**" not in page]
+        assert not missing, (name, missing)
+    pages = {path.stem for path in (setup_host.REPO / "web" / "docs").glob("*.md")}
+    assert pages == set(pack_nodes)  # no page of a node that is not there
+
+
+def test_every_seed_is_a_plain_int_named_seed_which_the_page_starts_at_fixed(comfy, pack_nodes):
+    # Both frontends give an INT named `seed` a "control after generate" widget starting at "randomize";
+    # web/fixed_seeds.js starts it at "fixed" on new nodes of the pack (tests/browser checks it on the page).
+    # Any other seed-like input (noise_seed, a control_after_generate option) would escape it.
+    seeds = set()
+    for name, info in pack_nodes.items():
+        for group in ("required", "optional"):
+            for input_name, spec in (info["input"].get(group) or {}).items():
+                options = spec[1] if len(spec) > 1 else {}
+                if "seed" in input_name or "control_after_generate" in options:
+                    assert input_name == "seed" and spec[0] == "INT", (name, input_name)
+                    assert "control_after_generate" not in options, (name, input_name)
+                    seeds.add(name)
+    assert seeds == {"PatchToonGuides", "PatchToonGuidesAdvanced", "PatchToonTrain", "PatchToonTrainAdvanced"}
+    assert f"/extensions/{PACK}/fixed_seeds.js" in comfy._json("GET", "/extensions")

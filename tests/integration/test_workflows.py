@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from comfy_host import PromptRejected, output_files, setup_host, ui_to_api
+from comfy_host.workflow import SEED_NAMES, WIDGET_TYPES
 
 REPO = setup_host.REPO
 EXAMPLES = REPO / "example_workflows"
@@ -136,6 +137,34 @@ def test_a_workflow_that_needs_weights_names_them_for_the_missing_models_dialog(
         if wanted:
             needing.add(path.stem)
     assert needing == {"diffusion_keyframes"}
+
+
+def saved_seed_controls(node, info):
+    """{seed input: the "control after generate" value saved right after it} of a UI-format node: the page
+    stores that value in widgets_values after the seed's own (and nothing after the pack's other widgets)."""
+    values, position, controls = node.get("widgets_values") or [], 0, {}
+    for group in ("required", "optional"):
+        for name, spec in (info["input"].get(group) or {}).items():
+            if not (isinstance(spec[0], list) or spec[0] in WIDGET_TYPES) or position >= len(values):
+                continue
+            position += 1
+            if spec[0] == "INT" and name in SEED_NAMES:
+                controls[name] = values[position] if position < len(values) else None
+                position += 1
+    return controls
+
+
+def test_the_shipped_workflows_keep_every_seed_of_the_packs_nodes_fixed(comfy):
+    # A seed left at "randomize" would retrain on every queue; the values line up with the widgets (the
+    # control's value right after each seed) in the files tools/build_workflows.py writes.
+    object_info, seen = comfy.object_info(), 0
+    for path in sorted(EXAMPLES.glob("*.json")):
+        for node in json.loads(path.read_text())["nodes"]:
+            if node["type"].startswith("PatchToon"):
+                for name, control in saved_seed_controls(node, object_info[node["type"]]).items():
+                    assert control == "fixed", (path.name, node["id"], node["type"], name, control)
+                    seen += 1
+    assert seen >= 3  # Train Patch Model twice, Compute Guides once
 
 
 def test_the_sample_workflow_saves_one_stylized_frame_per_input_frame(sample_run):

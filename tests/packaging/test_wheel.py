@@ -33,7 +33,8 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"patch_training", "patch_toon"}  # no tests/, tools/, web/ or nodes/ at the top level
     assert {"patch_training/cli.py", "patch_training/guides/compute.py", "patch_toon/__init__.py",
-            "patch_toon/nodes/model_io.py", "patch_toon/web/training_monitor.js",
+            "patch_toon/nodes/model_io.py", "patch_toon/web/training_monitor.js", "patch_toon/web/fixed_seeds.js",
+            "patch_toon/web/docs/PatchToonTrain.md",
             "patch_toon/example_workflows/stylize_with_checkpoint.json",
             "patch_toon/example_workflows/stylize_with_checkpoint.jpg",  # its Templates thumbnail
             "patch_toon/example_workflows/assets/sample/sample_style.safetensors",
