@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from patch_training import PRESETS, Keyframes, TrainConfig, train_style_model
+from patch_training import PRESETS, Keyframes, StyleModel, TrainConfig, train_style_model
 from patch_training.memory import inference_bytes, training_bytes
+from patch_training.model.networks import build_generator
 from patch_training.stylize import stylize
-from patch_training.model.networks import StyleModel, build_generator
 
 SIZES = {"1080p": (1080, 1920), "4K": (2160, 3840)}
 
