@@ -286,7 +286,7 @@ def section_quality(quick: bool, long: bool) -> dict:
 # ----------------------------------------------------------------------------------------------- report
 
 def report(results: dict) -> str:
-    lines = [f"# Benchmark results", "",
+    lines = ["# Benchmark results", "",
              f"Measured {results['date']} on {results['machine']}; torch {results['torch']}.", ""]
     s = results.get("speed")
     if s:

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from patch_training.config import PRESETS, TrainConfig
 from patch_training.errors import ConfigError, MemoryLimitError

@@ -4,7 +4,7 @@ import torch
 
 from patch_training.model.checkpoint import load_model, save_model
 from patch_training.config import TrainConfig
-from patch_training.errors import FramesError, GuideError, MaskError
+from patch_training.errors import FramesError, GuideError
 from patch_training.frames.sources import FrameSource
 from patch_training.guides import GuideSpec, compute_guides
 from patch_training.stylize.tiled import stylize
