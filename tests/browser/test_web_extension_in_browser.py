@@ -86,9 +86,17 @@ def add_from_search_box(comfy_page, display_name: str, node_type: str, x: int) -
     comfy_page.page.mouse.dblclick(box["x"] + x, box["y"] + 60)
     comfy_page.page.wait_for_selector(".litesearchbox input")
     comfy_page.page.keyboard.type(display_name)
-    comfy_page.page.wait_for_selector(f".litesearchbox .lite-search-item[data-type='{node_type}']")
-    first = comfy_page.js("() => document.querySelector('.litesearchbox .lite-search-item')?.dataset.type")
-    assert first == node_type, f"the search box offers {first} first for {display_name!r}"
+    # the box refilters on a timer after each key: wait until its list has settled on what was typed, so that
+    # Enter picks from the final list, not one left over from a shorter prefix
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    items = "() => [...document.querySelectorAll('.litesearchbox .lite-search-item')].map(i => i.dataset.type)"
+    try:
+        comfy_page.page.wait_for_function(f"() => ({items})()[0] === {json.dumps(node_type)}", timeout=5000)
+    except PlaywrightTimeout:
+        pass  # the assertion below says what the box offers instead
+    offered = comfy_page.js(items)
+    assert offered[:1] == [node_type], f"the search box offers {offered[:5]} for {display_name!r}"
     comfy_page.page.keyboard.press("Enter")
     comfy_page.page.wait_for_selector(".litesearchbox", state="detached")
 
