@@ -1,4 +1,4 @@
-"""Command line: `python -m patch_training train | stylize | suggest | batch | info`. Progress on stderr, results on
+"""Command line: `python -m patch_training train | stylize | suggest | sheet | batch | info`. Progress on stderr, results on
 stdout."""
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_TILE, DEVICE_HELP, DEVICES, PRECISIONS, StylizeOptions
 from .errors import OutputExistsError, PatchToonError
-from .frames.sources import FrameSource
+from .frames.selection import SYNTAX, parse_indices, read_frames_at
+from .frames.sheets import DEFAULT_MAX_SIDE, make_sheet, split_sheet
+from .frames.sources import FrameSource, read_image, to_tensor, to_uint8
 from .frames.suggest import check_count, suggest_keyframes
-from .frames.writers import VIDEO_CODECS, FrameWriter
+from .frames.writers import IMAGE_FORMATS, VIDEO_CODECS, FrameWriter, check_image_path, save_image
 from .model.checkpoint import load_model, read_metadata, save_model
 from .pipeline.stylize_files import stylize_files
 from .pipeline.train_files import TrainOptions, read_keyframes, train_from_files
@@ -150,6 +152,51 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sheet_make(args: argparse.Namespace) -> int:
+    source = FrameSource(args.frames, "--frames")
+    picked = parse_indices(args.indices, len(source), "--indices")
+    out = check_image_path(args.out, args.overwrite)  # before any frame is read
+    frames, _ = read_frames_at(source, picked)
+    sheet = make_sheet(frames, args.max_side)
+    save_image(out, to_uint8(sheet)[0], overwrite=args.overwrite, what="--out")
+    height, width = sheet.shape[1:3]
+    print(json.dumps({"sheet": str(out), "width": width, "height": height, "indices": picked,
+                      "frame_size": [frames.shape[2], frames.shape[1]], "max_side": args.max_side}))
+    return 0
+
+
+def cmd_sheet_split(args: argparse.Namespace) -> int:
+    source = FrameSource(args.frames, "--frames")
+    picked = parse_indices(args.indices, len(source), "--indices")
+    out = Path(args.out)
+    targets = [out / f"{source.stems[i]}.png" for i in picked]
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out: {out} exists and is not a folder. Give a folder for the keyframes.")
+    taken = [str(t) for t in targets if t.exists()]
+    if taken and not args.overwrite:
+        raise OutputExistsError(f"--out: {', '.join(taken[:5])}{' ...' if len(taken) > 5 else ''} already "
+                                f"exist{'s' if len(taken) == 1 else ''}; keyframes are never replaced silently. "
+                                f"Choose another folder, or add --overwrite to replace them.")
+    sheet_path = Path(args.sheet)
+    if not sheet_path.is_file():
+        raise PatchToonError(f"--sheet: {sheet_path} does not exist. Give the stylized sheet (an image file).")
+    sheet = to_tensor([read_image(sheet_path, "--sheet")])
+    frames, _ = read_frames_at(source, picked)
+    keyframes, notes = split_sheet(sheet, frames.shape[1:3], len(picked), args.max_side, frames=frames)
+    writer = FrameWriter(out, overwrite=True)  # same names checked above: nothing else in the folder is touched
+    try:
+        for target, image in zip(targets, to_uint8(keyframes)):
+            writer.write(target.name, image)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps({"out": str(out), "keyframes": [t.name for t in targets], "indices": picked, "notes": notes}))
+    return 0
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch.local import LocalExecutor
     from .batch.run import run_batch
@@ -217,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_command, _stylize_command, _suggest_command, _batch_command, _info_command):
+    for add in (_train_command, _stylize_command, _suggest_command, _sheet_command, _batch_command, _info_command):
         add(sub)
     return parser
 
@@ -278,6 +325,27 @@ def _suggest_command(sub) -> None:
     suggest.add_argument("--have", help="frames already stylized, 0-based ('0, 31'; ranges and -1 as Select "
                          "Frames takes them): never suggested; the suggestion adds --count frames to them")
     suggest.set_defaults(run=cmd_suggest)
+
+
+def _sheet_command(sub) -> None:
+    sheet = sub.add_parser("sheet", help="keyframes on one sheet, to stylize them in one pass with an image model "
+                           "(they then agree with each other), and the stylized sheet cut back into keyframes")
+    verbs = sheet.add_subparsers(dest="verb", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--frames", required=True, help="folder of frames or a video file (the whole clip)")
+    common.add_argument("--indices", required=True, help=f"the keyframes, 0-based: {SYNTAX}; on the sheet in this "
+                        "order")
+    common.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="the sheet's longer side at most, in "
+                        f"pixels (default {DEFAULT_MAX_SIDE}); give split the value make was given")
+    common.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")
+    make = verbs.add_parser("make", parents=[common], help="tile the keyframes into one image")
+    make.add_argument("--out", required=True, help=f"the sheet to write ({', '.join(IMAGE_FORMATS)})")
+    make.set_defaults(run=cmd_sheet_make)
+    split = verbs.add_parser("split", parents=[common], help="cut a stylized sheet back into keyframes at the "
+                             "frames' size, named like their frames (train --keyframes reads the folder)")
+    split.add_argument("--sheet", required=True, help="the stylized sheet (any size of the sheet's aspect)")
+    split.add_argument("--out", required=True, help="folder for the keyframes (PNG, named like the frames)")
+    split.set_defaults(run=cmd_sheet_split)
 
 
 def _batch_command(sub) -> None:

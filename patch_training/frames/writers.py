@@ -129,3 +129,35 @@ class FrameWriter:
             shutil.rmtree(self.staging, ignore_errors=True)
         else:
             self.staging.unlink(missing_ok=True)
+
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def check_image_path(path: str | os.PathLike, overwrite: bool = False, what: str = "--out") -> Path:
+    """`path` if save_image may write there (an image suffix; not an existing file unless `overwrite`), else raises
+    PatchToonError / OutputExistsError naming `what`."""
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_FORMATS:
+        raise PatchToonError(f"{what}: expected an image file name ending in {', '.join(IMAGE_FORMATS)}, received "
+                             f"{path.name!r}.")
+    if path.exists() and (path.is_dir() or not overwrite):
+        raise OutputExistsError(f"{what}: {path} already exists; it is never replaced silently. Choose another "
+                                f"name, or add --overwrite to replace it.")
+    return path
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray, overwrite: bool = False, what: str = "--out") -> Path:
+    """One uint8 RGB image [H, W, 3] to `path` (PNG, JPEG or WEBP by its suffix), written beside it under a hidden
+    name and moved into place: never half-written. Raises OutputExistsError when `path` exists and not
+    `overwrite`, PatchToonError on another suffix."""
+    path = check_image_path(path, overwrite, what)
+    kind = IMAGE_FORMATS[path.suffix.lower()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.name}.{os.getpid()}.partial"
+    try:
+        Image.fromarray(image).save(staging, kind, **({"quality": 95} if kind != "PNG" else {}))
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return path
