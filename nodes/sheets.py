@@ -76,7 +76,8 @@ class PatchToonSplitKeyframeSheet:
 
     def split(self, sheet, frames, indices, max_side):
         picked = parse_indices(indices, frames.shape[0], "indices")
-        stylized, notes = split_sheet(sheet, frames.shape[1:3], len(picked), max_side, frames=frames[picked])
+        stylized, notes = split_sheet(sheet, frames.shape[1:3], len(picked), max_side, frames=frames[picked],
+                                     indices=picked)
         for note in notes:
             log.info("patch-toon Split Keyframe Sheet: %s", note)
         result = (stylized, format_indices(picked))

@@ -182,7 +182,8 @@ def cmd_sheet_split(args: argparse.Namespace) -> int:
         raise PatchToonError(f"--sheet: {sheet_path} does not exist. Give the stylized sheet (an image file).")
     sheet = to_tensor([read_image(sheet_path, "--sheet")])
     frames, _ = read_frames_at(source, picked)
-    keyframes, notes = split_sheet(sheet, frames.shape[1:3], len(picked), args.max_side, frames=frames)
+    keyframes, notes = split_sheet(sheet, frames.shape[1:3], len(picked), args.max_side, frames=frames,
+                                   indices=picked)
     writer = FrameWriter(out, overwrite=True)  # same names checked above: nothing else in the folder is touched
     try:
         for target, image in zip(targets, to_uint8(keyframes)):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, FramesError, KeyframeError, PatchToonError, check_image_batch
+from ..errors import ConfigError, FramesError, KeyframeError, check_image_batch
 
 DEFAULT_MAX_SIDE = 1024  # px: today's image-edit models (Flux Kontext, Qwen-Image-Edit) work at about 1 megapixel
 TILE_STEP = 64           # tile sides are multiples of this: image models' latents (8 px) and patches (16 px) fit
@@ -119,14 +119,15 @@ def make_sheet(frames: torch.Tensor, max_side: int = DEFAULT_MAX_SIDE, gutter: i
 
 
 def split_sheet(sheet: torch.Tensor, frame_size: tuple[int, int], count: int, max_side: int = DEFAULT_MAX_SIDE,
-                gutter: int = GUTTER, frames: torch.Tensor | None = None) -> tuple[torch.Tensor, list[str]]:
+                gutter: int = GUTTER, frames: torch.Tensor | None = None,
+                indices: list[int] | None = None) -> tuple[torch.Tensor, list[str]]:
     """A (stylized) sheet cut back into its keyframes, each at the frames' size: ([count, H, W, 3], notes).
 
     sheet: [1, Hs, Ws, 3] float 0..1, at the layout's size or any resize of it (its aspect within 10 % of the
     layout's: the tiles are cut by proportion). frame_size, count, max_side and gutter: as given to make_sheet.
     frames: [count, H, W, 3], the frames the sheet was made of, in its order: each tile is then registered to its
-    frame (an image model's shift or zoom undone) where the library can register keyframes. notes: what was
-    adjusted. Raises FramesError on a malformed sheet, KeyframeError on a sheet that does not fit the layout.
+    frame (an image model's shift or zoom undone) where the library can register keyframes. indices: the tiles'
+    frame numbers, for messages. notes: what was adjusted. Raises FramesError on a malformed sheet, KeyframeError on a sheet that does not fit the layout.
     """
     check_image_batch("sheet", sheet)
     if sheet.shape[0] != 1:
@@ -155,29 +156,25 @@ def split_sheet(sheet: torch.Tensor, frame_size: tuple[int, int], count: int, ma
         top, left, bottom, right = layout.box(k)
         tile = _resize(sheet[:, top:bottom, left:right], *frame_size)[0]
         if frames is not None:
-            tile, note = _register(frames[k], tile, k)
+            name = f"sheet tile {k + 1}" if indices is None else f"keyframe {indices[k]} (sheet tile {k + 1})"
+            tile, note = _register(frames[k], tile, name)
             if note:
                 notes.append(note)
         tiles.append(tile)
     return torch.stack(tiles).contiguous(), notes
 
 
-def _register(frame: torch.Tensor, tile: torch.Tensor, k: int) -> tuple[torch.Tensor, str | None]:
+def _register(frame: torch.Tensor, tile: torch.Tensor, name: str) -> tuple[torch.Tensor, str | None]:
     """One split tile [H, W, 3] registered to its frame [H, W, 3]: the one place where splitting meets keyframe
-    registration (frames.align.align_keyframe, where the library has it); the tile as cut otherwise.
-    Returns (tile, note or None)."""
+    registration (frames.align.align_keyframe, where the library has it: it returns the tile on the frame's grid
+    and a report); the tile as cut otherwise. Returns (tile, note or None). Registration names `name` when it
+    refuses a tile (KeyframeError: the tile does not show its frame)."""
     try:
         from .align import align_keyframe
-    except ImportError:
+    except ImportError:  # a library without keyframe registration
         return tile, None
-    try:
-        result = align_keyframe(frame, tile)
-    except PatchToonError as error:
-        raise type(error)(f"sheet tile {k + 1}: {error}") from None
-    if isinstance(result, tuple):
-        image, rest = result[0], result[1:]
-        return image, (f"sheet tile {k + 1}: {rest[0]}" if rest and rest[0] else None)
-    return result, None
+    aligned = align_keyframe(frame, tile, name=name)
+    return aligned.image, aligned.report.describe(name)
 
 
 def _resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -176,25 +176,28 @@ def test_bad_inputs_are_named():
 
 
 def test_every_split_tile_goes_through_keyframe_registration_with_its_own_frame(sample, monkeypatch):
-    # frames.align (keyframe registration) is reached through one function; here a stand-in registration that
-    # records its calls and returns the frame itself, so the result shows which frame each tile met.
+    # frames.align (keyframe registration: align_keyframe(frame, stylized, name=...) -> .image, .report) is reached
+    # through one function; here a stand-in that records its calls and returns the frame itself, so the result
+    # shows which frame each tile met.
     frames, _ = sample
     calls = []
 
-    def align_keyframe(frame, stylized):
-        calls.append((frame.shape, stylized.shape))
-        return frame.clone(), "shifted by 0 px"
+    def align_keyframe(frame, stylized, name):
+        calls.append((frame.shape, stylized.shape, name))
+        report = types.SimpleNamespace(describe=lambda n: f"{n}: aligned")
+        return types.SimpleNamespace(image=frame.clone(), report=report)
 
     monkeypatch.setitem(sys.modules, "patch_training.frames.align", types.SimpleNamespace(align_keyframe=align_keyframe))
     chosen = frames[[3, 9, 20]]
-    tiles, notes = split_sheet(make_sheet(chosen), (350, 350), 3, frames=chosen)
-    assert calls == [((350, 350, 3), (350, 350, 3))] * 3
+    tiles, notes = split_sheet(make_sheet(chosen), (350, 350), 3, frames=chosen, indices=[3, 9, 20])
+    names = [f"keyframe {i} (sheet tile {k})" for k, i in ((1, 3), (2, 9), (3, 20))]
+    assert calls == [((350, 350, 3), (350, 350, 3), name) for name in names]
     assert torch.equal(tiles, chosen)
-    assert notes == [f"sheet tile {k}: shifted by 0 px" for k in (1, 2, 3)]
+    assert notes == [f"{name}: aligned" for name in names]
 
-    def refuse(frame, stylized):
-        raise KeyframeError("cannot align: the image model moved it too far")
+    def refuse(frame, stylized, name):
+        raise KeyframeError(f"{name}: the stylized image does not show its frame's content")
 
     monkeypatch.setitem(sys.modules, "patch_training.frames.align", types.SimpleNamespace(align_keyframe=refuse))
-    with pytest.raises(KeyframeError, match="sheet tile 1: cannot align"):
-        split_sheet(make_sheet(chosen), (350, 350), 3, frames=chosen)
+    with pytest.raises(KeyframeError, match=r"keyframe 3 \(sheet tile 1\): the stylized image does not show"):
+        split_sheet(make_sheet(chosen), (350, 350), 3, frames=chosen, indices=[3, 9, 20])
