@@ -3,6 +3,7 @@ silently, a clear error (exit 2, nothing written) per bad input."""
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -66,6 +67,22 @@ def test_a_sheet_the_model_returned_at_another_size_splits_in_the_order_of_indic
     for name in ("00003", "00020"):
         error = np.abs(image(clip / "keys" / f"{name}.png") - image(clip / "frames" / f"{name}.jpg")).mean()
         assert error < 6, (name, error)
+
+
+def test_a_video_clips_keyframes_are_named_by_frame_number_and_read_in_the_order_of_indices(tmp_path, capsys):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for i in range(6):  # flat frames, each brighter than the last
+        writer.write(np.full((64, 96, 3), 40 * i, np.uint8))
+    writer.release()
+    sheet = tmp_path / "sheet.png"
+    assert run(capsys, "sheet", "make", "--frames", video, "--indices", "4, 1", "--out", sheet)[0] == 0
+    code, out, err = run(capsys, "sheet", "split", "--sheet", sheet, "--frames", video, "--indices", "4, 1",
+                         "--out", tmp_path / "keys")
+    assert code == 0, err
+    assert json.loads(out)["keyframes"] == ["00004.png", "00001.png"]
+    assert abs(image(tmp_path / "keys" / "00004.png").mean() - 160) < 4
+    assert abs(image(tmp_path / "keys" / "00001.png").mean() - 40) < 4
 
 
 def test_existing_files_are_never_replaced_without_overwrite(clip, capsys):
