@@ -65,16 +65,16 @@ def today_info(info):
 
 
 def sheet_ends(g, first, sheet_id, image_id, label):
-    """Split Keyframe Sheet -> Make Keyframes -> Train -> Stylize -> Save, from the stylized image of node
-    image_id; node ids from `first` on."""
+    """Split Keyframe Sheet -> Make Keyframes -> Train -> Stylize -> Save (a second row), from the stylized image
+    of node image_id; node ids from `first` on."""
     split, keys, train, styl, save, model, preview = range(first, first + 7)
-    g.add(preview, "PreviewImage", [2060, 420], None, [320, 320], "Stylized sheet")
-    g.add(split, "PatchToonSplitKeyframeSheet", [2060, 80], ["0, 14, 31", 1024], [320, 130], converted=("indices",))
-    g.add(keys, "PatchToonMakeKeyframes", [2420, 80], ["0, 14, 31"], [320, 120], converted=("indices",))
-    g.add(train, "PatchToonTrain", [2780, 80], ["fast", 120.0, 0, 0, "fixed", True], [330, 230])
-    g.add(styl, "PatchToonStylize", [3150, 80], [4, 0], [320, 130])
-    g.add(save, "SaveAnimatedWEBP", [3510, 80], [f"patch_toon/{label}", 15.0, True, 90, "default"], [420, 460])
-    g.add(model, "PatchToonSaveModel", [3150, 260], [f"{label}_style"], [320, 80])
+    g.add(preview, "PreviewImage", [1660, 180], None, [320, 320], "Stylized sheet")
+    g.add(split, "PatchToonSplitKeyframeSheet", [420, 640], ["0, 14, 31", 1024], [320, 130], converted=("indices",))
+    g.add(keys, "PatchToonMakeKeyframes", [780, 640], ["0, 14, 31"], [320, 120], converted=("indices",))
+    g.add(train, "PatchToonTrain", [1140, 640], ["fast", 120.0, 0, 0, "fixed", True], [330, 230])
+    g.add(styl, "PatchToonStylize", [1510, 640], [4, 0], [320, 130])
+    g.add(save, "SaveAnimatedWEBP", [1870, 640], [f"patch_toon/{label}", 15.0, True, 90, "default"], [420, 460])
+    g.add(model, "PatchToonSaveModel", [1510, 820], [f"{label}_style"], [320, 80])
     g.link(image_id, 0, preview, "images")
     g.link(image_id, 0, split, "sheet")
     g.link(1, 0, split, "frames")
@@ -364,8 +364,8 @@ def build(info, out):
     g.add(6, "VAELoader", [420, 360], [QWEN_EDIT[2]["name"]], [380, 60])
     g.add(7, "ModelSamplingAuraFlow", [850, 80], [3.0], [260, 60])
     g.add(8, "CFGNorm", [850, 180], [1.0], [260, 60])
-    g.add(9, "TextEncodeQwenImageEdit", [850, 280], [SHEET_PROMPT], [400, 200], "Style prompt")
-    g.add(10, "TextEncodeQwenImageEdit", [850, 520], [""], [400, 120], "Negative prompt")
+    g.add(9, "TextEncodeQwenImageEdit", [850, 290], [SHEET_PROMPT], [400, 150], "Style prompt")
+    g.add(10, "TextEncodeQwenImageEdit", [850, 480], [""], [400, 100], "Negative prompt")
     g.add(11, "VAEEncode", [1290, 80], None, [210, 50])
     g.add(12, "KSampler", [1290, 180], [42, "fixed", 20, 2.5, "euler", "simple", 1.0], [320, 260])
     g.add(13, "VAEDecode", [1660, 80], None, [210, 50])
