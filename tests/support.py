@@ -105,6 +105,7 @@ def write_clip_with_audio(path, count: int = 25, size: tuple[int, int] = (48, 64
     import av
 
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     h, w = size
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
