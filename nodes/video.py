@@ -28,12 +28,14 @@ def video_output(path: Path):
 
 
 def video_input_file(video) -> Path:
-    """The file to read a connected VIDEO from: its own file (LoadVideo's), or, for a VIDEO made of frames
-    (CreateVideo), the MP4 that its save_to() writes into ComfyUI's temp folder. Raises FramesError when the
-    object is no VIDEO."""
-    source = getattr(video, "get_stream_source", None)
-    if source is not None:
-        found = source()
+    """The file to read a connected VIDEO from: Load Video's own file, or else the MP4 that the VIDEO's save_to()
+    writes into ComfyUI's temp folder (a VIDEO made of frames by Create Video; a file held in memory). Raises
+    FramesError when the object is no VIDEO."""
+    from_file = _video_from_file()
+    if from_file is not None and isinstance(video, from_file) and hasattr(video, "get_stream_source"):
+        # Only a VideoFromFile's: the base class's get_stream_source() encodes into memory with no container
+        # format, which ComfyUI 0.8.0's PyAV refuses ("Could not determine output format").
+        found = video.get_stream_source()
         if isinstance(found, (str, os.PathLike)):
             return Path(found)
     if not hasattr(video, "save_to"):
