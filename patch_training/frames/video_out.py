@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 OPENCV_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 PYAV_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv"}  # .avi stays MJPG: an old container for old tools
 H264_ENCODERS = ("libx264", "libopenh264", "h264")  # in order of preference; PyAV's wheels have libx264
-X264_OPTIONS = {"crf": "18", "preset": "medium"}  # crf 18: close to visually lossless, x264's own advice
+# crf 18: near visually lossless. Preset "fast": at 1080p 30 % less CPU than "medium", same size and PSNR; "veryfast"
+# half again but 0.7 dB less (benchmarks/video_out.py, benchmarks/RESULTS.md#video-out).
+X264_OPTIONS = {"crf": "18", "preset": "fast"}
 AUDIO_KEPT = {"aac", "mp3"}  # audio codecs MP4 holds and browsers play: copied packet for packet
 AAC_FRAME = 1024  # samples per AAC frame
 BT601, BT709, TV_RANGE = 6, 1, 1  # the H.264 colour tags (ISO/IEC 23091-2 code points)
