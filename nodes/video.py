@@ -29,10 +29,12 @@ def video_output(path: Path):
 
 def video_input_file(video) -> Path:
     """The file to read a connected VIDEO from: Load Video's own file, or else the MP4 that the VIDEO's save_to()
-    writes into ComfyUI's temp folder (a VIDEO made of frames by Create Video; a file held in memory). Raises
-    FramesError when the object is no VIDEO."""
+    writes into ComfyUI's temp folder (a VIDEO made of frames by Create Video, a part of a file, a file held in
+    memory). Raises FramesError when the object is no VIDEO."""
     from_file = _video_from_file()
-    if from_file is not None and isinstance(video, from_file) and hasattr(video, "get_stream_source"):
+    trim = getattr(video, "get_active_trim_window", lambda: (0.0, 0.0))()  # a part of the file (Video Slice)
+    if (from_file is not None and isinstance(video, from_file) and hasattr(video, "get_stream_source")
+            and not any(trim)):
         # Only a VideoFromFile's: the base class's get_stream_source() encodes into memory with no container
         # format, which ComfyUI 0.8.0's PyAV refuses ("Could not determine output format").
         found = video.get_stream_source()
