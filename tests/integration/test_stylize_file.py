@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from support import SAMPLE, probe_video, random_model, read_video, write_clip_with_audio
 
-from comfy_host import PromptFailed, PromptRejected, setup_host, ui_to_api
+from comfy_host import ComfyServer, PromptFailed, PromptRejected, setup_host, ui_to_api
 from patch_training.model.checkpoint import save_model
 
 REPO = setup_host.REPO
@@ -135,3 +135,14 @@ def test_a_path_that_does_not_exist_is_refused_by_name_before_the_run(comfy, tmp
         comfy.queue(graph)
     assert "path: expected a video file or a folder of frames" in str(rejected.value)
     assert "no_such_clip.mp4" in str(rejected.value)
+
+
+def test_under_disable_metadata_the_mp4_carries_no_prompt_nor_workflow(tmp_path):
+    setup_host.ensure()
+    with ComfyServer(extra_args=("--disable-metadata",)) as server:
+        workflow = {"nodes": [], "links": []}
+        prompt_id = server.queue(file_graph(SAMPLE_FRAMES, output="mp4", prefix="patch_toon/private", preview=1),
+                                 extra_data={"extra_pnginfo": {"workflow": workflow}})
+        server.wait(prompt_id, timeout=600)
+        seen = probe_video(server.output_dir / "patch_toon" / "private_00001_.mp4")
+    assert seen["codec"] == "h264" and not {"prompt", "workflow"} & set(seen["metadata"])
