@@ -5,12 +5,11 @@ PyAV (`av`) is optional: today's ComfyUI requires it, the library runs without i
 index first: a browser plays it while it loads), carries the audio of `audio_from` (copied when MP4 can hold it
 as it is, else re-encoded to AAC) and string tags (`metadata`: ComfyUI's prompt and workflow, as core's Save Video
 writes them). Without it OpenCV writes mp4v (MPEG-4 part 2, which browsers cannot play), with neither audio nor
-tags, and says so in `notes`.
+tags, and says so in `notes` (which Stylize Video File shows on the node and logs, the command line prints).
 """
 from __future__ import annotations
 
 import json
-import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,8 +17,6 @@ import cv2
 import numpy as np
 
 from ..errors import PatchToonError
-
-log = logging.getLogger(__name__)
 
 # OpenCV's bundled FFmpeg writes these without any system codec (checked with opencv-python-headless 4.10).
 OPENCV_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
@@ -67,7 +64,6 @@ def open_video(path: Path, suffix: str, fps: float, size: tuple[int, int], audio
         why = "PyAV (the `av` package) is not installed" if av is None else "PyAV has no H.264 encoder"
         note = (f"{why}: wrote {suffix} as OpenCV's mp4v (MPEG-4 part 2), which browsers and ComfyUI's video "
                 f"preview cannot play, without the source's audio nor the workflow. `pip install av` for H.264.")
-        log.warning("patch-toon: %s", note)
         return OpenCVVideo(path, suffix, fps, size, what, [note])
     return OpenCVVideo(path, suffix, fps, size, what, [])
 
