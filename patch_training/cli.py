@@ -20,7 +20,7 @@ from .frames.sources import FrameSource, read_image, to_tensor, to_uint8
 from .frames.suggest import check_count, suggest_keyframes
 from .frames.writers import IMAGE_FORMATS, VIDEO_CODECS, FrameWriter, check_image_path, save_image
 from .model.checkpoint import load_model, read_metadata, save_model
-from .pipeline.stylize_files import stylize_files
+from .pipeline.stylize_files import output_writer, stylize_files
 from .pipeline.train_files import TrainOptions, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
 from .train.progress import TrainProgress
@@ -112,7 +112,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
     # Frames go to a hidden staging place beside --out and are moved into place at the end: an error or
     # Ctrl-C half-way leaves no partial results behind (frames.writers.FrameWriter).
-    writer = FrameWriter(args.out, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
+    writer = output_writer(args.out, source, args.fps, overwrite=args.overwrite)
     for path in writer.removed:
         print(f"note: removed {path}, left by an interrupted run", file=sys.stderr)
     note = scale_note(model, source.size)
@@ -129,6 +129,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     done = stylize_files(model, source, [writer], options, keyframes, scratch=args.scratch, on_progress=report)
     bar.show(1.0, f"{done}/{done} frames", force=True)
     bar.close()
+    for note in writer.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(json.dumps({"out": str(writer.out), "frames": done, "seconds": round(time.monotonic() - start, 3)}))
     return 0
 
@@ -301,7 +303,8 @@ def _stylize_command(sub) -> None:
     styl.add_argument("--model", required=True, help="model file (.safetensors) from train")
     styl.add_argument("--frames", required=True, help="folder of frames or a video file")
     styl.add_argument("--out", required=True, help="folder for the stylized frames (PNG, named like the frames), "
-                      f"or a video file ({', '.join(VIDEO_CODECS)})")
+                      f"or a video file ({', '.join(VIDEO_CODECS)}: H.264 with the source's audio where PyAV "
+                      "is installed, else OpenCV's mp4v)")
     styl.add_argument("--fps", type=float, default=0.0,
                       help="frame rate of a video --out (0: the source video's, 25 for a folder of frames)")
     styl.add_argument("--scratch", help="folder for the frames that wait for their next keyframe beyond 256 MB "

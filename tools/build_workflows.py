@@ -238,17 +238,19 @@ def build(info, out):
     # 4 ------------------------------------------------------------------ a long clip, file to file
     g = Graph(info)
     g.add(1, "PatchToonLoadModel", [40, 80], [SAMPLE_MODEL], [360, 80])
-    g.add(2, "PatchToonStylizeFile", [450, 80], [SAMPLE_FRAMES, "patch_toon/video", "mp4 + png frames", 0.0, 4, 4, 0],
-          [360, 270])
+    g.add(2, "PatchToonStylizeFile", [450, 80], [SAMPLE_FRAMES, "patch_toon/video", "mp4 + png frames", 0.0, 4, 4, 0,
+                                                 ""], [360, 560])
     g.add(3, "PreviewImage", [860, 80], None, [420, 420], "A few stylized frames")
     g.add(4, "Note", [40, 400], ["Stylize a long clip, straight from file to file.\n\n"
         "Stylize Video File reads a video or a folder of frames from ComfyUI's input folder one frame at a time, "
-        "rebuilds the model's guides as it goes and writes an MP4 and/or PNG frames to output/patch_toon/: the "
+        "rebuilds the model's guides as it goes and writes an MP4 and/or PNG frames to output/patch_toon/ (the "
+        "MP4 is H.264 with the source's audio and this workflow inside, and plays on the node): the "
         "clip is never held in memory, so minutes of 1080p or 4K work (about 1.6 GB at 1080p, whatever the "
         "length). As shipped it stylizes the bundled sample with the bundled sample style. For your own footage: "
         "train a model on its keyframes (the command line streams long clips too: patch-toon train --frames "
         "clip.mp4 --keyframes keys/ --out ComfyUI/models/patch_toon/my_style.safetensors), pick it in Load Patch "
-        "Model and pick the clip in Stylize Video File. Cancel leaves nothing half-written."], [380, 300])
+        "Model and pick the clip in Stylize Video File (or type its path, or connect Load Video's VIDEO on today's "
+        "ComfyUI; its video output goes to Save Video). Cancel leaves nothing half-written."], [380, 330])
     g.link(1, 0, 2, "model")
     g.link(2, 0, 3, "images")
     g.save(out / "stylize_video_file.json")

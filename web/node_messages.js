@@ -9,7 +9,7 @@
 // The box is not a node input: it is left out of the prompt and of the saved workflow's widgets_values.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { css, el } from "./dom.js";
+import { css, el, omitFromSavedValues } from "./dom.js";
 import { toast } from "./notify.js";
 
 const PREFIX = "PatchToon";
@@ -110,17 +110,7 @@ app.registerExtension({
       return result;
     };
 
-    // The 2024 frontend saves every widget's value by position: leave the box's slot out, so that the
-    // saved workflow holds the node's own widget values only (and loads back into them).
-    const onSerialize = nodeType.prototype.onSerialize;
-    nodeType.prototype.onSerialize = function (data) {
-      const result = onSerialize?.apply(this, arguments);
-      const widgets = this.widgets ?? [];
-      const index = widgets.findIndex((w) => w.name === WIDGET_NAME);
-      if (index >= 0 && Array.isArray(data?.widgets_values) && data.widgets_values.length === widgets.length) {
-        data.widgets_values.splice(index, 1);
-      }
-      return result;
-    };
+    // Saved workflows hold the node's own widget values only (and load back into them).
+    omitFromSavedValues(nodeType, WIDGET_NAME);
   },
 });

@@ -55,9 +55,10 @@ def test_the_page_loads_without_errors_and_registers_the_extensions(comfy_page):
     served = set(comfy_page.server._json("GET", "/extensions"))
     comfy_page.screenshot("page")
 
-    assert {"patch_toon.TrainingMonitor", "patch_toon.ExampleWorkflows", "patch_toon.FixedSeeds"} <= set(names)
+    assert {"patch_toon.TrainingMonitor", "patch_toon.ExampleWorkflows", "patch_toon.FixedSeeds",
+            "patch_toon.VideoPreview"} <= set(names)
     assert {"/extensions/patch-toon/training_monitor.js", "/extensions/patch-toon/workflows_menu.js",
-            "/extensions/patch-toon/fixed_seeds.js"} <= served
+            "/extensions/patch-toon/fixed_seeds.js", "/extensions/patch-toon/video_preview.js"} <= served
     assert comfy_page.failed_scripts == []
     assert comfy_page.errors == []
 
