@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import OutputExistsError
+from ..errors import OutputExistsError, PatchToonError
 from .video_out import OPENCV_CODECS, open_video
 
 VIDEO_CODECS = OPENCV_CODECS  # the video file suffixes a writer takes (H.264 through PyAV where it can)
