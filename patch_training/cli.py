@@ -1,4 +1,4 @@
-"""Command line: `python -m patch_training train | stylize | suggest | batch | info`. Progress on stderr, results on
+"""Command line: `python -m patch_training train | stylize | guides | suggest | batch | info`. Progress on stderr, results on
 stdout."""
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from . import __version__
 from .config import DEFAULT_TILE, DEVICE_HELP, DEVICES, PRECISIONS, StylizeOptions
 from .errors import OutputExistsError, PatchToonError
 from .frames.sources import FrameSource
+from .guides import GuideSpec
 from .frames.suggest import check_count, suggest_keyframes
 from .frames.writers import VIDEO_CODECS, FrameWriter
 from .model.checkpoint import load_model, read_metadata, save_model
 from .pipeline.stylize_files import stylize_files
-from .pipeline.train_files import TrainOptions, read_keyframes, train_from_files
+from .guides.auto import choose_guides
+from .pipeline.train_files import TrainOptions, frames_at, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
 from .train.progress import TrainProgress
 from .train.warm_start import weights_sha256
@@ -90,7 +92,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     save_model(model, out, overwrite=args.overwrite)
     s = model.summary.to_dict()
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
-                      "guides": options.spec().describe(), "final_losses": s["final_losses"],
+                      "guides": GuideSpec.from_dict(model.guides).describe() if model.guides else "rgb",
+                      **({"guides_auto": s["guides_auto"]} if "guides_auto" in s else {}),
+                      "final_losses": s["final_losses"],
                       **({"warm_start": s["warm_start"]} if "warm_start" in s else {}),
                       **({"prior": s["prior"]} if s.get("prior") else {})}))
     return 0
@@ -147,6 +151,18 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(json.dumps(result.as_dict()))
+    return 0
+
+
+def cmd_guides(args: argparse.Namespace) -> int:
+    source = FrameSource(args.frames, "--frames")
+    found, notes = read_keyframes(source, args.keyframes, args.masks)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    choice = choose_guides(frames_at(source, found.indices), found.images, found.masks)
+    print(choice.describe(), file=sys.stderr)
+    print(json.dumps({**choice.to_dict(), "guides": ",".join(("rgb",) + choice.guides),
+                      "keyframes": [source.names[i] for i in found.indices]}))
     return 0
 
 
@@ -217,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_command, _stylize_command, _suggest_command, _batch_command, _info_command):
+    for add in (_train_command, _stylize_command, _guides_command, _suggest_command, _batch_command, _info_command):
         add(sub)
     return parser
 
@@ -268,6 +284,15 @@ def _stylize_command(sub) -> None:
     styl.add_argument("--precision", default="auto", choices=list(PRECISIONS))
     styl.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     styl.set_defaults(run=cmd_stylize)
+
+
+def _guides_command(sub) -> None:
+    guides = sub.add_parser("guides", help="which guides `train --guides auto` (the default) chooses for these "
+                            "keyframes, and why, without training")
+    guides.add_argument("--frames", required=True, help="folder of frames or a video file")
+    guides.add_argument("--keyframes", required=True, help="folder of stylized keyframes named like their frames")
+    guides.add_argument("--masks", help="folder of masks named like the keyframes (white = valid style)")
+    guides.set_defaults(run=cmd_guides)
 
 
 def _suggest_command(sub) -> None:
