@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +77,23 @@ def choice_of(case: Case) -> dict:
     began = time.perf_counter()
     choice = choose_guides(case.frames[keys], case.truth[keys])
     return {**choice.to_dict(), "wall_s": time.perf_counter() - began}
+
+
+def platinum_choices() -> list[str]:
+    """auto's choice on /work/shared/data/seed_platinum's seven keyframes (a 3D-rendered dancer restyled as a 2D
+    illustration, with masks; no sequence, so nothing is trained here), without and with the masks."""
+    import numpy as np
+    from PIL import Image
+    root = Path("/work/shared/data/seed_platinum")
+    if not root.exists():
+        return []
+    names = sorted(p.stem for p in (root / "input").glob("*.png"))
+    load = lambda d, n, ext: np.asarray(Image.open(root / d / f"{n}.{ext}").convert("RGB"), np.float32) / 255  # noqa
+    x = torch.from_numpy(np.stack([load("input", n, "png") for n in names]))
+    s = torch.from_numpy(np.stack([load("output", n, "png") for n in names]))
+    m = torch.from_numpy(np.stack([load("mask", n, "jpg")[..., 0] for n in names]))
+    return [f"seed_platinum ({len(names)} keyframes{', masks' if masks is not None else ''}): "
+            f"{choose_guides(x, s, masks).describe()}" for masks in (None, m)]
 
 
 def load_rows() -> dict[tuple, dict]:
@@ -133,7 +151,7 @@ def main() -> int:
     names = [OLD_DEFAULT, "gauss,edges,page"] + (["gauss,edges,warp"] if args.warp else [])
     rates = {} if args.choices or args.report else rates_for([CHOICES[OLD_DEFAULT]], args.quick)
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')} {cpu_name()}, rates {rates}]", file=sys.stderr, flush=True)
-    done, choices = load_rows(), {}
+    done, choices = ({} if args.quick else load_rows()), {}
     for clip, style, case in cases(args.quick):
         if clip not in args.clips.split(",") or style not in args.styles.split(","):
             continue
@@ -157,8 +175,10 @@ def main() -> int:
                     ROWS.parent.mkdir(parents=True, exist_ok=True)
                     with ROWS.open("a") as f:
                         f.write(json.dumps(row) + "\n")
-                    done[(clip, style, name, seed, args.budget)] = row
-    if not args.choices:
+                done[(clip, style, name, seed, args.budget)] = row
+    if args.choices:
+        print("\n".join(platinum_choices()), file=sys.stderr)
+    else:
         print(report(done, choices))
     return 0
 
