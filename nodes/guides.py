@@ -70,8 +70,9 @@ class PatchToonGuides:
         if choice is not None:
             log.info("patch-toon Compute Guides: %s", choice.describe())
         guide_set = make_guide_set(frames, spec, keyframes, on_progress=guide_reporter(), choice=choice)
-        text = [choice.describe() if choice is not None else f"guides: {spec.describe()}"]
-        return {"ui": {"text": text}, "result": (guide_set, guide_set.preview())}
+        result = (guide_set, guide_set.preview())
+        # What auto chose, and why, on the node (the page shows a node's ui text): guides named need no message.
+        return {"ui": {"text": [choice.describe()]}, "result": result} if choice is not None else result
 
 
 class PatchToonGuidesAdvanced(PatchToonGuides):
