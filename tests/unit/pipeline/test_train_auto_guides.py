@@ -91,3 +91,14 @@ def test_a_manifest_shot_chooses_its_guides_unless_it_names_them(tmp_path):
                                                "guides": "rgb,gauss"}]}))
     a, b = read_manifest(manifest)
     assert a.train.guides == "auto" and b.train.spec().guides == ("gauss",)
+
+
+def test_a_batch_shot_with_the_default_guides_trains_and_stylizes_with_its_choice(clip, capsys):
+    root, kind = clip
+    manifest = root / "batch.json"
+    manifest.write_text(json.dumps({"defaults": {"steps": 1}, "shots": [
+        {"name": "shot", "frames": "frames", "keyframes": "keys", "out": "batch_out"}]}))
+    code, out, err = run(capsys, "batch", manifest)
+    assert code == 0 and json.loads(out)["frames_written"] == 11
+    model = load_model(root / "batch_out.safetensors")
+    assert model.guides["guides"] == expected(kind).split(",")[1:] == model.summary.guides_auto["guides"]
