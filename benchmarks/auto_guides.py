@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import RESULTS, cpu_name
-from benchmarks.styles import (Case, Variant, budget_steps, keyframe_indices, load_footage, rates_for, run_variant,
-                               stylized)
+from benchmarks.styles import Case, Variant, budget_steps, load_footage, rates_for, run_variant
 from patch_training.guides.auto import choose_guides
 
 ROWS = RESULTS / "auto-guides-rows.jsonl"
