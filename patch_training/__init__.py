@@ -35,7 +35,7 @@ _EXPORTS = {
     # guides
     "GuideSpec": "guides.spec", "parse_guides": "guides.spec", "compute_flow": "guides.flow",
     "compute_guides": "guides.compute", "detect_shots": "guides.shots", "GuideSet": "guides.guide_set",
-    "make_guide_set": "guides.guide_set",
+    "make_guide_set": "guides.guide_set", "choose_guides": "guides.auto", "GuideChoice": "guides.auto",
     # stylize (the whole-clip `stylize` is `patch_training.stylize.stylize`: the stage's package has its name)
     "stylize_stream": "stylize.stream", "model_guides": "stylize.needs",
     # train

@@ -1,5 +1,5 @@
-"""Command line: `python -m patch_training train | stylize | suggest | sheet | batch | info`. Progress on stderr, results on
-stdout."""
+"""Command line: `python -m patch_training train | stylize | guides | suggest | sheet | batch | info`. Progress on
+stderr, results on stdout."""
 from __future__ import annotations
 
 import argparse
@@ -17,11 +17,13 @@ from .errors import OutputExistsError, PatchToonError
 from .frames.selection import SYNTAX, parse_indices, read_frames_at
 from .frames.sheets import DEFAULT_MAX_SIDE, make_sheet, split_sheet
 from .frames.sources import FrameSource, read_image, to_tensor, to_uint8
+from .guides import GuideSpec
+from .guides.auto import choose_guides
 from .frames.suggest import check_count, suggest_keyframes
 from .frames.writers import IMAGE_FORMATS, VIDEO_CODECS, FrameWriter, check_image_path, save_image
 from .model.checkpoint import load_model, read_metadata, save_model
 from .pipeline.stylize_files import output_writer, stylize_files
-from .pipeline.train_files import TrainOptions, read_keyframes, train_from_files
+from .pipeline.train_files import TrainOptions, frames_at, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
 from .train.progress import TrainProgress
 from .train.warm_start import weights_sha256
@@ -92,7 +94,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     save_model(model, out, overwrite=args.overwrite)
     s = model.summary.to_dict()
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
-                      "guides": options.spec().describe(), "final_losses": s["final_losses"],
+                      "guides": GuideSpec.from_dict(model.guides).describe() if model.guides else "rgb",
+                      **({"guides_auto": s["guides_auto"]} if "guides_auto" in s else {}),
+                      "final_losses": s["final_losses"],
                       **({"warm_start": s["warm_start"]} if "warm_start" in s else {}),
                       **({"prior": s["prior"]} if s.get("prior") else {})}))
     return 0
@@ -200,6 +204,18 @@ def cmd_sheet_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_guides(args: argparse.Namespace) -> int:
+    source = FrameSource(args.frames, "--frames")
+    found, notes = read_keyframes(source, args.keyframes, args.masks)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    choice = choose_guides(frames_at(source, found.indices), found.images, found.masks)
+    print(choice.describe(), file=sys.stderr)
+    print(json.dumps({**choice.to_dict(), "guides": ",".join(("rgb",) + choice.guides),
+                      "keyframes": [source.names[i] for i in found.indices]}))
+    return 0
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch.local import LocalExecutor
     from .batch.run import run_batch
@@ -267,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_command, _stylize_command, _suggest_command, _sheet_command, _batch_command, _info_command):
+    for add in (_train_command, _stylize_command, _guides_command, _suggest_command, _sheet_command, _batch_command, _info_command):
         add(sub)
     return parser
 
@@ -319,6 +335,15 @@ def _stylize_command(sub) -> None:
     styl.add_argument("--precision", default="auto", choices=list(PRECISIONS))
     styl.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     styl.set_defaults(run=cmd_stylize)
+
+
+def _guides_command(sub) -> None:
+    guides = sub.add_parser("guides", help="which guides `train --guides auto` (the default) chooses for these "
+                            "keyframes, and why, without training")
+    guides.add_argument("--frames", required=True, help="folder of frames or a video file")
+    guides.add_argument("--keyframes", required=True, help="folder of stylized keyframes named like their frames")
+    guides.add_argument("--masks", help="folder of masks named like the keyframes (white = valid style)")
+    guides.set_defaults(run=cmd_guides)
 
 
 def _suggest_command(sub) -> None:

@@ -182,14 +182,16 @@ def build(info, out):
     g.add(6, "SaveAnimatedWEBP", [1540, 80], ["patch_toon/sample", 15.0, True, 90, "default"], [420, 460])
     g.add(7, "PatchToonSaveModel", [1170, 260], ["sample_style"], [320, 80])
     g.add(8, "PreviewImage", [1170, 400], None, [320, 340], "Training preview")
-    g.add(10, "PatchToonGuides", [420, 500], ["gauss, edges", 0, "fixed", "fast", True], [320, 200])
+    g.add(10, "PatchToonGuides", [420, 500], ["auto", 0, "fixed", "fast", True], [320, 200])
     g.add(11, "PreviewImage", [420, 740], None, [320, 320], "Gaussian guide")
     g.add(12, "PreviewImage", [1540, 580], None, [420, 240], "Whole clip (strip)")
     g.add(9, "Note", [40, 580], ["Train on the bundled sample and stylize it.\n\n"
         "The sample clip has 32 frames; frames 0, 14 and 31 were stylized by hand (the second Load Frames). "
         "Make Keyframes pairs each stylized image with its frame number, in the same order. Compute Guides "
         "follows the motion of the clip (coloured blobs carried from the keyframes, edges): they keep the style "
-        "on the right places and steady over time. Train Patch Model learns the style for 60 seconds (raise "
+        "on the right places and steady over time; with guides 'auto' it reads the keyframes to choose them (a "
+        "style fixed on the page, such as hatching or paper grain, gets the 'page' guide too) and its text says "
+        "what it chose and why. Train Patch Model learns the style for 60 seconds (raise "
         "'seconds' for finer detail), then Stylize Frames applies it to every frame. The animation goes to "
         "output/patch_toon/, the model to models/patch_toon/ (Load Patch Model stylizes this clip with it again; "
         "or from the command line: python -m patch_training stylize).\n\n"

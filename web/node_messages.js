@@ -1,6 +1,7 @@
 // Node messages on the node: after one of the pack's nodes (type "PatchToon...") runs, the lines it
 // returned in its `ui` dict appear in a small read-only text box at the bottom of the node ("text":
-// Suggest Keyframes' suggestion, Make Keyframes' notes, Stylize Video File's files; "patch_model":
+// Suggest Keyframes' suggestion, Make Keyframes' notes, the guides Compute Guides chose (guides auto), Stylize Video
+// File's files; "patch_model":
 // the file Save Patch Model wrote), and on today's frontend also as a toast. Neither frontend shows a
 // node's ui.text by itself.
 //
