@@ -55,8 +55,9 @@ def record(object_info: dict, system_stats: dict, source: str) -> dict:
 
 
 def dumps(data: dict) -> str:
-    """JSON with one node per line: small, and a new ComfyUI's changes show node by node in a diff."""
-    nodes = ",\n".join(f" {json.dumps(name)}: {json.dumps(info, sort_keys=True)}"
+    """JSON with one node per line: small, and a new ComfyUI's changes show node by node in a diff. Keys keep
+    the server's order: a saved workflow's widget values follow the order of its nodes' inputs."""
+    nodes = ",\n".join(f" {json.dumps(name)}: {json.dumps(info)}"
                         for name, info in data["nodes"].items())
     return f'{{"comfyui": {json.dumps(data["comfyui"], sort_keys=True)},\n"nodes": {{\n{nodes}\n}}}}\n'
 
