@@ -5,7 +5,7 @@
   tools/record_object_info.py, merged with this pack's live definitions (the fixture leaves the pack out, so it
   never goes stale for it).
 
-Checked (tests/comfy_host/validate.py): every node type exists, every link joins an output to an input of its
+Checked (tests/comfy_host/validate.py, and comfy-lint as a second opinion): every node type exists, every link joins an output to an input of its
 type, every widget value fits its input (combo choice in the list, model file names exempt; numbers in range).
 A workflow needing core nodes that the 2024 host lacks (newer models' nodes) is skipped there, with the reason.
 """
@@ -70,3 +70,27 @@ def test_the_check_finds_what_a_server_would_refuse(today_object_info):
     # A model file name the host lacks is fine (the user's own file); any other unknown choice is not.
     assert workflow_problems(workflow, today_object_info) == []
     assert today_object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] in ([], "COMBO")
+
+
+def test_comfy_lint_finds_nothing_else_in_the_shipped_workflows(comfy, today_object_info):
+    # A second opinion, written by others (comfy-lint, on PyPI): it lints the API prompt a workflow becomes
+    # against the same definitions. Its only finding may be a model file the host lacks (the user's own file).
+    from comfy_lint import lint_workflow
+    from comfy_lint.schema import normalize
+
+    from comfy_host import ui_to_api
+    from comfy_host.validate import MODEL_FILE_EXTENSIONS
+
+    checked = 0
+    for object_info in (comfy.object_info(), today_object_info):
+        schema = normalize(object_info)
+        for name in WORKFLOWS:
+            workflow = load(name)
+            if missing_node_types(workflow, object_info):
+                continue  # skipped on that host above, with the reason
+            findings = [(d.rule, d.class_type, d.field, d.message) for d in lint_workflow(
+                ui_to_api(workflow, object_info), schema)]
+            assert [f for f in findings if not (f[0] == "invalid-enum" and any(
+                ext in f[3] for ext in MODEL_FILE_EXTENSIONS))] == [], (name, findings)
+            checked += 1
+    assert checked >= 2 * 5
