@@ -75,7 +75,8 @@ def diffusion_run(random_sd15):
         preview = only(nodes_of(workflow, "PreviewImage"))
         result["previews"] = [server.get_file(**f) for f in entry["outputs"][preview]["images"]]
     print(f"\ndiffusion_keyframes as shipped: checkpoint made in {made_seconds:.0f} s, run {run_seconds:.0f} s, "
-          f"server peak RSS {result['peak_rss_gb']:.2f} GB; " + "; ".join(m.group(0) for m in FREE_LINE.finditer(result["log"])), file=sys.stderr)
+          f"server peak RSS {result['peak_rss_gb']:.2f} GB; "
+          + "; ".join(m.group(0) for m in FREE_LINE.finditer(result["log"])), file=sys.stderr)
     return result
 
 

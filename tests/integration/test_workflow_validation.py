@@ -5,8 +5,9 @@
   tools/record_object_info.py, merged with this pack's live definitions (the fixture leaves the pack out, so it
   never goes stale for it).
 
-Checked (tests/comfy_host/validate.py, and comfy-lint as a second opinion): every node type exists, every link joins an output to an input of its
-type, every widget value fits its input (combo choice in the list, model file names exempt; numbers in range).
+Checked (tests/comfy_host/validate.py, and comfy-lint as a second opinion): every node type exists, every link
+joins an output to an input of its type, every widget value fits its input (combo choice in the list, model file
+names exempt; numbers in range).
 A workflow needing core nodes that the 2024 host lacks (newer models' nodes) is skipped there, with the reason.
 """
 import copy
