@@ -70,12 +70,17 @@ def compute_device() -> torch.device:
     return torch.device("cpu")
 
 
-def make_room(device: torch.device, needed_bytes: int) -> None:
-    """Before training or stylizing on a GPU, asks ComfyUI to unload models (a diffusion model of the same
-    graph) until `needed_bytes` are free. The patch model itself is tiny and never stays on the GPU: the
-    library moves it back to the CPU and empties the GPU's cache after each run."""
-    if device.type in GPU_TYPES:
-        model_management.free_memory(needed_bytes, device)
+def make_room(device: torch.device, needed_bytes: int, purpose: str = "training") -> None:
+    """Before training or stylizing, asks ComfyUI's model management to unload models (a diffusion model of the
+    same graph) until `needed_bytes` are free where the library runs: the GPU's memory, or on the CPU the RAM,
+    where ComfyUI keeps its models too under --cpu (it unloads only if free RAM is short: its own policy). Says in
+    the log how many of ComfyUI's models were loaded before and after. The patch model itself is tiny and never
+    stays on the GPU: the library moves it back to the CPU and empties the GPU's cache after each run."""
+    loaded = getattr(model_management, "current_loaded_models", [])
+    before = len(loaded)
+    model_management.free_memory(needed_bytes, device)
+    log.info("patch-toon: asked ComfyUI to free %d MB on %s before %s; its loaded models: %d before, %d after",
+             round(needed_bytes / 2 ** 20), device.type, purpose, before, len(loaded))
 
 
 def release(device: torch.device) -> None:

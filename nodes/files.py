@@ -96,7 +96,7 @@ class PatchToonStylizeFile:
         wanted = set(strip_indices(total, preview_frames))
         preview = []
         device = compute_device()
-        make_room(device, inference_bytes(model.config, 1, *clip.size, batch_size, tile))
+        make_room(device, inference_bytes(model.config, 1, *clip.size, batch_size, tile), "stylizing")
         try:
             stylize_files(model, clip, writers, StylizeOptions(batch_size, tile, device), keyframes,
                           on_progress=count_reporter(total),

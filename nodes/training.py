@@ -160,7 +160,8 @@ class PatchToonStylize:
             guides = guides.guides
         else:
             guides = rebuilt_guides(model, frames)
-        make_room(device, inference_bytes(model.config, frames.shape[0], *frames.shape[1:3], batch_size, tile))
+        make_room(device, inference_bytes(model.config, frames.shape[0], *frames.shape[1:3], batch_size, tile),
+                  "stylizing")
         try:
             out = stylize(model, frames, guides, batch_size=batch_size, tile=tile,
                           device=device, on_progress=count_reporter(frames.shape[0]))
