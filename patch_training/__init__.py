@@ -42,6 +42,7 @@ _EXPORTS = {
     "fit_style_stream": "train.stream",
     # files to files
     "TrainOptions": "pipeline.train_files", "train_from_files": "pipeline.train_files",
+    "LiveSession": "pipeline.live", "LiveSettings": "pipeline.live",
     # batch
     "read_manifest": "batch.manifest", "run_batch": "batch.run",
 }

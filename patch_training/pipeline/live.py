@@ -67,12 +67,15 @@ class LiveSettings:
     poll_s: float = 0.25
     ramp_s: float = 30.0
     strip_side: int = PREVIEW_MAX_SIDE
+    on_change: str = "auto"  # learning rate after a change: warm, cold, auto (cold when no keyframe is kept as it was)
 
     def check(self) -> None:
         if self.strip_frames < 1:
             raise PatchToonError(f"--strip: expected 1 frame or more, received {self.strip_frames}.")
         if not 0 < self.max_share <= 1:
             raise PatchToonError(f"--max-share: expected a fraction in (0, 1], received {self.max_share}.")
+        if self.on_change not in ("auto", "warm", "cold"):
+            raise PatchToonError(f"--on-change: expected auto, warm or cold, received {self.on_change!r}.")
         if self.refresh_s <= 0 or self.poll_s <= 0:
             raise PatchToonError(f"--refresh: expected seconds > 0, received {self.refresh_s}.")
 
@@ -126,6 +129,7 @@ class LiveSession:
         self.refreshed_at = 0.0
         self.refresh_cost = 0.0
         self.refreshes = 0
+        self.refresh_total_s = 0.0  # time spent refreshing, all refreshes together
         self.started = time.monotonic()
         self.save_path: Path | None = None
         self.saved: list[tuple[int, str]] = []  # (step, path) of each save
@@ -283,6 +287,7 @@ class LiveSession:
                 return
             elapsed = time.monotonic() - self.started
             changed = []
+            before = dict(self._hashes)
             for kind, index, image, label, *sha in pending:
                 if kind == "remove":
                     if self._styles.pop(index, None) is not None:
@@ -314,7 +319,14 @@ class LiveSession:
                 self.trainer = LiveTrainer(frames, keys, self.config, guides,
                                            self.spec.to_dict() if self.spec.guides else None, init=self.init)
             else:
-                self.trainer.set_keyframes(frames, keys, guides)
+                kept = [t for t in self._styles if before.get(t) == self._hashes[t]]
+                schedule = self.settings.on_change if self.settings.on_change != "auto" else (
+                    "warm" if kept else "cold")
+                self.trainer.set_keyframes(frames, keys, guides, schedule)
+                if schedule == "cold":
+                    start = ("from the starting weights (they fit the new keyframes better)" if self.trainer.restarted
+                             else "from the current weights")
+                    changed.append(f"no keyframe kept: learning rate as a fresh start's, {start}")
             took = f"; guides recomputed in {time.monotonic() - began:.1f} s" if recomputed else ""
             self.say(f"{elapsed:6.1f} s, step {self.trainer.steps}: {', '.join(changed)}; training on "
                      f"{[self._hashes[t][0] for t in sorted(self._styles)]}{took}")
@@ -369,17 +381,18 @@ class LiveSession:
             images = to_uint8(strip)
             for t, image in zip(self.strip_indices, images):
                 _write_png(self.out / STRIP / f"{self.stems[t]}.png", image)
-        self.refresh_cost = time.monotonic() - began
-        self.refreshed_at = time.monotonic()
-        self.refreshes += 1
         if self.out is not None:
             status = {"steps": steps, "strip_frames": list(self.strip_indices),
                       "strip_names": [f"{self.stems[t]}.png" for t in self.strip_indices],
                       "keyframes": keyframes, "refreshed_at": time.time(),
-                      "seconds": round(self.refreshed_at - self.started, 3),
-                      "refresh_cost_s": round(self.refresh_cost, 4), "learning_rate": rate, "losses": losses,
+                      "seconds": round(time.monotonic() - self.started, 3),
+                      "previous_refresh_s": round(self.refresh_cost, 4), "learning_rate": rate, "losses": losses,
                       "saved": [{"step": s, "path": p} for s, p in self.saved]}
             _write_atomic(self.out / STATUS, json.dumps(status, indent=1).encode())
+        self.refreshed_at = time.monotonic()
+        self.refresh_cost = self.refreshed_at - began
+        self.refresh_total_s += self.refresh_cost
+        self.refreshes += 1
 
     def _index(self, frame: int | str) -> int:
         if isinstance(frame, int) and 0 <= frame < len(self.names):

@@ -16,14 +16,14 @@ import torch
 
 from .. import __version__
 from ..config import SMALL_PATCH, SMALL_PATCH_LR_SCALE, TrainConfig
-from ..errors import GuideError
+from ..errors import ConfigError, FramesError, GuideError
 from ..keyframes import Keyframes
 from ..model.networks import StyleModel
 from ..model.prior import prior_name
 from ..model.summary import TrainSummary
-from ..runtime import cpu_threads
+from ..runtime import autocast, cpu_threads
 from . import warm_start
-from .loop import _channels_first, _setup, _start, _train_step
+from .loop import _channels_first, _setup, _start, _train_step, reconstruction_terms
 from .patches import PatchSampler
 from .progress import render_preview
 
@@ -58,6 +58,7 @@ class LiveTrainer:
         self._warm = init is not None
         self.started = self._phase_start
         self.changes = 0
+        self.restarted = False  # the last change started again from the starting weights
 
     @property
     def channels(self) -> int:
@@ -92,12 +93,15 @@ class LiveTrainer:
         return self.losses
 
     def set_keyframes(self, frames: torch.Tensor, keyframes: Keyframes,
-                      keyframe_guides: torch.Tensor | None = None) -> None:
+                      keyframe_guides: torch.Tensor | None = None, schedule: str = "warm") -> None:
         """Train on these keyframes from the next step on (arguments as the constructor's); the weights and the
-        optimizer continue, the learning rate starts a warm start's schedule."""
+        optimizer continue. schedule: "warm", the learning rate starts a warm start's schedule (an edit of the
+        style: WARM_SECONDS); "cold", a cold start's (another style: config.seconds, small patches first) from the current weights."""
+        if schedule not in ("warm", "cold"):
+            raise ConfigError(f"schedule: expected 'warm' or 'cold', received {schedule!r}.")
         k, h, w = len(keyframes), self.setup.h, self.setup.w
         if frames.shape[:3] != (k, h, w) or keyframes.images.shape[1:3] != (h, w):
-            raise GuideError(f"keyframes: expected {k} frames of {w}x{h} (the session's size), received frames "
+            raise FramesError(f"keyframes: expected {k} frames of {w}x{h} (the session's size), received frames "
                              f"{list(frames.shape)} and keyframes {list(keyframes.images.shape)}.")
         channels = 0 if keyframe_guides is None else keyframe_guides.shape[-1]
         if channels != self.setup.channels:
@@ -112,8 +116,38 @@ class LiveTrainer:
         if self.run.small is not None:
             self.run.small = PatchSampler(inputs, targets, masks, SMALL_PATCH, self._sampling)
         self.setup = dataclasses.replace(self.setup, idx=list(range(k)))
-        self._phase_start, self._phase_steps, self._warm = self.clock(), 0, True
+        self.restarted = schedule == "cold" and self._restart_if_better()
+        self._phase_start, self._phase_steps, self._warm = self.clock(), 0, schedule == "warm"
         self.changes += 1
+
+    def _restart_if_better(self) -> bool:
+        """For another style: start again from the starting weights (the prior's) when they fit the new
+        keyframes better than the current ones (the loss on one batch of their patches); a fresh optimizer then.
+        True if it did."""
+        start = self.setup.prior
+        if start is None:
+            return False
+        x, y, m = self.run.sampler.sample(self.config.resolved_batch())
+        candidate = copy.deepcopy(self.run.generator)
+        warm_start.load_init(candidate, start)
+
+        def loss(generator) -> float:
+            was = generator.training
+            generator.eval()
+            try:
+                with torch.no_grad(), cpu_threads(self._threads):
+                    with autocast(self.setup.device, self.setup.dtype):
+                        out = generator(x).float()
+                    terms = reconstruction_terms(out, y, m, self.setup.loss_config)
+                return float(sum(terms.values())) if terms else 0.0
+            finally:
+                generator.train(was)
+        if loss(candidate) >= loss(self.run.generator):
+            return False
+        warm_start.load_init(self.run.generator, start)
+        self.run.opt_g = torch.optim.Adam(self.run.generator.parameters(), lr=self.run.lr, betas=(0.9, 0.999),
+                                          weight_decay=self.run.opt_g.param_groups[0]["weight_decay"])
+        return True
 
     def render(self, x: torch.Tensor) -> torch.Tensor:
         """Frames stylized by the current weights: x [N, h, w, 3 + G] (frames and their guides) -> [N, h, w, 3]."""
