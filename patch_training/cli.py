@@ -185,10 +185,12 @@ def cmd_live(args: argparse.Namespace) -> int:
         stopping.append("Ctrl-C")
     session.stop()
     say(f"stopped ({stopping[0] if stopping else 'after --seconds'}) at step {session.steps}")
-    if save is not None:
+    if save is not None and session.trainer is not None:
         session.save(save)
+    elif save is not None:
+        say(f"no keyframe was taken: nothing saved to {save}")
     print(json.dumps({"steps": session.steps, "seconds": round(time.monotonic() - began, 3),
-                      "keyframes": session.keyframes(), "model": str(save) if save else None,
+                      "keyframes": session.keyframes(), "model": str(save) if save and session.trainer else None,
                       "preview": str(args.preview)}))
     return 0
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import GuideError, OutputExistsError, PatchToonError
+from ..errors import GuideError, KeyframeError, OutputExistsError, PatchToonError
 from ..frames.selection import strip_indices
 from ..frames.sources import FrameSource, to_uint8
 from ..frames.watch import KeyframeFolderWatcher
@@ -50,7 +50,8 @@ SAVE_REQUEST = "save.request"  # a file of this name in the output folder asks f
 STATUS = "status.json"
 STRIP = "strip"
 OWN = {SAVE_REQUEST, STATUS, STRIP}  # what a session writes in its output folder
-# Training stops while a keyframe folder is empty; the session waits for its first keyframe this long at start.
+# At start, the session waits this long for the keyframes in the folder to be complete (then trains on those it
+# has; training waits while there are none).
 FIRST_KEYFRAME_S = 10.0
 
 
@@ -111,6 +112,9 @@ class LiveSession:
         self.stems = list(self.source.stems)
         self.strip_indices = strip_indices(len(self.frames), settings.strip_frames)
         self.out = None if out is None else _output_folder(Path(out))
+        if keyframes is not None and not Path(keyframes).is_dir():
+            raise KeyframeError(f"--keyframes: expected a folder of stylized keyframes named like the frames, "
+                                f"{keyframes} is not a folder. Make it (it may start empty) and save keyframes there.")
         self.watcher = None if keyframes is None else KeyframeFolderWatcher(keyframes, self.stems)
         self.init = init
         self.trainer: LiveTrainer | None = None
@@ -143,16 +147,15 @@ class LiveSession:
             return
         if self.watcher is not None:
             deadline = time.monotonic() + FIRST_KEYFRAME_S
-            while True:
+            for look in range(10 ** 9):  # two looks take a complete file; files being written are waited for
                 self._take(self.watcher.poll())
-                if self._pending and not self.watcher.waiting or time.monotonic() > deadline:
+                if look >= 1 and not self.watcher.waiting or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
         self._apply_pending()
         if not self._styles and self.watcher is not None:
-            raise PatchToonError(f"--keyframes: no complete keyframe in {self.watcher.folder} after "
-                                 f"{FIRST_KEYFRAME_S:.0f} s. Save at least one stylized frame there, named like its "
-                                 f"frame (e.g. {self.names[0]}).")
+            self.say(f"no complete keyframe in {self.watcher.folder} yet: training starts with the first one saved "
+                     f"there, named like its frame (e.g. {self.stems[0]}.png)")
         self._refresh()
         self._thread = threading.Thread(target=self._run, name="patch-toon live", daemon=True)
         self._thread.start()
@@ -253,7 +256,10 @@ class LiveSession:
                         self._save_asked.set()
                 if self._save_asked.is_set() and self.save_path is not None:
                     self._save_asked.clear()
-                    self.save()
+                    if self.trainer is None:
+                        self.say("save asked before the first keyframe: nothing to save yet")
+                    else:
+                        self.save()
                 with self._lock:
                     self._apply_pending()
                     if not self._styles:

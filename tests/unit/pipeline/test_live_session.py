@@ -68,3 +68,21 @@ def test_the_stylized_strip_follows_a_new_style(frames):
                and float(session.strip()[1][..., 2].mean()) < 0.2, "the strip to turn green", 120)
     finally:
         session.stop()
+
+
+def test_a_session_on_an_empty_folder_waits_for_its_first_keyframe(frames, tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    said = []
+    session = LiveSession(frames, keys, TrainOptions(guides="rgb", threads=1, prior="none"), tmp_path / "out",
+                          LiveSettings(strip_frames=2, refresh_s=0.1), say=said.append)
+    session.start()
+    try:
+        assert session.steps == 0 and any("no complete keyframe" in line for line in said)
+        assert not (tmp_path / "out" / "status.json").exists()
+        write_frames(tmp_path / "painted", count=1, size=(40, 48), seed=3)
+        (tmp_path / "painted" / "00000.png").rename(keys / "00002.png")
+        _until(lambda: session.steps > 0 and (tmp_path / "out" / "status.json").exists(), "the first keyframe")
+        assert list(session.keyframes()) == ["00002.png"]
+    finally:
+        session.stop()
