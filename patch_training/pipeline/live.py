@@ -87,12 +87,14 @@ class LiveSession:
     frames: a folder of frames or a video file (read into memory at start); keyframes: a folder to watch (images
     named like the frames), or None when the caller gives them (replace_keyframe); out: the folder for strip/ and
     status.json, or None (strip() only). say(line): what the user should read (pick-ups, notes, saves).
+    clock: what the learning-rate schedules count in seconds (the wall; a benchmark may count CPU time).
     Raises FramesError, KeyframeError, GuideError, ConfigError, MemoryLimitError, OutputExistsError.
     """
 
     def __init__(self, frames: str | Path, keyframes: str | Path | None, options: TrainOptions = TrainOptions(),
                  out: str | Path | None = None, settings: LiveSettings = LiveSettings(),
-                 say: Callable[[str], None] | None = None, init: StyleModel | None = None):
+                 say: Callable[[str], None] | None = None, init: StyleModel | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
         settings.check()
         self.settings, self.options = settings, options
         self.say = say or (lambda line: log.info("%s", line))
@@ -116,7 +118,7 @@ class LiveSession:
             raise KeyframeError(f"--keyframes: expected a folder of stylized keyframes named like the frames, "
                                 f"{keyframes} is not a folder. Make it (it may start empty) and save keyframes there.")
         self.watcher = None if keyframes is None else KeyframeFolderWatcher(keyframes, self.stems)
-        self.init = init
+        self.init, self.clock = init, clock
         self.trainer: LiveTrainer | None = None
         self._styles: dict[int, torch.Tensor] = {}     # frame -> stylized keyframe [H, W, 3]
         self._hashes: dict[int, tuple[str, str]] = {}  # frame -> (file name, sha256) as last read
@@ -323,7 +325,8 @@ class LiveSession:
             frames, keys, guides = self._training_rows()
             if self.trainer is None:
                 self.trainer = LiveTrainer(frames, keys, self.config, guides,
-                                           self.spec.to_dict() if self.spec.guides else None, init=self.init)
+                                           self.spec.to_dict() if self.spec.guides else None, init=self.init,
+                                           clock=self.clock)
             else:
                 kept = [t for t in self._styles if before.get(t) == self._hashes[t]]
                 schedule = self.settings.on_change if self.settings.on_change != "auto" else (

@@ -152,8 +152,9 @@ def test_live_refuses_what_it_cannot_follow_by_name(clip, tmp_path):
              (["--preview", str(tmp_path / "p2"), "--save", str(tmp_path / "kept.safetensors")], "already exists"),
              (["--preview", str(tmp_path / "p3"), "--guides", "rgb,warp"], "--guides: the 'warp' guide")]
     for extra, expected in cases:
+        # (a later --keyframes in `extra` replaces the first)
         run = subprocess.run([sys.executable, "-m", "patch_training", "live", "--frames", str(frames), "--keyframes",
-                              str(keys), "--seconds", "5", *extra]  # a later --keyframes replaces the first, cwd=REPO, capture_output=True, text=True,
+                              str(keys), "--seconds", "5", *extra], cwd=REPO, capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=WAIT_S)
         assert run.returncode == 2, run.stderr
         assert expected in run.stderr and "Traceback" not in run.stderr, run.stderr
