@@ -333,8 +333,7 @@ class LiveSession:
                     "warm" if kept else "cold")
                 self.trainer.set_keyframes(frames, keys, guides, schedule)
                 if schedule == "cold":
-                    start = ("from the starting weights (they fit the new keyframes better)" if self.trainer.restarted
-                             else "from the current weights")
+                    start = "from the starting weights" if self.trainer.restarted else "from the current weights"
                     changed.append(f"no keyframe kept: learning rate as a fresh start's, {start}")
             took = f"; guides recomputed in {time.monotonic() - began:.1f} s" if recomputed else ""
             self.say(f"{elapsed:6.1f} s, step {self.trainer.steps}: {', '.join(changed)}; training on "

@@ -281,18 +281,6 @@ def _channels_first(images: list[torch.Tensor], guides: torch.Tensor | None, dty
     return out
 
 
-def reconstruction_terms(out, y, m, loss) -> dict[str, torch.Tensor]:
-    """The loss terms that compare the output with the keyframes pixel by pixel (L1, SSIM, gradient), weighted."""
-    terms: dict[str, torch.Tensor] = {}
-    if loss.l1:
-        terms["l1"] = loss.l1 * l1_loss(out, y, m)
-    if loss.ssim:
-        terms["ssim"] = loss.ssim * ssim_loss(out, y, m)
-    if loss.gradient:
-        terms["gradient"] = loss.gradient * gradient_loss(out, y, m)
-    return terms
-
-
 def _train_step(generator, discriminator, vgg, opt_g, opt_d, x, y, m, loss, device, dtype) -> dict[str, float]:
     with autocast(device, dtype):
         out = generator(x)
@@ -305,7 +293,13 @@ def _train_step(generator, discriminator, vgg, opt_g, opt_d, x, y, m, loss, devi
             d_loss = lsgan_loss(discriminator(fake_in).float(), False) + lsgan_loss(discriminator(real_in).float(), True)
         d_loss.backward()
         opt_d.step()
-    terms = reconstruction_terms(out, y, m, loss)
+    terms: dict[str, torch.Tensor] = {}
+    if loss.l1:
+        terms["l1"] = loss.l1 * l1_loss(out, y, m)
+    if loss.ssim:
+        terms["ssim"] = loss.ssim * ssim_loss(out, y, m)
+    if loss.gradient:
+        terms["gradient"] = loss.gradient * gradient_loss(out, y, m)
     if vgg is not None:
         o, t = (out, y) if m is None else (out * m, y * m)
         terms["perceptual"] = loss.perceptual * ((vgg(o) - vgg(t)) ** 2).mean()

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from patch_training import ConfigError, FramesError, GuideError, TrainConfig, make_keyframes
+from patch_training import ConfigError, FramesError, GuideError, GuideSpec, TrainConfig, make_keyframes
 from patch_training.train.live import WARM_SECONDS, LiveTrainer
 
 
@@ -79,3 +79,20 @@ def test_keyframes_the_network_cannot_take_are_refused_by_name():
         trainer.set_keyframes(small_frames, small_keys)
     with pytest.raises(ConfigError, match="schedule"):
         trainer.set_keyframes(frames, keys, schedule="hot")
+
+
+def test_another_style_starts_again_from_the_starting_weights_a_repaint_does_not():
+    frames, keys = _keys(6)
+    spec = GuideSpec()  # the default guides: the fast preset starts from the shipped prior
+    guides = torch.rand(2, 40, 40, spec.channels, generator=torch.Generator().manual_seed(6))
+    trainer = LiveTrainer(frames, keys, TrainConfig(seconds=30, threads=1), guides, spec.to_dict())
+    assert trainer.setup.prior is not None
+    start = {k: v.clone() for k, v in trainer.setup.prior.generator.state_dict().items()}
+    trainer.train(3)
+    trainer.set_keyframes(frames, keys, guides, schedule="warm")
+    assert not trainer.restarted
+    assert any(not torch.equal(start[k], v) for k, v in _weights(trainer).items())
+    trainer.set_keyframes(frames, keys, guides, schedule="cold")
+    assert trainer.restarted
+    assert all(torch.equal(start[k], v) for k, v in _weights(trainer).items())
+    assert trainer.steps == 3  # the count goes on
