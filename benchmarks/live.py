@@ -122,6 +122,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.edits, args.train, args.limit, args.rate_seconds = 1, 6.0, 15.0, 4.0
+    # This thread's torch work (scoring the strip) at the same thread count: idle OpenMP workers of a larger pool
+    # spin on the cores and count in this process's CPU time.
+    torch.set_num_threads(args.threads)
     frames, truth, _ = load_clip("sample")
     frames, truth = resized(frames, args.size), resized(truth, args.size)
     styles = {"truth": truth, "pencil": stylized(frames, "pencil")}

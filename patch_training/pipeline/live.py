@@ -39,6 +39,7 @@ from ..guides.stream import stream_guides
 from ..keyframes import Keyframes, make_keyframes
 from ..model.checkpoint import save_model
 from ..model.networks import StyleModel
+from ..runtime import cpu_threads
 from ..train.fit import check_training_memory
 from ..train.live import LiveTrainer
 from ..train.progress import PREVIEW_MAX_SIDE, scaled_input
@@ -243,37 +244,43 @@ class LiveSession:
     # ------------------------------------------------------------------ the training thread
 
     def _run(self) -> None:
-        next_poll = time.monotonic()
         try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if self.watcher is not None and now >= next_poll:
-                    self._take(self.watcher.poll())
-                    next_poll = now + self.settings.poll_s
-                if self.out is not None and (self.out / SAVE_REQUEST).exists():
-                    (self.out / SAVE_REQUEST).unlink(missing_ok=True)
-                    if self.save_path is None:
-                        self.say(f"{SAVE_REQUEST}: no --save file was given; nothing saved")
-                    else:
-                        self._save_asked.set()
-                if self._save_asked.is_set() and self.save_path is not None:
-                    self._save_asked.clear()
-                    if self.trainer is None:
-                        self.say("save asked before the first keyframe: nothing to save yet")
-                    else:
-                        self.save()
-                with self._lock:
-                    self._apply_pending()
-                    if not self._styles:
-                        time.sleep(self.settings.poll_s)
-                        continue
-                    self.trainer.train(1)
-                if time.monotonic() - self.refreshed_at >= max(self.settings.refresh_s,
-                                                               self.refresh_cost / self.settings.max_share):
-                    self._refresh()
+            # The thread count once for the whole thread (a new thread starts at torch's default count): the
+            # per-step settings inside the trainer are then no-ops.
+            with cpu_threads(self.config.threads):
+                self._loop()
         except BaseException as exc:  # reported by stop() / wait() in the caller's thread
             self._error = exc
             self._stop.set()
+
+    def _loop(self) -> None:
+        next_poll = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if self.watcher is not None and now >= next_poll:
+                self._take(self.watcher.poll())
+                next_poll = now + self.settings.poll_s
+            if self.out is not None and (self.out / SAVE_REQUEST).exists():
+                (self.out / SAVE_REQUEST).unlink(missing_ok=True)
+                if self.save_path is None:
+                    self.say(f"{SAVE_REQUEST}: no --save file was given; nothing saved")
+                else:
+                    self._save_asked.set()
+            if self._save_asked.is_set() and self.save_path is not None:
+                self._save_asked.clear()
+                if self.trainer is None:
+                    self.say("save asked before the first keyframe: nothing to save yet")
+                else:
+                    self.save()
+            with self._lock:
+                self._apply_pending()
+                if not self._styles:
+                    time.sleep(self.settings.poll_s)
+                    continue
+                self.trainer.train(1)
+            if time.monotonic() - self.refreshed_at >= max(self.settings.refresh_s,
+                                                           self.refresh_cost / self.settings.max_share):
+                self._refresh()
 
     def _take(self, changes) -> None:
         """Queue what the folder watcher found (and tell the user)."""
