@@ -124,9 +124,9 @@ class LiveTrainer:
     def _restart(self) -> bool:
         """Another style: start again from the starting weights (the prior's), with a fresh optimizer; True if
         there are such weights (none after --init or with prior 'none': the current weights continue).
-        benchmarks/live.py: continuing weights trained on another style, at a fresh start's schedule, stayed below
-        a fresh start of the same steps (pencil after truth, 0.905-0.953 SSIM at 30-40 s against 0.973-0.981),
-        though they fit the new keyframes better at first; starting again equals a fresh start step for step."""
+        Starting again equals a fresh start step for step, so a new style gets at least a fresh start's quality;
+        continuing the other style's weights was not clearly better or worse (benchmarks/RESULTS.md, Live
+        session)."""
         start = self.setup.prior
         if start is None:
             return False
