@@ -1,5 +1,5 @@
-"""Command line: `python -m patch_training train | stylize | guides | suggest | sheet | batch | info`. Progress on
-stderr, results on stdout."""
+"""Command line: `python -m patch_training train | stylize | live | guides | suggest | sheet | batch | info`.
+Progress on stderr, results on stdout."""
 from __future__ import annotations
 
 import argparse
@@ -136,6 +136,70 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     for note in writer.notes:
         print(f"note: {note}", file=sys.stderr)
     print(json.dumps({"out": str(writer.out), "frames": done, "seconds": round(time.monotonic() - start, 3)}))
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    import signal
+
+    from .pipeline.live import SAVE_REQUEST, LiveSession, LiveSettings
+
+    save = Path(args.save) if args.save else None
+    if save is not None:
+        if save.suffix != ".safetensors":
+            raise PatchToonError(f"--save: expected a file name ending in .safetensors, received {save.name!r}.")
+        if save.exists() and not args.overwrite:
+            raise OutputExistsError(f"--save: {save} already exists; it is never replaced silently. Choose another "
+                                    f"name, or add --overwrite to replace it.")
+    if args.seconds < 0:
+        raise PatchToonError(f"--seconds: expected 0 (until Ctrl-C) or more, received {args.seconds}.")
+    options = TrainOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainOptions)
+                              if f.name not in ("steps", "seconds")})
+    settings = LiveSettings(strip_frames=args.strip, refresh_s=args.refresh, max_share=args.max_share,
+                            ramp_s=args.ramp)
+    began = time.monotonic()
+
+    def say(line: str) -> None:
+        print(f"[{time.monotonic() - began:7.1f} s] {line}", file=sys.stderr, flush=True)
+
+    init = load_model(args.init) if args.init else None
+    session = LiveSession(args.frames, args.keyframes, options, args.preview, settings, say, init)
+    session.save_path = save
+    stopping = []
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, lambda *_: session.request_save())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append("SIGTERM"))
+    say(f"frames: {len(session.frames)} ({session.source.size[1]}x{session.source.size[0]}), guides: "
+        f"{session.spec.describe()}, strip: {[session.names[t] for t in session.strip_indices]} in "
+        f"{Path(args.preview) / 'strip'}; watching {args.keyframes}")
+    session.start()
+    how = f"touch {Path(args.preview) / SAVE_REQUEST}" + (" or kill -USR1 %d" % os.getpid()
+                                                           if hasattr(signal, "SIGUSR1") else "")
+    say(f"training; Ctrl-C stops{' and saves to ' + str(save) if save else ''}"
+        f"{'; to save now: ' + how if save else ''}")
+    last, last_steps = time.monotonic(), 0
+    try:
+        while not stopping and (not args.seconds or time.monotonic() - began < args.seconds):
+            if not session.wait(0.2):
+                break
+            now = time.monotonic()
+            if now - last >= args.report:
+                steps = session.steps
+                loss = session.trainer.losses.get("total", float("nan")) if session.trainer else float("nan")
+                say(f"step {steps}  {(steps - last_steps) / (now - last):.1f} steps/s  loss {loss:.4f}  strip "
+                    f"refreshed {session.refreshes} times (last took {session.refresh_cost:.2f} s)")
+                last, last_steps = now, steps
+    except KeyboardInterrupt:
+        stopping.append("Ctrl-C")
+    session.stop()
+    say(f"stopped ({stopping[0] if stopping else 'after --seconds'}) at step {session.steps}")
+    if save is not None and session.trainer is not None:
+        session.save(save)
+    elif save is not None:
+        say(f"no keyframe was taken: nothing saved to {save}")
+    print(json.dumps({"steps": session.steps, "seconds": round(time.monotonic() - began, 3),
+                      "keyframes": session.keyframes(), "model": str(save) if save and session.trainer else None,
+                      "preview": str(args.preview)}))
     return 0
 
 
@@ -283,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_command, _stylize_command, _guides_command, _suggest_command, _sheet_command, _batch_command, _info_command):
+    for add in (_train_command, _stylize_command, _live_command, _guides_command, _suggest_command, _sheet_command,
+                _batch_command, _info_command):
         add(sub)
     return parser
 
@@ -337,6 +402,36 @@ def _stylize_command(sub) -> None:
     styl.set_defaults(run=cmd_stylize)
 
 
+def _live_command(sub) -> None:
+    live = sub.add_parser("live", help="train without end on a folder of keyframes while they are painted: a "
+                          "keyframe saved over, added or removed is taken within a second, and a strip of frames "
+                          "spread over the clip follows (README: Live sessions)")
+    live.add_argument("--frames", required=True, help="folder of frames or a video file (held in memory)")
+    live.add_argument("--keyframes", required=True, help="folder of stylized keyframes named like their frames, "
+                      "watched: save over, add or remove files while it runs")
+    live.add_argument("--preview", required=True, metavar="OUT", help="folder for strip/ (the strip's frames, "
+                      "named like the clip's, each replaced atomically) and status.json")
+    live.add_argument("--save", metavar="MODEL", help="model file (.safetensors) written at the end, and whenever "
+                      "OUT/save.request appears (or on SIGUSR1)")
+    live.add_argument("--overwrite", action="store_true", help="replace --save if it exists")
+    live.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
+    live.add_argument("--strip", type=int, default=5, help="frames in the strip, spread over the clip (default 5)")
+    live.add_argument("--refresh", type=float, default=1.0, help="refresh the strip at most this often, in seconds")
+    live.add_argument("--max-share", type=float, default=0.2, help="at most this share of the time goes to "
+                      "rendering the strip: a slower render refreshes less often (default 0.2)")
+    live.add_argument("--ramp", type=float, default=30.0, help="seconds of the first learning-rate schedule "
+                      "(as train --seconds); after it the rate stays at its end, and each keyframe change "
+                      "starts a warm start's schedule")
+    live.add_argument("--report", type=float, default=5.0, help=argparse.SUPPRESS)
+    live.add_argument("--init", metavar="MODEL", help="start from this model (same preset and guides)")
+    for option in dataclasses.fields(TrainOptions):
+        if option.name in ("steps", "seconds"):
+            continue
+        argument = dict(option.metadata)
+        argument.pop("budget", None)
+        kind = argument.pop("type", type(option.default))
+        live.add_argument("--" + option.name.replace("_", "-"), default=option.default, type=kind, **argument)
+    live.set_defaults(run=cmd_live)
 def _guides_command(sub) -> None:
     guides = sub.add_parser("guides", help="which guides `train --guides auto` (the default) chooses for these "
                             "keyframes, and why, without training")

@@ -1,0 +1,88 @@
+"""LiveSession from Python, as a ComfyUI panel would drive it: keyframes given by the caller, no folder."""
+import time
+
+import pytest
+import torch
+
+from patch_training import LiveSession, LiveSettings, PatchToonError, StyleModel, TrainOptions
+from support import write_frames
+
+
+def _until(predicate, what: str, seconds: float = 60.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture()
+def frames(tmp_path):
+    write_frames(tmp_path / "frames", count=6, size=(40, 48))
+    return tmp_path / "frames"
+
+
+def test_a_session_takes_keyframes_from_its_caller_and_keeps_a_model(frames):
+    said = []
+    session = LiveSession(frames, None, TrainOptions(guides="rgb", threads=1, prior="none"),
+                          settings=LiveSettings(strip_frames=3, refresh_s=0.1, max_share=1.0), say=said.append)
+    red = torch.zeros(40, 48, 3)
+    red[..., 0] = 1.0
+    session.replace_keyframe("00000.png", red)
+    session.start()
+    try:
+        _until(lambda: session.steps > 2 and session.refreshes > 1, "training and a refresh")
+        indices, strip = session.strip()
+        assert indices == [0, 2, 5] and list(strip.shape) == [3, 40, 48, 3]
+        session.replace_keyframe(5, red.to(torch.float32))
+        session.replace_keyframe(3, torch.zeros(20, 20, 3))  # another aspect ratio: refused, named
+        _until(lambda: len(session.keyframes()) == 2 and any("not taken" in line for line in said),
+               "the second keyframe and the refusal")
+        assert any("00003" in line and "not taken" in line for line in said)
+        model = session.keep_model()
+        assert isinstance(model, StyleModel) and model.summary.keyframe_indices == [0, 5]
+        session.remove_keyframe(0)
+        _until(lambda: list(session.keyframes()) == ["00005.png"], "the removal")
+        with pytest.raises(PatchToonError, match="frame number from 0 to 5"):
+            session.replace_keyframe(6, red)
+    finally:
+        session.stop()
+    assert not session.running
+
+
+def test_the_stylized_strip_follows_a_new_style(frames):
+    session = LiveSession(frames, None, TrainOptions(guides="rgb", threads=1, prior="none"),
+                          settings=LiveSettings(strip_frames=2, refresh_s=0.1, max_share=1.0))
+    colour = torch.zeros(40, 48, 3)
+    colour[..., 2] = 0.9
+    session.replace_keyframe(0, colour)
+    session.start()
+    try:
+        _until(lambda: session.strip()[1] is not None and float(session.strip()[1][..., 2].mean()) > 0.7
+               and float(session.strip()[1][..., 0].mean()) < 0.2, "the strip to turn blue", 120)
+        green = torch.zeros(40, 48, 3)
+        green[..., 1] = 0.9
+        session.replace_keyframe(0, green)
+        _until(lambda: float(session.strip()[1][..., 1].mean()) > 0.7
+               and float(session.strip()[1][..., 2].mean()) < 0.2, "the strip to turn green", 120)
+    finally:
+        session.stop()
+
+
+def test_a_session_on_an_empty_folder_waits_for_its_first_keyframe(frames, tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    said = []
+    session = LiveSession(frames, keys, TrainOptions(guides="rgb", threads=1, prior="none"), tmp_path / "out",
+                          LiveSettings(strip_frames=2, refresh_s=0.1), say=said.append)
+    session.start()
+    try:
+        assert session.steps == 0 and any("no complete keyframe" in line for line in said)
+        assert not (tmp_path / "out" / "status.json").exists()
+        write_frames(tmp_path / "painted", count=1, size=(40, 48), seed=3)
+        (tmp_path / "painted" / "00000.png").rename(keys / "00002.png")
+        _until(lambda: session.steps > 0 and (tmp_path / "out" / "status.json").exists(), "the first keyframe")
+        assert list(session.keyframes()) == ["00002.png"]
+    finally:
+        session.stop()
