@@ -19,7 +19,7 @@ from .frames.suggest import check_count, suggest_keyframes
 from .frames.writers import VIDEO_CODECS, FrameWriter
 from .model.checkpoint import load_model, read_metadata, save_model
 from .pipeline.stylize_files import stylize_files
-from .pipeline.train_files import TrainOptions, read_keyframes, train_from_files
+from .pipeline.train_files import TrainOptions, align_of, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
 from .train.progress import TrainProgress
 from .train.warm_start import weights_sha256
@@ -102,7 +102,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     options = StylizeOptions(args.batch, args.tile, args.device, args.precision)
     keyframes = None
     if args.keyframes:
-        keyframes, _ = read_keyframes(source, args.keyframes, args.masks)
+        keyframes, _ = read_keyframes(source, args.keyframes, args.masks, align=align_of(model))
         if list(keyframes.indices) != list(model.summary.keyframe_indices or []):
             raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
                                  f"{model.summary.keyframe_indices}, these are at {list(keyframes.indices)}.")

@@ -36,6 +36,7 @@ class TrainSummary:
     stopped_early: bool | None = None       # finished before its budget (Finish now, a cancel)
     warm_start: dict | None = None          # the model this one continued (train.warm_start.warm_start_record)
     masks: bool | None = None               # trained with keyframe masks (format 1 models need them again)
+    alignment: list[dict] | None = None     # per keyframe, what registration did (frames.align.AlignmentReport)
     extra: dict = field(default_factory=dict)  # keys of other writers, kept as they were
 
     @classmethod

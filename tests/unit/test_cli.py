@@ -10,16 +10,13 @@ from safetensors.torch import save_file
 
 from patch_training.model.checkpoint import FORMAT_VERSION, checkpoint_metadata
 from patch_training.cli import main
-from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model, write_frames
+from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model, write_frames, write_stylized
 
 
 @pytest.fixture
 def clip(tmp_path):
     write_frames(tmp_path / "frames", 4)
-    keys = tmp_path / "keys"
-    write_frames(keys, 1, seed=1)  # 00000.png stylizes frame 00000.png
-    (keys / "00000.png").rename(keys / "00003.png")
-    write_frames(keys, 1, seed=2)
+    write_stylized(tmp_path / "frames", tmp_path / "keys", ["00000", "00003"])  # 00000.png stylizes frame 00000.png
     return tmp_path
 
 
@@ -121,6 +118,7 @@ def test_video_file_frames_are_read_and_named_by_number(clip, capsys):
     ("unreadable", "cannot read"),
     ("mask_size", "masks: 00000.png is 64x48"),
     ("mask_missing", "no mask for ['00003']"),
+    ("other_content", "--keyframes 00000: the stylized image does not show its frame's content"),
 ])
 def test_bad_training_input_is_named_and_writes_nothing(clip, capsys, case, expected):
     frames, keys, masks = clip / "frames", clip / "keys", None
@@ -144,7 +142,11 @@ def test_bad_training_input_is_named_and_writes_nothing(clip, capsys, case, expe
     elif case in ("mask_size", "mask_missing"):
         masks = clip / "masks"
         write_frames(masks, 1, size=(48, 64) if case == "mask_size" else (40, 56))
+    elif case == "other_content":
+        write_frames(keys, 1, seed=7)  # noise: not a stylization of frame 00000
     argv = ["train", "--frames", frames, "--keyframes", keys, "--out", clip / "m.safetensors", "--steps", 1]
+    if case in ("key_size", "mask_size"):
+        argv += ["--align", "off"]  # registration takes keyframes of any size; as given, they must fit
     if masks is not None:
         argv += ["--masks", masks]
     code, out, err = run(capsys, *argv)
