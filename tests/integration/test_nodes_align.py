@@ -19,7 +19,7 @@ def shifted_keyframe(comfy, name: str, dx: int) -> str:
     image = np.asarray(Image.open(sorted((SAMPLE / "keyframes").iterdir())[0]).convert("RGB"))
     moved = cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, 0]]), image.shape[1::-1],
                            borderMode=cv2.BORDER_REFLECT)
-    Image.fromarray(moved).save(comfy.root / "input" / name)
+    Image.fromarray(moved).save(comfy.input_dir / name)
     return name
 
 
@@ -55,7 +55,7 @@ def test_align_off_uses_the_keyframe_as_given(comfy):
 
 def test_a_keyframe_of_other_content_is_refused_by_name(comfy):
     other = np.asarray(Image.open(sorted((SAMPLE / "keyframes").iterdir())[0]).convert("RGB"))[::-1, ::-1]
-    Image.fromarray(np.ascontiguousarray(other)).save(comfy.root / "input" / "align_other.png")
+    Image.fromarray(np.ascontiguousarray(other)).save(comfy.input_dir / "align_other.png")
     with pytest.raises(PromptFailed) as failed:
         comfy.run(keyframes_graph("align_other.png", "refused"), timeout=300)
     assert failed.value.node_type == "PatchToonMakeKeyframes"

@@ -296,3 +296,24 @@ def test_suggest_refuses_a_one_frame_clip(clip, capsys):
     write_frames(clip / "single", 1)
     code, out, err = run(capsys, "suggest", "--frames", clip / "single", "--count", 1)
     assert code == 2 and "a clip of 1 frame has nothing to choose from" in err and out == ""
+
+
+def test_train_registers_a_shifted_keyframe_and_says_so(clip, capsys):
+    from PIL import Image
+
+    from patch_training.model.checkpoint import load_model
+
+    key = clip / "keys" / "00003.png"
+    image = np.asarray(Image.open(key))
+    Image.fromarray(np.ascontiguousarray(np.roll(image, 3, axis=1))).save(key)  # content moved 3 px right
+    model = clip / "m.safetensors"
+    code, _, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+                       "--steps", 1, "--guides", "rgb")
+    assert code == 0, err
+    assert "note: --keyframes 00000: already aligned" in err and "note: --keyframes 00003: aligned (shift (+3.0" in err
+    reports = load_model(model).summary.alignment
+    assert [r["action"] for r in reports] == ["unchanged", "aligned"]
+    code, _, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out",
+                       clip / "off.safetensors", "--steps", 1, "--guides", "rgb", "--align", "off")
+    assert code == 0 and "aligned" not in err
+    assert load_model(clip / "off.safetensors").summary.alignment is None

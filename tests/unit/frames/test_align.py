@@ -194,3 +194,35 @@ def test_a_local_refinement_is_kept_only_where_it_brings_the_keyframe_closer(cli
     assert local.report.residual_px < affine.report.residual_px
     # an edit an affine map undoes leaves no residual to refine
     assert not align_keyframe(clip[10], edited(stylized, content_map((h, w), dx=5, zoom=1.02))).report.local
+
+
+def test_the_model_summary_records_each_keyframes_report_and_a_checkpoint_keeps_it(clip, tmp_path):
+    from patch_training import TrainConfig, load_model, save_model, train_style_model
+
+    frames = clip[:4]
+    moved = edited(toon(frames[3]), content_map(frames.shape[1:3], dx=-7, dy=4, zoom=1.02))
+    keyframes, _ = make_aligned_keyframes([0, 3], torch.stack([toon(frames[0]), moved]), None, frames)
+    model = train_style_model(frames, keyframes, TrainConfig(steps=2, seconds=0, batch_size=2, patch_size=32))
+    assert model.summary.alignment == [dict(a) for a in keyframes.alignment]
+    assert [a["action"] for a in model.summary.alignment] == ["unchanged", "aligned"]
+    save_model(model, tmp_path / "m.safetensors")
+    assert load_model(tmp_path / "m.safetensors").summary.alignment == model.summary.alignment
+
+
+def test_keyframe_files_of_another_size_are_registered_to_their_frames(clip, tmp_path):
+    from PIL import Image
+
+    from patch_training.pipeline.train_files import read_keyframes
+
+    (tmp_path / "frames").mkdir()
+    for t in range(3):
+        Image.fromarray((clip[t].numpy() * 255).round().astype(np.uint8)).save(tmp_path / "frames" / f"{t:05d}.png")
+    (tmp_path / "keys").mkdir()
+    crop = toon(clip[2]).numpy()[20:330, 10:340]  # a crop, returned at 512x480
+    Image.fromarray((cv2.resize(crop, (512, 480)) * 255).round().astype(np.uint8)).save(tmp_path / "keys" / "00002.png")
+    source = FrameSource(tmp_path / "frames")
+    keyframes, notes = read_keyframes(source, tmp_path / "keys", None, align="auto")
+    assert keyframes.indices == (2,) and keyframes.images.shape == (1, 350, 350, 3)
+    assert notes[0].startswith("--keyframes 00002: aligned") and keyframes.alignment[0]["zoom"] > 1.05
+    with pytest.raises(KeyframeError, match="00002.png is 512x480, the frames are 350x350"):
+        read_keyframes(source, tmp_path / "keys", None, align="off")
