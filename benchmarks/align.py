@@ -6,7 +6,8 @@ itself an edit model's output and is not exactly on its footage's grid (the Grok
 stylized frame is first registered to its frame (align_keyframe) and that is the ground truth here: the "true
 aligned keyframes" and the truth every method is scored against. The keyframes (first, middle, last) are then
 moved as edit models return them, and each arm trains the 'fast' preset (RGB only, one thread, a fixed step
-count) and stylizes the clip; SSIM and PSNR over the frames that are not keyframes.
+count) and stylizes the clip; SSIM and PSNR over the frames that are not keyframes. "exact undo" brings the
+moved keyframes back with the edit's true map (what the resampling alone does, with a perfect registration).
 
 Also the cost of align_keyframe per keyframe at 1080p (process CPU time and wall time, one thread).
 
@@ -59,6 +60,18 @@ def edits(size, full: bool) -> dict[str, np.ndarray]:
     return found
 
 
+def undone(moved: torch.Tensor, frame_to_key: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keyframes [K, H, W, 3] brought back with the edit's true map, and where that map covers the frame."""
+    k, h, w = moved.shape[:3]
+    back = [cv2.warpAffine(image.numpy(), frame_to_key[:2].astype(np.float32), (w, h), flags=cv2.INTER_LINEAR |
+                           cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE) for image in moved]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    mx = frame_to_key[0, 0] * xs + frame_to_key[0, 1] * ys + frame_to_key[0, 2]
+    my = frame_to_key[1, 0] * xs + frame_to_key[1, 1] * ys + frame_to_key[1, 2]
+    covered = ((mx >= -0.5) & (mx <= w - 0.5) & (my >= -0.5) & (my <= h - 0.5)).astype(np.float32)
+    return torch.from_numpy(np.stack(back)), torch.from_numpy(covered)[None].expand(k, -1, -1).contiguous()
+
+
 def rotation(size, degrees: float) -> np.ndarray:
     h, w = size
     return np.vstack([cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0), [0, 0, 1]])
@@ -96,10 +109,14 @@ def run_clip(name: str, steps: int, full: bool) -> list[dict]:
 
     true_keys, _ = make_keyframes(keys, truth[keys], frames=frames)
     arm("true keyframes", "none", true_keys)
-    for edit, matrix in edits(frames.shape[1:3], full).items():
+    for n, (edit, matrix) in enumerate(edits(frames.shape[1:3], full).items()):
         moved = torch.stack([edited(truth[k], matrix) for k in keys])
         off, _ = make_keyframes(keys, moved, frames=frames)
         arm("align off", edit, off)
+        if full or n == 0:  # the edit undone with its true map: what interpolation alone costs (or gives)
+            back, coverage = undone(moved, matrix)
+            exact, _ = make_keyframes(keys, back, frames=frames, coverage=coverage)
+            arm("exact undo", edit, exact)
         start = time.process_time()
         auto, notes = make_aligned_keyframes(keys, moved, None, frames, "auto")
         align_s = (time.process_time() - start) / len(keys)
@@ -129,30 +146,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="both clips, 600 steps, one more edit")
     parser.add_argument("--steps", type=int, default=0, help="training steps per arm (default 150, --full 600)")
+    parser.add_argument("--clips", default="", help="comma-separated clips of benchmarks/clips.py (default: "
+                        "api_grok_video_edit; --full: both usable pairs)")
     args = parser.parse_args()
     steps = args.steps or (600 if args.full else 150)
-    clips = ["api_grok_video_edit", "api_google_gemini_omni_flash_video_edit"] if args.full else ["api_grok_video_edit"]
+    clips = (args.clips.split(",") if args.clips else
+             ["api_grok_video_edit", "api_google_gemini_omni_flash_video_edit"] if args.full else ["api_grok_video_edit"])
     started = datetime.now(timezone.utc)
     rows = [row for name in clips for row in run_clip(name, steps, args.full)]
     cost = cost_1080p()
     print(json.dumps(cost))
-    lines = [f"{started:%Y-%m-%d} on {cpu_name()}, `python -m benchmarks.align{' --full' if args.full else ''}` "
+    command = " ".join(["python -m benchmarks.align", *(["--full"] if args.full else []),
+                        *([f"--clips {args.clips}"] if args.clips else []), *([f"--steps {args.steps}"] if args.steps else [])])
+    lines = [f"{started:%Y-%m-%d} on {cpu_name()}, `{command}` "
              f"({steps} steps per arm, fast preset, RGB only, 1 thread):", "",
-             "| clip | edit | true keyframes | align off | align auto | auto - true |", "|---|---|---|---|---|---|"]
+             "| clip | edit | true keyframes | align off | exact undo | align auto | auto - true |",
+             "|---|---|---|---|---|---|---|"]
     for name in clips:
         mine = [r for r in rows if r["clip"] == name]
         true = next(r for r in mine if r["arm"] == "true keyframes")
         for edit in dict.fromkeys(r["edit"] for r in mine if r["edit"] != "none"):
             off = next(r for r in mine if r["edit"] == edit and r["arm"] == "align off")
             auto = next(r for r in mine if r["edit"] == edit and r["arm"] == "align auto")
-            lines.append(f"| {name} | {edit} | {true['ssim']:.3f} ({true['psnr']:.1f} dB) | {off['ssim']:.3f} "
-                         f"({off['psnr']:.1f} dB) | {auto['ssim']:.3f} ({auto['psnr']:.1f} dB) | "
+            exact = next((r for r in mine if r["edit"] == edit and r["arm"] == "exact undo"), None)
+            cell = lambda r: "-" if r is None else f"{r['ssim']:.3f} ({r['psnr']:.1f} dB)"  # noqa: E731
+            lines.append(f"| {name} | {edit} | {cell(true)} | {cell(off)} | {cell(exact)} | {cell(auto)} | "
                          f"{auto['ssim'] - true['ssim']:+.3f} |")
     lines += ["", f"align_keyframe at 1920x1080: {cost['cpu_s']} s CPU, {cost['wall_s']} s wall per keyframe "
                   f"(median of 3, 1 thread)."]
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"align{'_full' if args.full else ''}.json").write_text(json.dumps({"rows": rows, "cost": cost,
+    (RESULTS / f"align_{'_'.join(clips)}_{steps}.json").write_text(json.dumps({"rows": rows, "cost": cost,
                                                                                    "table": lines}, indent=1))
 
 

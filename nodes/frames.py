@@ -177,8 +177,11 @@ class PatchToonSuggestKeyframes:
 
 
 class PatchToonMakeKeyframes:
-    DESCRIPTION = ("Pairs stylized images with the frames they stylize, for Train Patch Model. Stylized images "
-                   "of another resolution but the frames' aspect ratio are resized to the frame size.")
+    DESCRIPTION = ("Pairs stylized images with the frames they stylize, for Train Patch Model. With align auto "
+                   "(the default) each stylized image is first registered to its frame: the shift, zoom, stretch "
+                   "or crop an image-edit model gave it is undone, and the node says what it did per keyframe. "
+                   "With align off, images of another resolution but the frames' aspect ratio are resized to "
+                   "the frame size.")
     CATEGORY, FUNCTION = f"{ROOT}/frames", "make"
     SEARCH_ALIASES = ["keyframes", "stylized keyframes", "style reference", "pair images with frames",
                       "keyframe mask"]
