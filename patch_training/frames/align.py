@@ -17,7 +17,8 @@ image and resamples the stylized image onto the frame's grid:
    structure correlation rises by LOCAL_GAIN and the residual falls.
 
 A keyframe whose map moves no pixel of the frame by more than IDENTITY_PX is returned as it was given. One whose
-structure matches its frame below MIN_SCORE (another picture, a wrong frame number) is refused by name.
+structure matches its frame hardly better than chance (MIN_MARGIN, MIN_RATIO: another picture, a wrong frame
+number) is refused by name.
 Deterministic: OpenCV on the CPU, no randomness.
 """
 from __future__ import annotations
@@ -42,10 +43,16 @@ FINE_SIDES = (320, 640)  # longer sides of the ECC levels (capped at the frame's
 # limit covers a 16:9 frame's centre square stretched back to 16:9 (1.78).
 ZOOMS = tuple(1.06 ** k for k in range(-4, 13))
 MAX_STRETCH = 1.9
-# Structure correlation after alignment. Measured on the restyled clip pairs of comfyui-workflow-templates-
-# media-video (benchmarks/align.py --calibrate): a keyframe and its own frame score 0.30-0.75, a keyframe and
-# a frame of another clip at most about 0.12, whatever shift and zoom the search tries.
-MIN_SCORE = 0.17
+# Is it the frame's content? The coarse search's best structure correlation is compared with what the same
+# search finds for the stylized image turned upside down (the same image statistics, none of the frame's
+# layout): chance matches reach about as much either way. Measured on the restyled clip pairs of
+# comfyui-workflow-templates-media-video, the sample and seed_platinum (350x350 and 540x960): a keyframe and
+# its own frame (also cropped as Kontext does) scored 0.19-0.84 against 0.06-0.37 upside down (at least
+# 0.08 more and 1.7 times as much); a keyframe and a frame of another clip at most 0.06 more or 1.55 times as
+# much (never both: at most 0.05 more at 1.6 times or more).
+MIN_MARGIN = 0.07        # best correlation minus the upside-down one
+MIN_RATIO = 1.6          # best correlation over the upside-down one
+MIN_SCORE = 0.1          # structure correlation after alignment (its own frame: 0.15 and more)
 MIN_COVERAGE = 0.5       # a map leaving half the frame uncovered is no plausible edit (a 16:9 frame's centre square: 0.56)
 LOCAL_MIN_PX = 1.0       # residual (frame pixels) below which no local refinement is tried
 LOCAL_GAIN = 0.01        # structure correlation a local refinement must add to be kept
@@ -126,20 +133,24 @@ def align_keyframe(frame: torch.Tensor, stylized: torch.Tensor, mask: torch.Tens
     f_np, s_np = frame.float().numpy(), resized.float().clamp(0, 1).numpy()
     m_np = None if given is None else given.numpy()
 
-    matrix = _coarse(f_np, s_np, m_np)
+    matrix, found = _coarse(f_np, s_np, m_np)
+    _, chance = _coarse(f_np, np.ascontiguousarray(s_np[::-1, ::-1]),
+                        None if m_np is None else np.ascontiguousarray(m_np[::-1, ::-1]))
     matrix = _refine(f_np, s_np, m_np, matrix)
     field, residual, local = _local(f_np, s_np, m_np, matrix)
     score = _score_at(f_np, s_np, m_np, matrix, field, FINE_SIDES[-1])
     covered = _covered(matrix, field, (h, w))
     coverage = float(covered.mean())
     report = _report(matrix, (h, w), residual, score, coverage, local)
-    if score < MIN_SCORE or coverage < MIN_COVERAGE:
+    if (found - chance < MIN_MARGIN or found < MIN_RATIO * chance or score < MIN_SCORE
+            or coverage < MIN_COVERAGE):
         raise KeyframeError(
             f"{name}: the stylized image does not show its frame's content: its edges match the frame's at best "
-            f"{score:.2f} (correlation of structure maps after the best shift, zoom and stretch found; a stylized "
-            f"image of its own frame scores above {MIN_SCORE}), covering {100 * coverage:.0f} % of the frame. Give "
-            f"the stylized image of this frame (check the keyframe's frame number), or set align to off to train "
-            f"on it as it is.")
+            f"{found:.2f} (correlation of edge maps after the best shift and zoom found), hardly more than the "
+            f"same image turned upside down does ({chance:.2f}; a stylized image of its own frame scores at least "
+            f"{MIN_MARGIN} more and {MIN_RATIO} times as much); aligned, it would match {score:.2f} and cover "
+            f"{100 * coverage:.0f} % of the frame. Give the stylized image of this frame (check the keyframe's "
+            f"frame number), or set align to off to train on it as it is.")
     if report.moved_px <= IDENTITY_PX and not local:
         return Alignment(given_image if same else resized, torch.ones((h, w), dtype=torch.float32), given,
                          AlignmentReport(**{**asdict(report), "action": "unchanged", "coverage": 1.0}))
@@ -299,8 +310,9 @@ def _warp_level(image: np.ndarray, matrix: np.ndarray, border: float = 0.0) -> n
 
 # ----------------------------------------------------------------------------------------------- search
 
-def _coarse(frame: np.ndarray, stylized: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """The best zoom (per axis) and shift on small structure maps, as a 3x3 map in frame pixels."""
+def _coarse(frame: np.ndarray, stylized: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """The best zoom (per axis) and shift on small structure maps, as a 3x3 map in frame pixels, and its
+    structure correlation (maps covering less than MIN_COVERAGE of the frame are not tried)."""
     f_map, s_map = _structure(frame, COARSE_SIDE), _structure(stylized, COARSE_SIDE, mask)
     h, w = f_map.shape
     window = cv2.createHanningWindow((w, h), cv2.CV_32F)
@@ -318,10 +330,12 @@ def _coarse(frame: np.ndarray, stylized: np.ndarray, mask: np.ndarray | None) ->
             for shift in ((dx, dy), (0.0, 0.0)):  # the zero shift too: periodic textures fool the correlation
                 candidate = base @ np.array([[1, 0, shift[0]], [0, 1, shift[1]], [0, 0, 1]])
                 valid = _warp_level(ones, candidate) >= 0.999
+                if valid.mean() < MIN_COVERAGE:
+                    continue
                 score = _ncc(f_map, _warp_level(s_map, candidate), valid)
                 if score > best_score + 1e-9:
                     best, best_score = candidate, score
-    return _from_level(best, frame.shape[:2], (h, w))
+    return _from_level(best, frame.shape[:2], (h, w)), best_score
 
 
 def _refine(frame: np.ndarray, stylized: np.ndarray, mask: np.ndarray | None, matrix: np.ndarray) -> np.ndarray:
