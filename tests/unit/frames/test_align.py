@@ -226,3 +226,14 @@ def test_keyframe_files_of_another_size_are_registered_to_their_frames(clip, tmp
     assert notes[0].startswith("--keyframes 00002: aligned") and keyframes.alignment[0]["zoom"] > 1.05
     with pytest.raises(KeyframeError, match="00002.png is 512x480, the frames are 350x350"):
         read_keyframes(source, tmp_path / "keys", None, align="off")
+
+
+def test_a_checkpoint_whose_alignment_record_is_damaged_is_refused(clip, tmp_path):
+    from patch_training import CheckpointError, TrainConfig, load_model, save_model, train_style_model
+
+    keyframes, _ = make_aligned_keyframes([0], toon(clip[0])[None], None, clip[:2])
+    model = train_style_model(clip[:2], keyframes, TrainConfig(steps=1, seconds=0, batch_size=2, patch_size=32))
+    model.summary.alignment = ["aligned"]
+    path = save_model(model, tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match="summary 'alignment' should be a list of objects"):
+        load_model(path)
