@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import ConfigError, KeyframeError, MaskError
+from ..errors import ConfigError, FramesError, KeyframeError, MaskError
 from ..keyframes import Keyframes, check_indices, make_keyframes, resize_images
 
 ALIGN_MODES = ("auto", "off")
@@ -221,8 +221,6 @@ def _stacked(images) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------- checks
 
 def _check_image(what: str, image) -> torch.Tensor:
-    from ..errors import FramesError
-
     if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 8:
         shape = list(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise FramesError(f"{what}: expected an image [H, W, 3] of at least 8x8 pixels, received {shape}.")

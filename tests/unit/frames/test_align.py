@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from patch_training import FrameSource, KeyframeError, MaskError
+from patch_training import FrameSource, FramesError, KeyframeError, MaskError
 from patch_training.frames.align import (IDENTITY_PX, align_keyframe, align_keyframes, make_aligned_keyframes)
 from patch_training.keyframes import make_keyframes
 from patch_training.train.loop import learned_where
@@ -174,6 +174,10 @@ def test_bad_inputs_are_named(clip):
         align_keyframes(clip[:1], toon(clip[0])[None], align="maybe")
     with pytest.raises(KeyframeError, match="frame numbers from 0 to 31"):
         make_aligned_keyframes([40], toon(clip[0])[None], None, clip)
+    with pytest.raises(FramesError, match=r"keyframe 3 \(stylized\): expected float values in 0..1, received dtype"):
+        align_keyframe(clip[0], (toon(clip[0]) * 255).to(torch.uint8), name="keyframe 3")
+    with pytest.raises(FramesError, match=r"frame: expected an image \[H, W, 3\]"):
+        align_keyframe(clip[0, :, :, 0], toon(clip[0]))
 
 
 def test_a_local_refinement_is_kept_only_where_it_brings_the_keyframe_closer(clip, monkeypatch):
