@@ -5,6 +5,7 @@ from .files import PatchToonStylizeFile
 from .frames import PatchToonLoadFrames, PatchToonMakeKeyframes, PatchToonSelectFrames, PatchToonSuggestKeyframes
 from .guides import PatchToonGuides, PatchToonGuidesAdvanced
 from .model_io import PatchToonLoadModel, PatchToonSaveModel
+from .sheets import PatchToonMakeKeyframeSheet, PatchToonSplitKeyframeSheet
 from .training import PatchToonStylize, PatchToonTrain, PatchToonTrainAdvanced
 
 register_models_folder()
@@ -14,6 +15,8 @@ NODE_CLASS_MAPPINGS = {
     "PatchToonSelectFrames": PatchToonSelectFrames,
     "PatchToonSuggestKeyframes": PatchToonSuggestKeyframes,
     "PatchToonMakeKeyframes": PatchToonMakeKeyframes,
+    "PatchToonMakeKeyframeSheet": PatchToonMakeKeyframeSheet,
+    "PatchToonSplitKeyframeSheet": PatchToonSplitKeyframeSheet,
     "PatchToonGuides": PatchToonGuides,
     "PatchToonGuidesAdvanced": PatchToonGuidesAdvanced,
     "PatchToonTrain": PatchToonTrain,
@@ -28,6 +31,8 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PatchToonSelectFrames": "Select Frames",
     "PatchToonSuggestKeyframes": "Suggest Keyframes",
     "PatchToonMakeKeyframes": "Make Keyframes",
+    "PatchToonMakeKeyframeSheet": "Make Keyframe Sheet",
+    "PatchToonSplitKeyframeSheet": "Split Keyframe Sheet",
     "PatchToonGuides": "Compute Guides",
     "PatchToonGuidesAdvanced": "Compute Guides (Advanced)",
     "PatchToonTrain": "Train Patch Model",

@@ -1,4 +1,5 @@
-"""File-to-file nodes: stylize a clip of any length from ComfyUI's input folder straight to output/, streaming."""
+"""File-to-file nodes: stylize a clip of any length (from ComfyUI's input folder, a path, or a VIDEO) straight to
+output/, streaming."""
 from __future__ import annotations
 
 import folder_paths
@@ -9,24 +10,30 @@ from patch_training.frames.selection import strip_indices
 from patch_training.frames.sources import FrameSource
 from patch_training.frames.writers import FrameWriter
 from patch_training.memory import inference_bytes
-from patch_training.pipeline.stylize_files import stylize_files
-from ._common import (METHOD_ALIASES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter,
+from patch_training.pipeline.stylize_files import output_writer, stylize_files
+from ._common import (METHOD_ALIASES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, log,
                       make_room, release)
-from .frames import check_source, frame_sources, source_path
+from .frames import check_path, check_source, clip_path, frame_sources
+from .video import VIDEO, video_input_file, video_output, video_preview, workflow_metadata
 
 OUTPUTS = ("mp4", "png frames", "mp4 + png frames")
 
 
 class PatchToonStylizeFile:
-    DESCRIPTION = ("Stylizes a whole clip from ComfyUI's input folder (a video or a folder of frames) straight to "
-                   "output/, as an MP4 and/or PNG frames, streaming: the clip is never held in memory, so it takes "
-                   "minutes of 1080p or 4K. A guided model rebuilds its guides as it goes (the clip it was trained "
-                   "on). Cancel leaves nothing behind. The preview output shows a few stylized frames.")
+    DESCRIPTION = ("Stylizes a whole clip (a video or a folder of frames from ComfyUI's input folder, a path on the "
+                   "server, or a VIDEO from Load Video) straight to output/, as an MP4 and/or PNG frames, streaming: "
+                   "the clip is never held in memory, so it takes minutes of 1080p or 4K. The MP4 is H.264 (plays "
+                   "in the browser and on the node), with the source's audio and the workflow, where PyAV is "
+                   "installed (today's ComfyUI has it), else OpenCV's mp4v, which browsers cannot play (the node "
+                   "says so). A guided model rebuilds its guides as it goes (the clip it was trained on). Cancel "
+                   "leaves nothing behind. The preview output shows a few stylized frames.")
     CATEGORY, FUNCTION = f"{ROOT}/stylize", "stylize"  # the node id is unchanged: saved workflows load
     SEARCH_ALIASES = [*METHOD_ALIASES, "stylize video file", "long video", "mp4", "video to video", "stream"]
-    RETURN_TYPES, RETURN_NAMES = ("IMAGE", "STRING"), ("preview", "path")
+    RETURN_TYPES, RETURN_NAMES = ("IMAGE", "STRING", VIDEO), ("preview", "path", "video")
     OUTPUT_TOOLTIPS = ("A few stylized frames spread evenly over the clip.",
-                       "Where the result was written (in ComfyUI's output folder).")
+                       "Where the result was written (in ComfyUI's output folder).",
+                       "The written MP4 as core's VIDEO, for Save Video or other video nodes (ComfyUI of mid 2025 "
+                       "on; empty when output is 'png frames').")
     OUTPUT_NODE = True
 
     @classmethod
@@ -38,10 +45,12 @@ class PatchToonStylizeFile:
                                                     "Read frame by frame, never all at once."}),
             "filename_prefix": ("STRING", {"default": "patch_toon/video", "tooltip": "Name of the result in the "
                                            "output folder; a number is added, nothing is ever replaced."}),
-            "output": (list(OUTPUTS), {"tooltip": "An MP4 video (mp4v), a folder of PNG frames (lossless, named "
-                                                  "like the source frames), or both."}),
+            "output": (list(OUTPUTS), {"tooltip": "An MP4 video (H.264 with the source's audio and the workflow; "
+                                                  "OpenCV's mp4v where PyAV is missing), a folder of PNG frames "
+                                                  "(lossless, named like the source frames), or both."}),
             "fps": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 240.0, "step": 0.5, "tooltip": "Frame rate of "
-                              "the MP4; 0 = the source video's (25 for a folder of frames)."}),
+                              "the MP4; 0 = the source video's (25 for a folder of frames). Another rate than the "
+                              "source's changes its speed, so its audio is left out."}),
             "preview_frames": ("INT", {"default": 4, "min": 1, "max": 16, "tooltip": "How many stylized frames "
                                        "(evenly spaced) come out as the preview IMAGE."}),
             "batch_size": ("INT", {"default": 4, "min": 1, "max": 256, "tooltip": "Frames per forward pass (at "
@@ -52,26 +61,36 @@ class PatchToonStylizeFile:
         }, "optional": {
             "keyframes": (PATCH_KEYFRAMES, {"tooltip": "Only for a model trained with the 'warp' or 'page' guide: the "
                                                        "stylized keyframes it was trained with."}),
-        }}
+            "path": ("STRING", {"default": "", "tooltip": "A video file or a folder of frames anywhere on the "
+                                                          "server (an absolute path); used instead of source when "
+                                                          "not empty."}),
+            "video": (VIDEO, {"tooltip": "Core's VIDEO (Load Video, Create Video; ComfyUI of mid 2025 on): its "
+                                         "frames, frame rate and audio, instead of source and path."}),
+        }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, source, filename_prefix):
-        checked = check_source(source)
+    def VALIDATE_INPUTS(cls, source, filename_prefix, path=""):
+        checked = check_path(path) if path and path.strip() else check_source(source)
         if checked is not True:
             return checked
         if not filename_prefix.strip():
             return "filename_prefix: expected a name such as 'patch_toon/video', received an empty one."
         return True
 
-    def stylize(self, model, source, filename_prefix, output, fps, preview_frames, batch_size, tile, keyframes=None):
-        clip = FrameSource(source_path(source), "source")
+    def stylize(self, model, source, filename_prefix, output, fps, preview_frames, batch_size, tile, keyframes=None,
+                path="", video=None, prompt=None, extra_pnginfo=None):
+        if video is not None:
+            clip = FrameSource(video_input_file(video), "video")
+        else:
+            clip = FrameSource(clip_path(source, path), "path" if path and path.strip() else "source")
         total = len(clip)
         folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
             filename_prefix, folder_paths.get_output_directory(), clip.size[1], clip.size[0])
         stem = f"{name}_{counter:05}_"
         writers = []
         if output != "png frames":
-            writers.append(FrameWriter(f"{folder}/{stem}.mp4", fps or clip.fps or 25.0, what="filename_prefix"))
+            writers.append(output_writer(f"{folder}/{stem}.mp4", clip, fps, workflow_metadata(prompt, extra_pnginfo),
+                                         what="filename_prefix"))
         if output != "mp4":
             writers.append(FrameWriter(f"{folder}/{stem}", what="filename_prefix"))
         wanted = set(strip_indices(total, preview_frames))
@@ -85,4 +104,12 @@ class PatchToonStylizeFile:
         finally:
             release(device)
         paths = ", ".join(f"{subfolder}/{w.out.name}".lstrip("/") for w in writers)
-        return {"ui": {"text": [f"wrote {paths} in the output folder"]}, "result": (torch.stack(preview), paths)}
+        notes = [note for w in writers for note in w.notes]
+        for note in notes:
+            log.warning("patch-toon Stylize Video File: %s", note)
+        ui = {"text": [f"wrote {paths} in the output folder", *notes]}
+        mp4 = writers[0].out if writers[0].video else None
+        if mp4 is not None and writers[0].codec == "h264":  # mp4v does not play in a browser: no player for it
+            ui.update(video_preview(mp4.resolve()))
+        result = (torch.stack(preview), paths, None if mp4 is None else video_output(mp4))
+        return {"ui": ui, "result": result}

@@ -8,7 +8,7 @@ from pathlib import Path
 import folder_paths
 
 from patch_training.errors import PatchToonError
-from patch_training.frames.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from patch_training.frames.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource
 from patch_training.frames.align import ALIGN_MODES, make_aligned_keyframes
 from patch_training.frames.selection import SYNTAX, check_index_syntax, format_indices, parse_indices, read_frames
 from patch_training.frames.suggest import suggest_keyframes
@@ -55,6 +55,22 @@ def source_path(source: str) -> Path:
     return path
 
 
+def clip_path(source: str, path: str = "") -> Path:
+    """The clip to read: `path` (anywhere on the server) when given, else the `source` choice."""
+    return Path(path.strip()).expanduser() if path and path.strip() else source_path(source)
+
+
+def check_path(path: str) -> str | bool:
+    """VALIDATE_INPUTS of a `path` input: True, or what is wrong with it."""
+    found = Path(path.strip()).expanduser()
+    if not found.exists():
+        return (f"path: expected a video file or a folder of frames on the server, received {path.strip()!r}, "
+                f"which does not exist. Give its full path (or leave path empty to use source).")
+    if not os.access(found, os.R_OK):
+        return f"path: {path.strip()!r} exists but this ComfyUI server may not read it (file permissions)."
+    return True
+
+
 def check_source(source: str) -> str | bool:
     """VALIDATE_INPUTS of a `source` choice: True, or what is wrong with it."""
     try:
@@ -74,15 +90,18 @@ class PatchToonLoadFrames:
     CATEGORY, FUNCTION = f"{ROOT}/frames", "load"
     SEARCH_ALIASES = ["load video", "video loader", "image sequence", "load images from folder", "frames folder",
                       "mp4"]
-    RETURN_TYPES, RETURN_NAMES = ("IMAGE", "INT"), ("frames", "count")
-    OUTPUT_TOOLTIPS = ("The frames, [count, height, width, 3].", "How many frames were loaded.")
+    RETURN_TYPES, RETURN_NAMES = ("IMAGE", "INT", "FLOAT"), ("frames", "count", "fps")  # new outputs go last
+    OUTPUT_TOOLTIPS = ("The frames, [count, height, width, 3].", "How many frames were loaded.",
+                       "Frames per second of what was loaded: the video's rate divided by every_nth (25 for a "
+                       "folder of frames).")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "source": (frame_sources(), {"tooltip": "A folder of images (shown as 'name/') or a video file in "
-                                                    "ComfyUI's input folder, or the bundled sample clip. Put clips "
-                                                    "in input/ and refresh the page to see them."}),
+            "source": (frame_sources(), {"video_upload": True,  # today's frontend: an upload button, as Load Video's
+                                         "tooltip": "A folder of images (shown as 'name/') or a video file in "
+                                                    "ComfyUI's input folder, or the bundled sample clip. Upload a "
+                                                    "video, or put clips in input/ and refresh the page."}),
             "start": ("INT", {"default": 0, "min": 0, "max": 1_000_000, "tooltip": "First frame to load "
                                                                                    "(0 = the first frame of the clip)."}),
             "count": ("INT", {"default": 0, "min": 0, "max": 1_000_000, "tooltip": "How many frames to load at "
@@ -110,8 +129,9 @@ class PatchToonLoadFrames:
         return check_source(source)
 
     def load(self, source, start, count, every_nth, max_side):
-        frames, _names = read_frames(source_path(source), start, count, every_nth, max_side, what="source")
-        return (frames, frames.shape[0])
+        path = source_path(source)
+        frames, _names = read_frames(path, start, count, every_nth, max_side, what="source")
+        return (frames, frames.shape[0], (FrameSource(path, "source").fps or 25.0) / every_nth)
 
 
 class PatchToonSelectFrames:

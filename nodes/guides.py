@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from patch_training.errors import PatchToonError
-from patch_training.guides.guide_set import make_guide_set
-from patch_training.guides import GUIDE_CHANNELS, GuideSpec, parse_guides
+from patch_training.guides.auto import AUTO, is_auto
+from patch_training.guides.guide_set import choose_spec, make_guide_set
+from patch_training.guides import DEFAULT_GUIDES, GUIDE_CHANNELS, GuideSpec, parse_guides
 from patch_training.guides.spec import FLOW_PRESET_NAMES
 from ._common import PATCH_GUIDES, PATCH_KEYFRAMES, ROOT, guide_reporter
 
+log = logging.getLogger(__name__)
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(GuideSpec)}
-GUIDES_TIP = (f"Which guides, comma-separated, in channel order: {', '.join(GUIDE_CHANNELS)}. gauss: coloured blobs "
+GUIDES_TIP = (f"auto (default): chosen from the keyframes: {', '.join(DEFAULT_GUIDES)}, plus page when the stylized "
+              "texture stays fixed on the page while the content moves (the node's text says what was chosen and "
+              f"why). Or the guides by name, comma-separated, in channel order: {', '.join(GUIDE_CHANNELS)}. gauss: coloured blobs "
               "placed on the keyframes and carried along the motion (keeps parts of the frame apart); edges: edge "
               "strength; denoise: the frame smoothed along the motion (less flicker from noise); warp: the "
               "stylized keyframes carried along the motion (needs 2 or more keyframes); page: what the stylized "
@@ -24,7 +29,7 @@ def _simple_inputs() -> dict:
         "keyframes": (PATCH_KEYFRAMES, {"tooltip": "The keyframes from Make Keyframes: the guides start from them "
                                                    "(their masks place the blobs; 'warp' and 'page' use their "
                                                    "images)."}),
-        "guides": ("STRING", {"default": ", ".join(DEFAULTS["guides"]), "tooltip": GUIDES_TIP}),
+        "guides": ("STRING", {"default": AUTO, "tooltip": GUIDES_TIP}),
         "seed": ("INT", {"default": DEFAULTS["seed"], "min": 0, "max": 2**31 - 1,
                          "tooltip": "Seeds the Gaussian blobs' colours and places; the same seed gives the same guides."}),
         "flow_preset": (list(FLOW_PRESET_NAMES), {"default": DEFAULTS["flow_preset"],
@@ -51,17 +56,23 @@ class PatchToonGuides:
 
     @classmethod
     def VALIDATE_INPUTS(cls, guides):
+        if is_auto(guides):
+            return True
         try:
             if not parse_guides(guides):
-                return "guides: expected at least one guide name, e.g. 'gauss, edges'."
+                return "guides: expected 'auto' or at least one guide name, e.g. 'gauss, edges'."
         except PatchToonError as error:
             return str(error)
         return True
 
     def compute(self, frames, keyframes, guides, **settings):
-        spec = GuideSpec(guides=parse_guides(guides), **settings)
-        guide_set = make_guide_set(frames, spec, keyframes, on_progress=guide_reporter())
-        return (guide_set, guide_set.preview())
+        spec, choice = choose_spec(guides, frames, keyframes, **settings)
+        if choice is not None:
+            log.info("patch-toon Compute Guides: %s", choice.describe())
+        guide_set = make_guide_set(frames, spec, keyframes, on_progress=guide_reporter(), choice=choice)
+        result = (guide_set, guide_set.preview())
+        # What auto chose, and why, on the node (the page shows a node's ui text): guides named need no message.
+        return {"ui": {"text": [choice.describe()]}, "result": result} if choice is not None else result
 
 
 class PatchToonGuidesAdvanced(PatchToonGuides):

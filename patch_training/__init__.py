@@ -33,10 +33,11 @@ _EXPORTS = {
     "read_frames": "frames.selection", "suggest_keyframes": "frames.suggest",
     "align_keyframe": "frames.align", "make_aligned_keyframes": "frames.align", "Alignment": "frames.align",
     "AlignmentReport": "frames.align",
+    "make_sheet": "frames.sheets", "split_sheet": "frames.sheets", "sheet_layout": "frames.sheets",
     # guides
     "GuideSpec": "guides.spec", "parse_guides": "guides.spec", "compute_flow": "guides.flow",
     "compute_guides": "guides.compute", "detect_shots": "guides.shots", "GuideSet": "guides.guide_set",
-    "make_guide_set": "guides.guide_set",
+    "make_guide_set": "guides.guide_set", "choose_guides": "guides.auto", "GuideChoice": "guides.auto",
     # stylize (the whole-clip `stylize` is `patch_training.stylize.stylize`: the stage's package has its name)
     "stylize_stream": "stylize.stream", "model_guides": "stylize.needs",
     # train
@@ -44,6 +45,7 @@ _EXPORTS = {
     "fit_style_stream": "train.stream",
     # files to files
     "TrainOptions": "pipeline.train_files", "train_from_files": "pipeline.train_files",
+    "output_writer": "pipeline.stylize_files", "stylize_files": "pipeline.stylize_files",
     # batch
     "read_manifest": "batch.manifest", "run_batch": "batch.run",
 }

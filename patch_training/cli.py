@@ -1,5 +1,5 @@
-"""Command line: `python -m patch_training train | stylize | suggest | batch | info`. Progress on stderr, results on
-stdout."""
+"""Command line: `python -m patch_training train | stylize | guides | suggest | sheet | batch | info`. Progress on
+stderr, results on stdout."""
 from __future__ import annotations
 
 import argparse
@@ -14,12 +14,16 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_TILE, DEVICE_HELP, DEVICES, PRECISIONS, StylizeOptions
 from .errors import OutputExistsError, PatchToonError
-from .frames.sources import FrameSource
+from .frames.selection import SYNTAX, parse_indices, read_frames_at
+from .frames.sheets import DEFAULT_MAX_SIDE, make_sheet, split_sheet
+from .frames.sources import FrameSource, read_image, to_tensor, to_uint8
+from .guides import GuideSpec
+from .guides.auto import choose_guides
 from .frames.suggest import check_count, suggest_keyframes
-from .frames.writers import VIDEO_CODECS, FrameWriter
+from .frames.writers import IMAGE_FORMATS, VIDEO_CODECS, FrameWriter, check_image_path, save_image
 from .model.checkpoint import load_model, read_metadata, save_model
-from .pipeline.stylize_files import stylize_files
-from .pipeline.train_files import TrainOptions, align_of, read_keyframes, train_from_files
+from .pipeline.stylize_files import output_writer, stylize_files
+from .pipeline.train_files import TrainOptions, align_of, frames_at, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
 from .train.progress import TrainProgress
 from .train.warm_start import weights_sha256
@@ -90,7 +94,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     save_model(model, out, overwrite=args.overwrite)
     s = model.summary.to_dict()
     print(json.dumps({"model": str(out), "steps": s["steps"], "seconds": s["seconds"], "preset": s["preset"],
-                      "guides": options.spec().describe(), "final_losses": s["final_losses"],
+                      "guides": GuideSpec.from_dict(model.guides).describe() if model.guides else "rgb",
+                      **({"guides_auto": s["guides_auto"]} if "guides_auto" in s else {}),
+                      "final_losses": s["final_losses"],
                       **({"warm_start": s["warm_start"]} if "warm_start" in s else {}),
                       **({"prior": s["prior"]} if s.get("prior") else {})}))
     return 0
@@ -110,7 +116,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
     # Frames go to a hidden staging place beside --out and are moved into place at the end: an error or
     # Ctrl-C half-way leaves no partial results behind (frames.writers.FrameWriter).
-    writer = FrameWriter(args.out, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
+    writer = output_writer(args.out, source, args.fps, overwrite=args.overwrite)
     for path in writer.removed:
         print(f"note: removed {path}, left by an interrupted run", file=sys.stderr)
     note = scale_note(model, source.size)
@@ -127,6 +133,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     done = stylize_files(model, source, [writer], options, keyframes, scratch=args.scratch, on_progress=report)
     bar.show(1.0, f"{done}/{done} frames", force=True)
     bar.close()
+    for note in writer.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(json.dumps({"out": str(writer.out), "frames": done, "seconds": round(time.monotonic() - start, 3)}))
     return 0
 
@@ -147,6 +155,64 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(json.dumps(result.as_dict()))
+    return 0
+
+
+def cmd_sheet_make(args: argparse.Namespace) -> int:
+    source = FrameSource(args.frames, "--frames")
+    picked = parse_indices(args.indices, len(source), "--indices")
+    out = check_image_path(args.out, args.overwrite)  # before any frame is read
+    frames, _ = read_frames_at(source, picked)
+    sheet = make_sheet(frames, args.max_side)
+    save_image(out, to_uint8(sheet)[0], overwrite=args.overwrite, what="--out")
+    height, width = sheet.shape[1:3]
+    print(json.dumps({"sheet": str(out), "width": width, "height": height, "indices": picked,
+                      "frame_size": [frames.shape[2], frames.shape[1]], "max_side": args.max_side}))
+    return 0
+
+
+def cmd_sheet_split(args: argparse.Namespace) -> int:
+    source = FrameSource(args.frames, "--frames")
+    picked = parse_indices(args.indices, len(source), "--indices")
+    out = Path(args.out)
+    targets = [out / f"{source.stems[i]}.png" for i in picked]
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--out: {out} exists and is not a folder. Give a folder for the keyframes.")
+    taken = [str(t) for t in targets if t.exists()]
+    if taken and not args.overwrite:
+        raise OutputExistsError(f"--out: {', '.join(taken[:5])}{' ...' if len(taken) > 5 else ''} already "
+                                f"exist{'s' if len(taken) == 1 else ''}; keyframes are never replaced silently. "
+                                f"Choose another folder, or add --overwrite to replace them.")
+    sheet_path = Path(args.sheet)
+    if not sheet_path.is_file():
+        raise PatchToonError(f"--sheet: {sheet_path} does not exist. Give the stylized sheet (an image file).")
+    sheet = to_tensor([read_image(sheet_path, "--sheet")])
+    frames, _ = read_frames_at(source, picked)
+    keyframes, notes = split_sheet(sheet, frames.shape[1:3], len(picked), args.max_side, frames=frames,
+                                   indices=picked)
+    writer = FrameWriter(out, overwrite=True)  # same names checked above: nothing else in the folder is touched
+    try:
+        for target, image in zip(targets, to_uint8(keyframes)):
+            writer.write(target.name, image)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps({"out": str(out), "keyframes": [t.name for t in targets], "indices": picked, "notes": notes}))
+    return 0
+
+
+def cmd_guides(args: argparse.Namespace) -> int:
+    source = FrameSource(args.frames, "--frames")
+    found, notes = read_keyframes(source, args.keyframes, args.masks)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    choice = choose_guides(frames_at(source, found.indices), found.images, found.masks)
+    print(choice.describe(), file=sys.stderr)
+    print(json.dumps({**choice.to_dict(), "guides": ",".join(("rgb",) + choice.guides),
+                      "keyframes": [source.names[i] for i in found.indices]}))
     return 0
 
 
@@ -217,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Few-shot patch-based video stylization (Texler et al. 2020).")
     parser.add_argument("--version", action="version", version=f"patch_training {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_train_command, _stylize_command, _suggest_command, _batch_command, _info_command):
+    for add in (_train_command, _stylize_command, _guides_command, _suggest_command, _sheet_command, _batch_command, _info_command):
         add(sub)
     return parser
 
@@ -253,7 +319,8 @@ def _stylize_command(sub) -> None:
     styl.add_argument("--model", required=True, help="model file (.safetensors) from train")
     styl.add_argument("--frames", required=True, help="folder of frames or a video file")
     styl.add_argument("--out", required=True, help="folder for the stylized frames (PNG, named like the frames), "
-                      f"or a video file ({', '.join(VIDEO_CODECS)})")
+                      f"or a video file ({', '.join(VIDEO_CODECS)}: H.264 with the source's audio where PyAV "
+                      "is installed, else OpenCV's mp4v)")
     styl.add_argument("--fps", type=float, default=0.0,
                       help="frame rate of a video --out (0: the source video's, 25 for a folder of frames)")
     styl.add_argument("--scratch", help="folder for the frames that wait for their next keyframe beyond 256 MB "
@@ -270,6 +337,15 @@ def _stylize_command(sub) -> None:
     styl.set_defaults(run=cmd_stylize)
 
 
+def _guides_command(sub) -> None:
+    guides = sub.add_parser("guides", help="which guides `train --guides auto` (the default) chooses for these "
+                            "keyframes, and why, without training")
+    guides.add_argument("--frames", required=True, help="folder of frames or a video file")
+    guides.add_argument("--keyframes", required=True, help="folder of stylized keyframes named like their frames")
+    guides.add_argument("--masks", help="folder of masks named like the keyframes (white = valid style)")
+    guides.set_defaults(run=cmd_guides)
+
+
 def _suggest_command(sub) -> None:
     suggest = sub.add_parser("suggest", help="which frames to stylize: every shot first, then where the clip "
                              "changes most (new content, camera moves)")
@@ -278,6 +354,27 @@ def _suggest_command(sub) -> None:
     suggest.add_argument("--have", help="frames already stylized, 0-based ('0, 31'; ranges and -1 as Select "
                          "Frames takes them): never suggested; the suggestion adds --count frames to them")
     suggest.set_defaults(run=cmd_suggest)
+
+
+def _sheet_command(sub) -> None:
+    sheet = sub.add_parser("sheet", help="keyframes on one sheet, to stylize them in one pass with an image model "
+                           "(they then agree with each other), and the stylized sheet cut back into keyframes")
+    verbs = sheet.add_subparsers(dest="verb", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--frames", required=True, help="folder of frames or a video file (the whole clip)")
+    common.add_argument("--indices", required=True, help=f"the keyframes, 0-based: {SYNTAX}; on the sheet in this "
+                        "order")
+    common.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="the sheet's longer side at most, in "
+                        f"pixels (default {DEFAULT_MAX_SIDE}); give split the value make was given")
+    common.add_argument("--overwrite", action="store_true", help="replace existing files of the same names")
+    make = verbs.add_parser("make", parents=[common], help="tile the keyframes into one image")
+    make.add_argument("--out", required=True, help=f"the sheet to write ({', '.join(IMAGE_FORMATS)})")
+    make.set_defaults(run=cmd_sheet_make)
+    split = verbs.add_parser("split", parents=[common], help="cut a stylized sheet back into keyframes at the "
+                             "frames' size, named like their frames (train --keyframes reads the folder)")
+    split.add_argument("--sheet", required=True, help="the stylized sheet (any size of the sheet's aspect)")
+    split.add_argument("--out", required=True, help="folder for the keyframes (PNG, named like the frames)")
+    split.set_defaults(run=cmd_sheet_split)
 
 
 def _batch_command(sub) -> None:

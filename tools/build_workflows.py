@@ -2,6 +2,8 @@
 
 Developers: `.venv/bin/python tools/build_workflows.py` (after `make test` has set up the test host). It
 starts the test ComfyUI server to read the nodes' inputs from /object_info, so the files match the nodes.
+The image-edit workflows use core nodes of today's ComfyUI that the 2024 server lacks (or has with fewer
+inputs): their definitions come from tests/fixtures/today_core_nodes.json (written from ComfyUI v0.8.0's source).
 """
 import json, sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from repo import REPO  # first: the repository root on sys.path
 sys.path.insert(0, str(REPO / "tests"))
 from comfy_host import ComfyServer
 from comfy_host.workflow import WIDGET_TYPES
+from support import todays_core_nodes
 
 SAMPLE_FRAMES, SAMPLE_KEYS = "[patch-toon sample] frames", "[patch-toon sample] keyframes"
 SAMPLE_MODEL = "[patch-toon sample] style"
@@ -20,6 +23,80 @@ SAMPLE_MODEL = "[patch-toon sample] style"
 SD15 = {"name": "v1-5-pruned-emaonly-fp16.safetensors", "directory": "checkpoints",
         "url": "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
                "v1-5-pruned-emaonly-fp16.safetensors?download=true"}
+# The image-edit models' files, as ComfyUI's own templates (flux_kontext_dev_basic, image_qwen_image_edit) name them.
+HF = "https://huggingface.co/"
+KONTEXT = [
+    {"name": "flux1-dev-kontext_fp8_scaled.safetensors", "directory": "diffusion_models",
+     "url": HF + "Comfy-Org/flux1-kontext-dev_ComfyUI/resolve/main/split_files/diffusion_models/"
+                 "flux1-dev-kontext_fp8_scaled.safetensors"},
+    {"name": "clip_l.safetensors", "directory": "text_encoders",
+     "url": HF + "comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors"},
+    {"name": "t5xxl_fp8_e4m3fn_scaled.safetensors", "directory": "text_encoders",
+     "url": HF + "comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp8_e4m3fn_scaled.safetensors"},
+    {"name": "ae.safetensors", "directory": "vae",
+     "url": HF + "Comfy-Org/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/ae.safetensors"},
+]
+QWEN_EDIT = [
+    {"name": "qwen_image_edit_fp8_e4m3fn.safetensors", "directory": "diffusion_models",
+     "url": HF + "Comfy-Org/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/diffusion_models/"
+                 "qwen_image_edit_fp8_e4m3fn.safetensors"},
+    {"name": "qwen_2.5_vl_7b_fp8_scaled.safetensors", "directory": "text_encoders",
+     "url": HF + "Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/"
+                 "qwen_2.5_vl_7b_fp8_scaled.safetensors"},
+    {"name": "qwen_image_vae.safetensors", "directory": "vae",
+     "url": HF + "Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/vae/qwen_image_vae.safetensors"},
+]
+SHEET_PROMPT = ("Redraw every picture of this sheet as a hand-inked comic illustration: bold black outlines, flat "
+                "colours, halftone shading. Keep each picture's layout, poses and framing exactly, and keep the grey "
+                "bands between the pictures.")
+SHEET_NOTE = ("\n\nMake Keyframe Sheet tiles frames 0, 14 and 31 into one image (2 x 2 tiles of 448 px here, a grey "
+              "gutter between them): the image model stylizes them in one pass, so they agree with each other and the "
+              "clip does not flicker where one keyframe hands over to the next. Split Keyframe Sheet cuts its result "
+              "back by proportion (a result at another size still splits) into keyframes at the frames' size; "
+              "Make Keyframes, Train Patch Model and Stylize Frames do the rest. More keyframes, smaller tiles: keep "
+              "max_side at the model's working size (1024) and give both sheet nodes the same value. The prompt asks to "
+              "keep the layout: a model that moves the pictures or crops the sheet breaks the split (Split Keyframe "
+              "Sheet then names both sizes).")
+
+
+def today_info(info):
+    """The 2024 server's /object_info with today's definitions of the core nodes the image-edit workflows use."""
+    return {**info, **todays_core_nodes()}
+
+
+def sheet_ends(g, first, sheet_id, image_id, label):
+    """Split Keyframe Sheet -> Make Keyframes -> Train -> Stylize -> Save (a second row), from the stylized image
+    of node image_id; node ids from `first` on."""
+    split, keys, train, styl, save, model, preview = range(first, first + 7)
+    g.add(preview, "PreviewImage", [1660, 180], None, [320, 320], "Stylized sheet")
+    g.add(split, "PatchToonSplitKeyframeSheet", [420, 640], ["0, 14, 31", 1024], [320, 130], converted=("indices",))
+    g.add(keys, "PatchToonMakeKeyframes", [780, 640], ["0, 14, 31"], [320, 120], converted=("indices",))
+    g.add(train, "PatchToonTrain", [1140, 640], ["fast", 120.0, 0, 0, "fixed", True], [330, 230])
+    g.add(styl, "PatchToonStylize", [1510, 640], [4, 0], [320, 130])
+    g.add(save, "SaveAnimatedWEBP", [1870, 640], [f"patch_toon/{label}", 15.0, True, 90, "default"], [420, 460])
+    g.add(model, "PatchToonSaveModel", [1510, 820], [f"{label}_style"], [320, 80])
+    g.link(image_id, 0, preview, "images")
+    g.link(image_id, 0, split, "sheet")
+    g.link(1, 0, split, "frames")
+    g.link(sheet_id, 1, split, "indices")
+    g.link(1, 0, keys, "frames")
+    g.link(split, 0, keys, "stylized")
+    g.link(split, 1, keys, "indices")
+    g.link(1, 0, train, "frames")
+    g.link(keys, 0, train, "keyframes")
+    g.link(train, 0, styl, "model")
+    g.link(1, 0, styl, "frames")
+    g.link(styl, 0, save, "images")
+    g.link(train, 0, model, "model")
+
+
+def sheet_start(g):
+    """Load Frames (node 1) -> Make Keyframe Sheet (node 2) -> Preview Image (node 3)."""
+    g.add(1, "PatchToonLoadFrames", [40, 80], [SAMPLE_FRAMES, 0, 0, 1, 0], [330, 180])
+    g.add(2, "PatchToonMakeKeyframeSheet", [40, 320], ["0, 14, 31", 1024], [330, 110])
+    g.add(3, "PreviewImage", [40, 480], None, [330, 330], "Keyframe sheet")
+    g.link(1, 0, 2, "frames")
+    g.link(2, 0, 3, "images")
 
 
 class Graph:
@@ -105,14 +182,16 @@ def build(info, out):
     g.add(6, "SaveAnimatedWEBP", [1540, 80], ["patch_toon/sample", 15.0, True, 90, "default"], [420, 460])
     g.add(7, "PatchToonSaveModel", [1170, 260], ["sample_style"], [320, 80])
     g.add(8, "PreviewImage", [1170, 400], None, [320, 340], "Training preview")
-    g.add(10, "PatchToonGuides", [420, 500], ["gauss, edges", 0, "fixed", "fast", True], [320, 200])
+    g.add(10, "PatchToonGuides", [420, 500], ["auto", 0, "fixed", "fast", True], [320, 200])
     g.add(11, "PreviewImage", [420, 740], None, [320, 320], "Gaussian guide")
     g.add(12, "PreviewImage", [1540, 580], None, [420, 240], "Whole clip (strip)")
     g.add(9, "Note", [40, 580], ["Train on the bundled sample and stylize it.\n\n"
         "The sample clip has 32 frames; frames 0, 14 and 31 were stylized by hand (the second Load Frames). "
         "Make Keyframes pairs each stylized image with its frame number, in the same order. Compute Guides "
         "follows the motion of the clip (coloured blobs carried from the keyframes, edges): they keep the style "
-        "on the right places and steady over time. Train Patch Model learns the style for 60 seconds (raise "
+        "on the right places and steady over time; with guides 'auto' it reads the keyframes to choose them (a "
+        "style fixed on the page, such as hatching or paper grain, gets the 'page' guide too) and its text says "
+        "what it chose and why. Train Patch Model learns the style for 60 seconds (raise "
         "'seconds' for finer detail), then Stylize Frames applies it to every frame. The animation goes to "
         "output/patch_toon/, the model to models/patch_toon/ (Load Patch Model stylizes this clip with it again; "
         "or from the command line: python -m patch_training stylize).\n\n"
@@ -161,17 +240,19 @@ def build(info, out):
     # 4 ------------------------------------------------------------------ a long clip, file to file
     g = Graph(info)
     g.add(1, "PatchToonLoadModel", [40, 80], [SAMPLE_MODEL], [360, 80])
-    g.add(2, "PatchToonStylizeFile", [450, 80], [SAMPLE_FRAMES, "patch_toon/video", "mp4 + png frames", 0.0, 4, 4, 0],
-          [360, 270])
+    g.add(2, "PatchToonStylizeFile", [450, 80], [SAMPLE_FRAMES, "patch_toon/video", "mp4 + png frames", 0.0, 4, 4, 0,
+                                                 ""], [360, 560])
     g.add(3, "PreviewImage", [860, 80], None, [420, 420], "A few stylized frames")
     g.add(4, "Note", [40, 400], ["Stylize a long clip, straight from file to file.\n\n"
         "Stylize Video File reads a video or a folder of frames from ComfyUI's input folder one frame at a time, "
-        "rebuilds the model's guides as it goes and writes an MP4 and/or PNG frames to output/patch_toon/: the "
+        "rebuilds the model's guides as it goes and writes an MP4 and/or PNG frames to output/patch_toon/ (the "
+        "MP4 is H.264 with the source's audio and this workflow inside, and plays on the node): the "
         "clip is never held in memory, so minutes of 1080p or 4K work (about 1.6 GB at 1080p, whatever the "
         "length). As shipped it stylizes the bundled sample with the bundled sample style. For your own footage: "
         "train a model on its keyframes (the command line streams long clips too: patch-toon train --frames "
         "clip.mp4 --keyframes keys/ --out ComfyUI/models/patch_toon/my_style.safetensors), pick it in Load Patch "
-        "Model and pick the clip in Stylize Video File. Cancel leaves nothing half-written."], [380, 300])
+        "Model and pick the clip in Stylize Video File (or type its path, or connect Load Video's VIDEO on today's "
+        "ComfyUI; its video output goes to Save Video). Cancel leaves nothing half-written."], [380, 330])
     g.link(1, 0, 2, "model")
     g.link(2, 0, 3, "images")
     g.save(out / "stylize_video_file.json")
@@ -244,6 +325,75 @@ def build(info, out):
     g.link(12, 0, 13, "images")
     g.link(11, 0, 14, "model")
     g.save(out / "diffusion_keyframes.json", models=[SD15])
+
+    # 6 ------------------------------------------------------------------ a keyframe sheet through Flux Kontext
+    g = Graph(today_info(info))
+    sheet_start(g)
+    g.add(4, "UNETLoader", [420, 80], [KONTEXT[0]["name"], "default"], [380, 90])
+    g.add(5, "DualCLIPLoader", [420, 210], [KONTEXT[1]["name"], KONTEXT[2]["name"], "flux", "default"], [380, 140])
+    g.add(6, "VAELoader", [420, 390], [KONTEXT[3]["name"]], [380, 60])
+    g.add(7, "CLIPTextEncode", [850, 80], [SHEET_PROMPT], [400, 200], "Style prompt")
+    g.add(8, "ConditioningZeroOut", [850, 320], None, [240, 30])
+    g.add(9, "VAEEncode", [850, 400], None, [210, 50])
+    g.add(10, "ReferenceLatent", [1290, 80], None, [210, 50])
+    g.add(11, "FluxGuidance", [1290, 180], [2.5], [240, 60])
+    g.add(12, "KSampler", [1290, 300], [42, "fixed", 20, 1.0, "euler", "simple", 1.0], [320, 260])
+    g.add(13, "VAEDecode", [1660, 80], None, [210, 50])
+    g.add(21, "Note", [40, 860], ["Keyframes stylized together by Flux Kontext, then propagated to every frame." + SHEET_NOTE +
+        "\n\nNeeds FLUX.1 Kontext [dev] (models/diffusion_models/), its two text encoders (models/text_encoders/) and "
+        "the Flux VAE (models/vae/): today's ComfyUI names the files in its missing-models dialog. The sheet goes to "
+        "the model at its own size (a multiple of 32, about 1 megapixel); FluxKontextImageScale is left out because "
+        "it crops the sheet to one of its preferred aspect ratios, which moves the tiles."], [760, 260])
+    g.link(4, 0, 12, "model")
+    g.link(5, 0, 7, "clip")
+    g.link(7, 0, 8, "conditioning")
+    g.link(2, 0, 9, "pixels")
+    g.link(6, 0, 9, "vae")
+    g.link(7, 0, 10, "conditioning")
+    g.link(9, 0, 10, "latent")
+    g.link(10, 0, 11, "conditioning")
+    g.link(11, 0, 12, "positive")
+    g.link(8, 0, 12, "negative")
+    g.link(9, 0, 12, "latent_image")
+    g.link(12, 0, 13, "samples")
+    g.link(6, 0, 13, "vae")
+    sheet_ends(g, 14, 2, 13, "kontext")
+    g.save(out / "flux_kontext_keyframe_sheet.json", models=KONTEXT)
+
+    # 7 ------------------------------------------------------------------ a keyframe sheet through Qwen-Image-Edit
+    g = Graph(today_info(info))
+    sheet_start(g)
+    g.add(4, "UNETLoader", [420, 80], [QWEN_EDIT[0]["name"], "default"], [380, 90])
+    g.add(5, "CLIPLoader", [420, 210], [QWEN_EDIT[1]["name"], "qwen_image", "default"], [380, 110])
+    g.add(6, "VAELoader", [420, 360], [QWEN_EDIT[2]["name"]], [380, 60])
+    g.add(7, "ModelSamplingAuraFlow", [850, 80], [3.0], [260, 60])
+    g.add(8, "CFGNorm", [850, 180], [1.0], [260, 60])
+    g.add(9, "TextEncodeQwenImageEdit", [850, 290], [SHEET_PROMPT], [400, 150], "Style prompt")
+    g.add(10, "TextEncodeQwenImageEdit", [850, 480], [""], [400, 100], "Negative prompt")
+    g.add(11, "VAEEncode", [1290, 80], None, [210, 50])
+    g.add(12, "KSampler", [1290, 180], [42, "fixed", 20, 2.5, "euler", "simple", 1.0], [320, 260])
+    g.add(13, "VAEDecode", [1660, 80], None, [210, 50])
+    g.add(21, "Note", [40, 860], ["Keyframes stylized together by Qwen-Image-Edit, then propagated to every frame." +
+        SHEET_NOTE + "\n\nNeeds Qwen-Image-Edit (models/diffusion_models/), its Qwen2.5-VL text encoder "
+        "(models/text_encoders/) and the Qwen-Image VAE (models/vae/): today's ComfyUI names the files in its "
+        "missing-models dialog. 20 steps at cfg 2.5, as ComfyUI's own Qwen-Image-Edit template runs it without the "
+        "Lightning LoRA."], [760, 260])
+    g.link(4, 0, 7, "model")
+    g.link(7, 0, 8, "model")
+    g.link(8, 0, 12, "model")
+    for encoder in (9, 10):
+        g.link(5, 0, encoder, "clip")
+        g.link(6, 0, encoder, "vae")
+        g.link(2, 0, encoder, "image")
+    g.link(2, 0, 11, "pixels")
+    g.link(6, 0, 11, "vae")
+    g.link(9, 0, 12, "positive")
+    g.link(10, 0, 12, "negative")
+    g.link(11, 0, 12, "latent_image")
+    g.link(12, 0, 13, "samples")
+    g.link(6, 0, 13, "vae")
+    sheet_ends(g, 14, 2, 13, "qwen_edit")
+    g.save(out / "qwen_image_edit_keyframe_sheet.json", models=QWEN_EDIT)
 
 
 if __name__ == "__main__":

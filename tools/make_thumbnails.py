@@ -19,7 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from patch_training import FrameSource, load_model, model_guides, suggest_keyframes, to_uint8  # noqa: E402
+from patch_training import (FrameSource, load_model, make_sheet, model_guides, suggest_keyframes,  # noqa: E402
+                            to_uint8)
 from patch_training.stylize.tiled import stylize  # noqa: E402
 
 SAMPLE = REPO / "example_workflows" / "assets" / "sample"
@@ -130,6 +131,20 @@ def diffusion_keyframes(frames) -> Card:
     return card
 
 
+def keyframe_sheet(model: str, frames, keys, result) -> Card:
+    """The sheet of the three keyframes, and the same sheet painted (the sample's hand-painted keyframes stand in
+    for the model's result), then the clip stylized."""
+    card = Card(f"One keyframe sheet through {model}")
+    sheets = [to_uint8(make_sheet(images[list(KEYS)] if len(images) > len(KEYS) else images))[0]
+              for images in (frames, keys)]
+    row(card, sheets, 34, 120, ("3 keyframes on one sheet", "stylized in one pass"), gap=16, arrows=True)
+    card.text((SIZE[0] // 2, 190), "Split Keyframe Sheet  >  Make Keyframes  >  Train  >  Stylize", 11, INK, "ma")
+    strip = [result[t] for t in np.linspace(0, len(result) - 1, 5).round().astype(int)]
+    row(card, strip, 210, 56, gap=4)
+    card.text((SIZE[0] // 2, 276), "keyframes that agree: no flicker where one hands over", 11, MUTED, "ma")
+    return card
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "example_workflows")
@@ -138,7 +153,8 @@ def main() -> int:
     model = load_model(SAMPLE / "sample_style.safetensors")
     # fp32 on one CPU thread: the same pictures on any machine (bf16 autocast depends on the CPU).
     result = to_uint8(stylize(model, clip, model_guides(model, clip), device="cpu", precision="fp32", threads=1))
-    frames, keys = to_uint8(clip), to_uint8(FrameSource(SAMPLE / "keyframes").read_all())
+    keys_clip = FrameSource(SAMPLE / "keyframes").read_all()
+    frames, keys = to_uint8(clip), to_uint8(keys_clip)
     suggested = suggest_keyframes(clip, 3).indices
     cards = {
         "train_and_stylize_sample": train_and_stylize_sample(frames, keys, result),
@@ -146,6 +162,8 @@ def main() -> int:
         "stylize_video_file": stylize_video_file(frames, result),
         "suggest_keyframes": suggest(frames, list(suggested)),
         "diffusion_keyframes": diffusion_keyframes(frames),
+        "flux_kontext_keyframe_sheet": keyframe_sheet("Flux Kontext", clip, keys_clip, result),
+        "qwen_image_edit_keyframe_sheet": keyframe_sheet("Qwen-Image-Edit", clip, keys_clip, result),
     }
     missing = sorted(p.stem for p in args.out.glob("*.json") if p.stem not in cards)
     if missing:

@@ -1,6 +1,7 @@
 // Node messages on the node: after one of the pack's nodes (type "PatchToon...") runs, the lines it
 // returned in its `ui` dict appear in a small read-only text box at the bottom of the node ("text":
-// Suggest Keyframes' suggestion, Make Keyframes' notes, Stylize Video File's files; "patch_model":
+// Suggest Keyframes' suggestion, Make Keyframes' notes, the guides Compute Guides chose (guides auto), Stylize Video
+// File's files; "patch_model":
 // the file Save Patch Model wrote), and on today's frontend also as a toast. Neither frontend shows a
 // node's ui.text by itself.
 //
@@ -9,7 +10,7 @@
 // The box is not a node input: it is left out of the prompt and of the saved workflow's widgets_values.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { css, el } from "./dom.js";
+import { css, el, omitFromSavedValues } from "./dom.js";
 import { toast } from "./notify.js";
 
 const PREFIX = "PatchToon";
@@ -110,17 +111,7 @@ app.registerExtension({
       return result;
     };
 
-    // The 2024 frontend saves every widget's value by position: leave the box's slot out, so that the
-    // saved workflow holds the node's own widget values only (and loads back into them).
-    const onSerialize = nodeType.prototype.onSerialize;
-    nodeType.prototype.onSerialize = function (data) {
-      const result = onSerialize?.apply(this, arguments);
-      const widgets = this.widgets ?? [];
-      const index = widgets.findIndex((w) => w.name === WIDGET_NAME);
-      if (index >= 0 && Array.isArray(data?.widgets_values) && data.widgets_values.length === widgets.length) {
-        data.widgets_values.splice(index, 1);
-      }
-      return result;
-    };
+    // Saved workflows hold the node's own widget values only (and load back into them).
+    omitFromSavedValues(nodeType, WIDGET_NAME);
   },
 });

@@ -108,6 +108,24 @@ def read_frames(path: str | Path, start: int = 0, count: int = 0, every_nth: int
     return to_tensor(images), names
 
 
+def read_frames_at(source: FrameSource, indices: list[int]) -> tuple[torch.Tensor, list[str]]:
+    """The frames at `indices` (in that order) of a clip: [K, H, W, 3] float32 0..1 and their file names. Only those
+    frames are decoded. Raises FramesError when a video holds fewer frames than its header announced."""
+    found = dict(_decode(source, sorted(indices)))
+    names = [source.names[i] for i in indices]
+    missing = [i for i, name in zip(indices, names) if name not in found]
+    if missing:
+        raise FramesError(f"{source.what}: frames {_shown(missing)} could not be decoded from {source.path} (OpenCV "
+                          f"decoded fewer frames than the video's header announces). Pick earlier frames.")
+    for name in names:
+        if found[name].shape[:2] != tuple(source.size):
+            image = found[name]
+            raise FramesError(f"{source.what}: all frames must have one size; {name} is {image.shape[1]}x"
+                              f"{image.shape[0]}, the first frame is {source.size[1]}x{source.size[0]}. Resize the "
+                              f"frames to one size.")
+    return to_tensor([found[name] for name in names]), names
+
+
 def _decode(source: FrameSource, wanted: list[int]):
     if source.files is not None:
         for i in wanted:

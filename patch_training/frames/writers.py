@@ -12,14 +12,13 @@ import shutil
 import socket
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from ..errors import OutputExistsError, PatchToonError
+from .video_out import OPENCV_CODECS, open_video
 
-# OpenCV's bundled FFmpeg writes these without any system codec (checked with opencv-python-headless 4.10).
-VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
+VIDEO_CODECS = OPENCV_CODECS  # the video file suffixes a writer takes (H.264 through PyAV where it can)
 
 
 def is_video_path(path: str | os.PathLike) -> bool:
@@ -62,14 +61,16 @@ class FrameWriter:
     """Stylized frames to `out`: a folder (one image per frame, under the frame's name) or a video file.
 
     overwrite: replace files of the same names in a non-empty folder / an existing video. fps: the video's
-    frame rate. tag: added to the staging place's name, after this machine's name (several writers of one
+    frame rate. audio_from: a video file whose audio the video carries (when it has audio); metadata: tags
+    written into the video (values that are not strings as JSON); both only with PyAV (frames.video_out). tag: added to the staging place's name, after this machine's name (several writers of one
     process into one folder on storage shared by machines: batch segments). Raises OutputExistsError before
     anything is written when `out` is in the way.
     """
 
     def __init__(self, out: str | os.PathLike, fps: float = 25.0, overwrite: bool = False, what: str = "--out",
-                 tag: str = ""):
+                 tag: str = "", audio_from: str | os.PathLike | None = None, metadata: dict | None = None):
         self.out, self.fps, self.what = Path(out), float(fps), what
+        self.audio_from, self.metadata = (None if audio_from is None else Path(audio_from)), metadata
         self.video = is_video_path(self.out)
         if self.video:
             if self.out.exists() and (self.out.is_dir() or not overwrite):
@@ -89,6 +90,8 @@ class FrameWriter:
                                           f"{self.out.suffix if self.video else ''}")
         self._video = None
         self.count = 0
+        self.codec: str | None = None  # the video's codec once its first frame is written: h264, mp4v or MJPG
+        self.notes: list[str] = []  # what a user should know of the video (frames.video_out), after the first frame
         if not self.video:
             self.staging.mkdir()
 
@@ -96,13 +99,11 @@ class FrameWriter:
         """One frame, uint8 RGB [H, W, 3]: under `name` in a folder, or the next frame of the video."""
         if self.video:
             if self._video is None:
-                h, w = image.shape[:2]
-                fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.out.suffix.lower()])
-                self._video = cv2.VideoWriter(str(self.staging), fourcc, self.fps, (w, h))
-                if not self._video.isOpened():
-                    raise PatchToonError(f"{self.what}: OpenCV cannot write {self.out.suffix} video here. Write a "
-                                         f"folder of frames, or another of {', '.join(VIDEO_CODECS)}.")
-            self._video.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                self._video = open_video(self.staging, self.out.suffix, self.fps, image.shape[:2], self.audio_from,
+                                         self.metadata, self.what)
+                self.codec = self._video.codec
+                self.notes.extend(self._video.notes)
+            self._video.write(image)
         else:
             Image.fromarray(image).save(self.staging / name)
         self.count += 1
@@ -111,7 +112,7 @@ class FrameWriter:
         """Move everything written into place."""
         if self.video:
             if self._video is not None:
-                self._video.release()
+                self._video.close()
                 self._video = None
             os.replace(self.staging, self.out)
             return
@@ -123,9 +124,41 @@ class FrameWriter:
     def abort(self) -> None:
         """Remove everything written; the output stays as it was."""
         if self._video is not None:
-            self._video.release()
+            self._video.abort()
             self._video = None
         if self.staging.is_dir():
             shutil.rmtree(self.staging, ignore_errors=True)
         else:
             self.staging.unlink(missing_ok=True)
+
+
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def check_image_path(path: str | os.PathLike, overwrite: bool = False, what: str = "--out") -> Path:
+    """`path` if save_image may write there (an image suffix; not an existing file unless `overwrite`), else raises
+    PatchToonError / OutputExistsError naming `what`."""
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_FORMATS:
+        raise PatchToonError(f"{what}: expected an image file name ending in {', '.join(IMAGE_FORMATS)}, received "
+                             f"{path.name!r}.")
+    if path.exists() and (path.is_dir() or not overwrite):
+        raise OutputExistsError(f"{what}: {path} already exists; it is never replaced silently. Choose another "
+                                f"name, or add --overwrite to replace it.")
+    return path
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray, overwrite: bool = False, what: str = "--out") -> Path:
+    """One uint8 RGB image [H, W, 3] to `path` (PNG, JPEG or WEBP by its suffix), written beside it under a hidden
+    name and moved into place: never half-written. Raises OutputExistsError when `path` exists and not
+    `overwrite`, PatchToonError on another suffix."""
+    path = check_image_path(path, overwrite, what)
+    kind = IMAGE_FORMATS[path.suffix.lower()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.name}.{os.getpid()}.partial"
+    try:
+        Image.fromarray(image).save(staging, kind, **({"quality": 95} if kind != "PNG" else {}))
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return path

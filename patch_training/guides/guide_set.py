@@ -18,19 +18,23 @@ import torch.nn.functional as F
 from ..errors import GuideError, MaskError
 from ..keyframes import Keyframes
 from . import GuideProgress, GuideSpec, compute_flow, compute_guides, training_guides
+from .auto import GuideChoice, choose_guides, is_auto
+from .spec import parse_guides
 
 
 @dataclass(frozen=True)
 class GuideSet:
     """spec: how the guides were made; guides: [T, H, W, G] float32 0..1 for every frame; keyframe_indices: the
     keyframes they were made for; training: [K, H, W, G] rows at those keyframes as training sees them;
-    masks: the keyframes' masks as stored in a model (encode_guide_masks), which placed the Gaussian blobs, or None."""
+    masks: the keyframes' masks as stored in a model (encode_guide_masks), which placed the Gaussian blobs, or None;
+    choice: what `guides: auto` chose and why (guides.auto.GuideChoice), None for guides given by name."""
 
     spec: GuideSpec
     guides: torch.Tensor
     keyframe_indices: tuple[int, ...]
     training: torch.Tensor
     masks: torch.Tensor | None = None
+    choice: GuideChoice | None = None
 
     def check_keyframes(self, keyframe_indices) -> None:
         """Raise GuideError unless the guides were computed for these keyframes (they place the guides' patterns)."""
@@ -47,9 +51,20 @@ class GuideSet:
         return first if stop - start == 3 else first[..., :1].expand(*first.shape[:3], 3).contiguous()
 
 
+def choose_spec(guides: str, frames: torch.Tensor, keyframes: Keyframes, **settings) -> tuple[GuideSpec, GuideChoice | None]:
+    """The GuideSpec of a `guides` text ('gauss, edges', or 'auto': guides.auto.choose_guides on the keyframes)
+    with the other GuideSpec fields `settings`, and the choice auto made (None for guides given by name).
+    frames: [T, H, W, 3], the clip the keyframes index. Raises GuideError."""
+    if not is_auto(guides):
+        return GuideSpec(guides=parse_guides(guides), **settings), None
+    choice = choose_guides(frames[list(keyframes.indices)], keyframes.images, keyframes.masks)
+    return GuideSpec(guides=choice.guides, **settings), choice
+
+
 def make_guide_set(frames: torch.Tensor, spec: GuideSpec, keyframes: Keyframes,
-                   on_progress=None) -> GuideSet:
+                   on_progress=None, choice: GuideChoice | None = None) -> GuideSet:
     """Guides of `frames` [T, H, W, 3] for `keyframes` (indices, masks, stylized images for 'warp').
+    choice: what `guides: auto` chose (choose_spec), kept in the GuideSet for the model's summary.
 
     on_progress(GuideProgress) as in guides.compute_guides (it may raise to cancel).
     Raises FramesError, KeyframeError, MaskError or GuideError with the input named.
@@ -68,7 +83,7 @@ def make_guide_set(frames: torch.Tensor, spec: GuideSpec, keyframes: Keyframes,
     guides = compute_guides(*args, flow=flow, on_progress=on_progress)
     training = (training_guides(*args, flow=flow) if spec.needs_keyframe_images
                 else guides[list(keyframes.indices)])
-    return GuideSet(spec, guides, tuple(keyframes.indices), training, code)
+    return GuideSet(spec, guides, tuple(keyframes.indices), training, code, choice)
 
 
 # Longer side of a stored guide mask. The masks only place blobs of std 5 % of the frame's size (GuideSpec's

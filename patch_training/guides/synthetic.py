@@ -58,3 +58,25 @@ def move_image(image: np.ndarray, motion: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     out = cv2.warpAffine(image, motion, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(h, w, -1)
+
+
+def grain(h: int, w: int, seed: int = 7) -> np.ndarray:
+    """[H, W] float32 0..1: fine grain (detail of 1-3 px), deterministic; a paper's or a screen's texture."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.8)
+    return np.clip(0.5 + noise / (4 * noise.std() + 1e-6), 0, 1)
+
+
+def textured_style(frames: torch.Tensor, motions: list[np.ndarray], on_page: bool, seed: int = 7) -> torch.Tensor:
+    """A grey style of an affine_clip: the content's tone times a fine grain, [T, H, W, 3] float32 0..1. on_page:
+    the grain stays fixed in image space (paper, a hatching screen) while the content moves; else the grain
+    moves with the content (motions as affine_clip returns them), like a texture painted on the objects."""
+    x = frames.numpy()
+    h, w = x.shape[1:3]
+    canvas = grain(h, w, seed)
+    out = []
+    for t in range(x.shape[0]):
+        tex = canvas if on_page else move_image(canvas, motions[t])[..., 0]
+        tone = x[t] @ np.array([0.299, 0.587, 0.114], np.float32)
+        out.append(np.clip(tone * (0.4 + 1.2 * tex), 0, 1))
+    return torch.from_numpy(np.repeat(np.stack(out)[..., None], 3, -1).astype(np.float32))

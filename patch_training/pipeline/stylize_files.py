@@ -29,6 +29,23 @@ def output_names(source: FrameSource, count: int) -> list[str]:
     return [f"{Path(name).stem}.png" for name in source.names[:count]]
 
 
+def output_writer(out: str | Path, source: FrameSource, fps: float = 0.0, metadata: dict | None = None,
+                  overwrite: bool = False, what: str = "--out") -> FrameWriter:
+    """The writer of `source` stylized into `out` (a folder, or a video file, frames.writers.FrameWriter).
+
+    A video runs at `fps` (0 = the source video's, 25 for a folder of frames) and carries the source video's
+    audio while its speed is kept (fps 0 or the source's own); `metadata`: tags written into it (ComfyUI's prompt
+    and workflow). What a user should know (no audio, odd sizes padded, no H.264) is in the writer's notes."""
+    keeps_speed = source.fps is not None and (not fps or abs(fps - source.fps) < 1e-3)
+    video_source = source.files is None
+    writer = FrameWriter(out, fps or source.fps or 25.0, overwrite, what,
+                         audio_from=source.path if video_source and keeps_speed else None, metadata=metadata)
+    if writer.video and video_source and not keeps_speed:
+        writer.notes.append(f"the source's audio (if any) was left out: fps {fps:g} changes the speed of the clip "
+                            f"({source.fps:g} frames/s); fps 0 keeps it and the audio")
+    return writer
+
+
 def check_stylize_memory(model: StyleModel, source: FrameSource, options: StylizeOptions) -> None:
     """Raise MemoryLimitError, before anything is read, unless stylizing `source` as a stream fits in memory."""
     spec = guide_spec_of(model)

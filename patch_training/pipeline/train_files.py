@@ -14,6 +14,7 @@ from ..errors import ConfigError, FramesError, PatchToonError
 from ..frames.align import ALIGN_MODES, make_aligned_keyframes
 from ..frames.sources import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
 from ..guides import DEFAULT_GUIDES, GuideSpec, parse_guides
+from ..guides.auto import AUTO, GuideChoice, choose_guides, is_auto
 from ..keyframes import Keyframes, make_keyframes
 from ..model.networks import StyleModel
 from ..train.fit import check_training_memory, describe_shots, fit_style
@@ -36,8 +37,10 @@ class TrainOptions:
     training nodes' inputs of the same meaning (a test checks the names) are these, with these defaults."""
 
     preset: str = _option("fast", "network size (default fast)", choices=sorted(PRESETS))
-    guides: str = _option(DEFAULT_GUIDE_LIST, "input channels: rgb plus any of gauss,edges,denoise,warp,page "
-                          "(default %(default)s); 'rgb' alone: the frames only, any frame size at stylization")
+    guides: str = _option(AUTO, "input channels: auto (default: chosen from the keyframes: "
+                          f"{DEFAULT_GUIDE_LIST}, plus page for a style fixed on the page; a warm start keeps its "
+                          "model's), or rgb plus any of gauss,edges,denoise,warp,page; 'rgb' alone: the frames only, "
+                          "any frame size at stylization")
     loss: str = _option("auto", "loss terms (auto: paper for reference, structure otherwise)",
                         choices=["auto", *sorted(LOSS_PRESETS)])
     steps: int = _option(0, "train for this many steps (0: no step limit)", budget=True)
@@ -65,7 +68,11 @@ class TrainOptions:
                          "is not learned from; a keyframe that shows other content is refused), off (used as "
                          "given; default auto)", choices=list(ALIGN_MODES))
 
-    def spec(self) -> GuideSpec:
+    def spec(self, choice: GuideChoice | None = None) -> GuideSpec:
+        """The guides named, or for guides 'auto' those `choice` made (before the choice: the default guides, what
+        the checks made before the keyframes are read assume). Raises GuideError for unknown names."""
+        if is_auto(self.guides):
+            return GuideSpec(guides=choice.guides if choice is not None else DEFAULT_GUIDES, seed=self.seed)
         return GuideSpec(guides=parse_guides(self.guides), seed=self.seed)
 
     def config(self) -> TrainConfig:
@@ -105,7 +112,7 @@ def read_keyframes(source: FrameSource, keyframe_dir: str | Path, mask_dir: str 
     if align == "off":
         return make_keyframes(indices, torch.stack(images), None if masks is None else torch.stack(masks),
                               frames=shape)
-    return make_aligned_keyframes(indices, images, masks, shape, "auto", frames_at=_frames_at(source, indices),
+    return make_aligned_keyframes(indices, images, masks, shape, "auto", frames_at=frames_at(source, indices),
                                   names=[f"{what[0]} {name}" for name in styled])
 
 
@@ -114,21 +121,6 @@ def align_of(model: StyleModel) -> str:
     'warp' guide sees them as training did)."""
     reports = model.summary.alignment or []
     return "auto" if any(r.get("action") != "off" for r in reports) else "off"
-
-
-def _frames_at(source: FrameSource, indices: list[int]) -> torch.Tensor:
-    """The frames `indices` of a clip, [K, H, W, 3] float32, read in one pass that stops after the last."""
-    wanted, found = set(indices), {}
-    for t, (_, image) in enumerate(source.images()):
-        if t in wanted:
-            found[t] = image
-        if t >= max(indices):
-            break
-    missing = sorted(wanted - set(found))
-    if missing:
-        raise FramesError(f"{source.what}: the clip has fewer frames than its names say; frames {missing} of the "
-                          f"keyframes could not be read.")
-    return to_tensor([found[t] for t in indices])
 
 
 def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Path | None, options: TrainOptions,
@@ -142,7 +134,8 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
     (fit_style_stream). init: a trained model to continue (warm start). Raises FramesError, KeyframeError,
     MaskError, ConfigError, GuideError, WarmStartError."""
     log = log or (lambda line: None)
-    spec = options.spec()
+    choice = init_choice(init) if init is not None and is_auto(options.guides) else None
+    spec = options.spec(choice)
     config = options.config()
     source = FrameSource(frames, "--frames")
     stylized = [p for p in Path(keyframes).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
@@ -155,6 +148,13 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
         check_init(init, config.generator(3 + spec.channels, init.config), spec.to_dict() if spec.guides else None)
         log(f"warm start: continuing {init.source or 'the given model'} ({steps_total(init.summary)} steps)")
     found, notes = read_keyframes(source, keyframes, masks, align=options.align)
+    if is_auto(options.guides) and choice is None:
+        choice = choose_guides(frames_at(source, found.indices), found.images, found.masks)
+        spec = options.spec(choice)
+        if spec.needs_keyframe_images:  # the whole clip is read for the 'page' guide's leave-one-out rows
+            check_training_memory(len(source), *source.size, keys, config, spec=spec, frames_held=False)
+    if choice is not None:
+        log(choice.describe())
     log(f"frames: {len(source)} ({source.size[1]}x{source.size[0]}), keyframes: "
         f"{[source.names[i] for i in found.indices]}, guides: {spec.describe()}")
     for note in notes:
@@ -171,4 +171,27 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
                                  init=init)
     for note in notes:
         log(f"note: {note}")
+    if choice is not None:
+        model.summary.guides_auto = choice.to_dict()
     return model
+
+
+def init_choice(init: StyleModel) -> GuideChoice:
+    """`guides: auto` for a warm start: the guides of the model it continues (a warm start needs the same)."""
+    names = tuple((init.guides or {}).get("guides", ()))
+    return GuideChoice(names, "a warm start keeps the guides of the model it continues")
+
+
+def frames_at(source: FrameSource, indices) -> torch.Tensor:
+    """The frames of `source` at `indices` (ascending), [K, H, W, 3] float32 0..1, read up to the last one."""
+    wanted, found = set(indices), {}
+    for n, (_, image) in enumerate(source.images()):
+        if n in wanted:
+            found[n] = image
+        if n >= max(wanted):
+            break
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise FramesError(f"{source.what}: the clip has fewer frames than its names say; frames {missing} of the "
+                          f"keyframes could not be read.")
+    return to_tensor([found[i] for i in indices])

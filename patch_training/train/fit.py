@@ -72,6 +72,8 @@ def fit_style(frames: torch.Tensor, keyframes: Keyframes, config: TrainConfig = 
     model = on_device_or_cpu(train, first, "training")
     model.summary.masks = keyframes.masks is not None
     model.guide_masks = None if guide_set is None else guide_set.masks  # what placed the Gaussian guide
+    if guide_set is not None and guide_set.choice is not None:
+        model.summary.guides_auto = guide_set.choice.to_dict()
     return model
 
 

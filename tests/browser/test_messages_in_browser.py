@@ -149,3 +149,45 @@ def test_with_thumbnails_off_the_monitor_shows_no_images_and_save_patch_model_sa
     assert "off" in monitor["placeholder"]
     assert saved.startswith("saved models/patch_toon/") and saved.endswith(".safetensors")
     assert comfy_page.errors == []
+
+
+# --------------------------------------------------------------------------- the video on the node
+
+STYLIZE_FILE = "PatchToonStylizeFile"
+
+
+def test_stylize_video_file_plays_its_mp4_on_the_node_and_the_player_is_not_saved(comfy_page):
+    comfy_page.load_workflow(example("stylize_video_file"))
+    comfy_page.set_widget(STYLIZE_FILE, "filename_prefix", "patch_toon/in_browser")
+    comfy_page.set_widget(STYLIZE_FILE, "output", "mp4")
+    comfy_page.fit_to_view()
+    prompt_id = comfy_page.queue_from_page()
+    entry = comfy_page.server.wait(prompt_id, timeout=300)
+    # A <video> on the node that has loaded the file (its first frame decoded: readyState >= 2).
+    comfy_page.wait_for("""(type) => {
+        const node = window.app.graph._nodes.find(n => n.type === type);
+        const video = node?.widgets?.find(w => w.name === "patch_toon_video")?.element;
+        return video && video.readyState >= 2 && video.videoWidth > 0;
+    }""", arg=STYLIZE_FILE, timeout=60)
+    shown = comfy_page.js("""(type) => {
+        const node = window.app.graph._nodes.find(n => n.type === type);
+        const extras = ["patch_toon_video", "patch_toon_message"];
+        const video = node.widgets.find(w => w.name === "patch_toon_video").element;
+        const rect = video.getBoundingClientRect();
+        return {src: video.currentSrc, width: video.videoWidth, height: video.videoHeight, duration: video.duration,
+                visible: rect.width > 0 && rect.height > 0, images: node.imgs?.length ?? 0,
+                own: node.widgets.filter(w => !extras.includes(w.name)).map(w => w.value),
+                values: node.serialize().widgets_values,
+                h264: video.canPlayType('video/mp4; codecs="avc1.640028"')};
+    }""", STYLIZE_FILE)
+    comfy_page.focus_node(STYLIZE_FILE, scale=1.2)
+    comfy_page.screenshot("video-on-node", clip=comfy_page.node_clip(STYLIZE_FILE))
+
+    (node_id,) = [str(n["id"]) for n in example("stylize_video_file")["nodes"] if n["type"] == STYLIZE_FILE]
+    (file,) = entry["outputs"][node_id]["images"]
+    assert file["filename"].startswith("in_browser_") and file["filename"].endswith(".mp4")
+    assert file["filename"] in shown["src"] and "type=output" in shown["src"]
+    assert (shown["width"], shown["height"]) == (350, 350) and shown["duration"] == pytest.approx(32 / 25, abs=0.05)
+    assert shown["visible"] and shown["images"] == 0  # a player, not a broken image
+    assert shown["values"] == shown["own"]  # neither the player nor the message box is saved as a widget value
+    assert comfy_page.errors == []

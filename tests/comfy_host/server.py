@@ -85,12 +85,14 @@ class ComfyServer:
     """
 
     def __init__(self, threads: int | None = None, extra_args: tuple[str, ...] = (),
-                 pack_dir: Path | None = None, harness_nodes: bool = False, env: dict | None = None):
+                 pack_dir: Path | None = None, harness_nodes: bool = False, env: dict | None = None,
+                 other_packs: dict[str, Path] | None = None):
         self.threads = threads if threads is not None else int(os.environ.get(THREADS_ENV, DEFAULT_THREADS))
         self.extra_args = tuple(extra_args)
         self.pack_dir = Path(pack_dir) if pack_dir is not None else setup_host.REPO
         self.harness_nodes = harness_nodes  # adds HarnessFail and HarnessWait (harness_nodes.py)
         self.env = dict(env or {})  # extra environment variables of the server process
+        self.other_packs = dict(other_packs or {})  # more custom nodes: {folder name: path}, linked beside ours
         self.client_id = uuid.uuid4().hex
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
@@ -138,6 +140,8 @@ class ComfyServer:
         self.workdir = Path(tempfile.mkdtemp(prefix="patch-toon-comfy-"))
         shutil.copytree(setup_host.COMFY_DIR, self.root, symlinks=True)
         setup_host.link_pack(self.root, self.pack_dir)
+        for name, path in self.other_packs.items():
+            (self.root / "custom_nodes" / name).symlink_to(Path(path).resolve(), target_is_directory=True)
         if self.harness_nodes:
             shutil.copyfile(Path(__file__).with_name("harness_nodes.py"),
                             self.root / "custom_nodes" / "comfy_host_harness_nodes.py")

@@ -30,7 +30,8 @@ def test_node_ids_and_display_names_follow_comfyui_conventions(pack_nodes):
     for name, info in pack_nodes.items():
         assert re.fullmatch(r"PatchToon[A-Z][A-Za-z0-9]*", name), name
         words = info["display_name"].removesuffix(" (Advanced)").split()
-        assert words[0] in {"Load", "Select", "Suggest", "Make", "Compute", "Train", "Stylize", "Save"}, name  # verb first
+        assert words[0] in {"Load", "Select", "Suggest", "Make", "Split", "Compute", "Train", "Stylize",
+                            "Save"}, name  # verb first
         assert all(word[0].isupper() for word in words), name
         assert re.fullmatch(r"patch-toon/[a-z]+", info["category"]), name
 
@@ -88,7 +89,7 @@ def test_the_training_nodes_name_their_options_as_the_command_line_and_the_manif
 
 CATEGORIES = {  # each family of nodes in its own category of the node library; the node ids never change
     "patch-toon/frames": {"PatchToonLoadFrames", "PatchToonSelectFrames", "PatchToonSuggestKeyframes",
-                          "PatchToonMakeKeyframes"},
+                          "PatchToonMakeKeyframes", "PatchToonMakeKeyframeSheet", "PatchToonSplitKeyframeSheet"},
     "patch-toon/guides": {"PatchToonGuides", "PatchToonGuidesAdvanced"},
     "patch-toon/training": {"PatchToonTrain", "PatchToonTrainAdvanced"},
     "patch-toon/stylize": {"PatchToonStylize", "PatchToonStylizeFile"},

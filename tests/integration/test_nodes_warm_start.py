@@ -11,7 +11,7 @@ from patch_training.keyframes import make_keyframes
 from patch_training.frames.selection import read_frames
 from patch_training.train.loop import train_style_model
 from support import SAMPLE
-from test_nodes_training import FRAMES, KEYFRAMES, load_frames, saved_models
+from test_nodes_training import KEYFRAMES, load_frames, saved_models
 
 TRAIN = "40"  # a node id of its own: the server keeps the last model of each training node id
 STEPS = 30

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from PIL import Image
 
 from comfy_host import PromptRejected, output_files, setup_host, ui_to_api
 from comfy_host.workflow import SEED_NAMES, WIDGET_TYPES
+from support import TODAYS_COMFYUI_ONLY, todays_core_nodes
 
 REPO = setup_host.REPO
 EXAMPLES = REPO / "example_workflows"
@@ -35,6 +37,12 @@ def nodes_of(workflow, type_):
 def only(ids):
     assert len(ids) == 1, ids
     return ids[0]
+
+
+def node_definitions(name, object_info):
+    """The node definitions a shipped workflow is checked against: the server's, and for a workflow of today's
+    ComfyUI only (TODAYS_COMFYUI_ONLY), today's definitions of its core nodes over the 2024 server's."""
+    return {**object_info, **todays_core_nodes()} if Path(name).stem in TODAYS_COMFYUI_ONLY else object_info
 
 
 def webp_frames(data):
@@ -80,11 +88,12 @@ def sample_run(comfy):
 
 
 def test_every_example_workflow_uses_only_known_nodes_and_well_typed_links(comfy):
-    object_info = comfy.object_info()
     names = sorted(path.name for path in EXAMPLES.glob("*.json"))
-    assert names == ["diffusion_keyframes.json", "stylize_video_file.json", "stylize_with_checkpoint.json",
-                     "suggest_keyframes.json", "train_and_stylize_sample.json"]
+    assert names == ["diffusion_keyframes.json", "flux_kontext_keyframe_sheet.json",
+                     "qwen_image_edit_keyframe_sheet.json", "stylize_video_file.json", "stylize_with_checkpoint.json", "suggest_keyframes.json",
+                     "train_and_stylize_sample.json"]
     for name in names:
+        object_info = node_definitions(name, comfy.object_info())
         workflow = load(name)
         nodes = {node["id"]: node for node in workflow["nodes"]}
         for link_id, origin, slot, target, target_slot, type_ in workflow["links"]:
@@ -115,17 +124,18 @@ def test_every_example_workflow_has_a_small_jpg_thumbnail_for_the_templates_dial
 
 
 # The model folders whose files today's missing-models dialog can check, by the loader input that names one.
-MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints"}
+MODEL_INPUTS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints", ("UNETLoader", "unet_name"): "diffusion_models",
+                ("DualCLIPLoader", "clip_name1"): "text_encoders", ("DualCLIPLoader", "clip_name2"): "text_encoders",
+                ("CLIPLoader", "clip_name"): "text_encoders", ("VAELoader", "vae_name"): "vae"}
 
 
 def test_a_workflow_that_needs_weights_names_them_for_the_missing_models_dialog(comfy):
     # The format is today's frontend's (its workflow schema: a top-level "models" list of {name, url, directory},
     # hash optional): one entry per model file a loader asks for, nothing downloaded by the pack.
-    object_info = comfy.object_info()
     needing = set()
     for path in sorted(EXAMPLES.glob("*.json")):
         workflow = load(path.name)
-        prompt = ui_to_api(workflow, object_info)
+        prompt = ui_to_api(workflow, node_definitions(path.name, comfy.object_info()))
         wanted = {(folder, node["inputs"][name]) for node in prompt.values()
                   for (type_, name), folder in MODEL_INPUTS.items() if node["class_type"] == type_}
         entries = workflow.get("models", [])
@@ -136,7 +146,7 @@ def test_a_workflow_that_needs_weights_names_them_for_the_missing_models_dialog(
         assert {(e["directory"], e["name"]) for e in entries} == wanted, path.name
         if wanted:
             needing.add(path.stem)
-    assert needing == {"diffusion_keyframes"}
+    assert needing == {"diffusion_keyframes", "flux_kontext_keyframe_sheet", "qwen_image_edit_keyframe_sheet"}
 
 
 def saved_seed_controls(node, info):
@@ -258,6 +268,41 @@ def test_the_diffusion_workflow_checks_out_against_the_server_but_for_its_weight
               for error in info["errors"]]
     assert errors and all(kind == "CheckpointLoaderSimple" and detail.startswith("ckpt_name")
                           for kind, detail in errors), errors
+
+
+@pytest.mark.parametrize("name", sorted(TODAYS_COMFYUI_ONLY))
+def test_the_image_edit_workflows_check_out_against_the_server_but_for_their_weights(comfy, name):
+    # As the diffusion workflow above, on a server that has the image-edit models' core nodes; the 2024 test host
+    # lacks them, and says which.
+    workflow = load(f"{name}.json")
+    object_info = comfy.object_info()
+    core = todays_core_nodes()
+    missing = sorted({node["type"] for node in workflow["nodes"] if node["type"] in core
+                      and set(core[node["type"]]["input"]["required"]) - set(object_info.get(node["type"], {})
+                                                                                .get("input", {}).get("required", {}))})
+    if missing:
+        pytest.skip(f"{name}: {TODAYS_COMFYUI_ONLY[name]}; this server lacks {', '.join(missing)} (or their inputs)")
+    with pytest.raises(PromptRejected) as refused:
+        comfy.queue(ui_to_api(workflow, object_info))
+    loaders = {type_ for type_, _ in MODEL_INPUTS}
+    errors = [(info["class_type"], error["details"]) for info in refused.value.node_errors.values()
+              for error in info["errors"]]
+    assert errors and all(kind in loaders for kind, _ in errors), errors
+
+
+def test_the_sheet_workflows_pass_the_same_indices_and_max_side_to_both_sheet_nodes():
+    # The layout is recomputed from the indices, the frames and max_side: the two sheet nodes must agree on them.
+    for name in TODAYS_COMFYUI_ONLY:
+        workflow = load(f"{name}.json")
+        (make,) = [n for n in workflow["nodes"] if n["type"] == "PatchToonMakeKeyframeSheet"]
+        (split,) = [n for n in workflow["nodes"] if n["type"] == "PatchToonSplitKeyframeSheet"]
+        assert make["widgets_values"][1] == split["widgets_values"][1], name  # max_side
+        indices = next(s for s in split["inputs"] if s["name"] == "indices")
+        link = next(l for l in workflow["links"] if l[0] == indices["link"])
+        assert (link[1], link[2]) == (make["id"], 1), name  # Make Keyframe Sheet's indices output
+        frames = [next(l[1] for l in workflow["links"] if l[0] == s["link"])
+                  for node in (make, split) for s in node["inputs"] if s["name"] == "frames"]
+        assert len(set(frames)) == 1, name  # the same clip
 
 
 def test_the_suggest_workflow_saves_the_suggested_frames_as_shipped(comfy):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from safetensors.torch import save_file
 
-from patch_training.model.checkpoint import FORMAT_VERSION, checkpoint_metadata
+from patch_training.model.checkpoint import FORMAT_VERSION, checkpoint_metadata, save_model
 from patch_training.cli import main
-from support import HOSTILE_CHECKPOINTS, hostile_checkpoint, random_model, write_frames, write_stylized
+from support import (HOSTILE_CHECKPOINTS, hostile_checkpoint, probe_video, random_model, write_clip_with_audio,
+                     write_frames, write_stylized)
 
 
 @pytest.fixture
@@ -107,6 +108,17 @@ def test_video_file_frames_are_read_and_named_by_number(clip, capsys):
     code, _, err = run(capsys, "stylize", "--model", model, "--frames", video, "--out", clip / "v")
     assert code == 0, err
     assert sorted(p.name for p in (clip / "v").iterdir()) == [f"{i:05d}.png" for i in range(5)]
+
+
+def test_a_video_out_is_h264_with_the_source_audio_through_the_same_writer_as_comfyui(tmp_path, capsys):
+    video = write_clip_with_audio(tmp_path / "clip.mp4", 12, size=(40, 56), audio="aac")
+    model = tmp_path / "m.safetensors"
+    save_model(random_model(), model)
+    code, out, err = run(capsys, "stylize", "--model", model, "--frames", video, "--out", tmp_path / "styled.mp4")
+    assert code == 0, err
+    seen = probe_video(tmp_path / "styled.mp4")
+    assert (seen["codec"], seen["pix_fmt"], len(seen["frames"]), seen["audio"]) == ("h264", "yuv420p", 12, "aac")
+    assert seen["faststart"] and json.loads(out)["frames"] == 12
 
 
 @pytest.mark.parametrize("case,expected", [
