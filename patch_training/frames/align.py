@@ -64,7 +64,8 @@ class AlignmentReport:
     """What registration did to one keyframe, in frame pixels. The transform maps the frame onto the keyframe
     (as resized to the frame size): zoom > 1 means the keyframe shows a magnified part of its frame (a crop)."""
 
-    action: str                      # "unchanged" (already aligned), "aligned", or "off" (not tried)
+    action: str                      # "unchanged" (already aligned), "aligned", "flat" (no edges in the frame or
+    #                                  the keyframe: kept as is), or "off" (not tried)
     shift_px: tuple[float, float]    # (dx, dy): where the frame's centre lies in the keyframe, from its centre
     zoom: float                      # sqrt(zoom_x * zoom_y)
     rotation_deg: float              # counter-clockwise on screen
@@ -84,6 +85,8 @@ class AlignmentReport:
     def describe(self, name: str = "keyframe") -> str:
         if self.action == "off":
             return f"{name}: not aligned (align off)"
+        if self.action == "flat":
+            return f"{name}: no edges to register on (a flat image), kept as is"
         if self.action == "unchanged":
             return (f"{name}: already aligned (moved {self.moved_px:.2f} px at most, residual "
                     f"{self.residual_px:.1f} px), kept as is")
@@ -133,6 +136,9 @@ def align_keyframe(frame: torch.Tensor, stylized: torch.Tensor, mask: torch.Tens
     f_np, s_np = frame.float().numpy(), resized.float().clamp(0, 1).numpy()
     m_np = None if given is None else given.numpy()
 
+    if _flat(f_np) or _flat(s_np):  # nothing to register on, and nothing a shift could misplace
+        return Alignment(given_image if same else resized, torch.ones((h, w), dtype=torch.float32), given,
+                         AlignmentReport("flat", (0.0, 0.0), 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, False))
     matrix, found = _coarse(f_np, s_np, m_np)
     _, chance = _coarse(f_np, np.ascontiguousarray(s_np[::-1, ::-1]),
                         None if m_np is None else np.ascontiguousarray(m_np[::-1, ::-1]))
@@ -261,6 +267,15 @@ def _structure(rgb: np.ndarray, side: int, mask: np.ndarray | None = None) -> np
         small_mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_AREA) >= 0.5
         out = out * small_mask
     return ((out - out.mean()) / (out.std() + 1e-6)).astype(np.float32)
+
+
+def _flat(rgb: np.ndarray) -> bool:
+    """True for an image without edges (a mean gradient under 1/500 per pixel at the coarse size): a flat
+    colour, which no registration can place and no shift can misplace."""
+    size = _level_size(rgb.shape[:2], COARSE_SIDE)
+    small = cv2.resize(rgb, size[::-1], interpolation=cv2.INTER_AREA) if size != rgb.shape[:2] else rgb
+    gx, gy = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    return float(np.sqrt(gx * gx + gy * gy).max(axis=2).mean()) < 0.002
 
 
 def _level_size(size, side: int) -> tuple[int, int]:

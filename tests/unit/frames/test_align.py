@@ -241,3 +241,9 @@ def test_a_checkpoint_whose_alignment_record_is_damaged_is_refused(clip, tmp_pat
     path = save_model(model, tmp_path / "m.safetensors")
     with pytest.raises(CheckpointError, match="summary 'alignment' should be a list of objects"):
         load_model(path)
+
+
+def test_a_flat_keyframe_or_frame_is_kept_as_is():
+    flat = torch.full((64, 96, 3), 0.6)
+    result = align_keyframe(torch.full((64, 96, 3), 0.2), flat)
+    assert result.image is flat and result.report.action == "flat" and "no edges" in result.report.describe()
