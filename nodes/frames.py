@@ -9,7 +9,7 @@ import folder_paths
 
 from patch_training.errors import PatchToonError
 from patch_training.frames.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource
-from patch_training.keyframes import make_keyframes
+from patch_training.frames.align import ALIGN_MODES, make_aligned_keyframes
 from patch_training.frames.selection import SYNTAX, check_index_syntax, format_indices, parse_indices, read_frames
 from patch_training.frames.suggest import suggest_keyframes
 from ._common import PATCH_KEYFRAMES, ROOT, SAMPLE_DIR, count_reporter, log
@@ -197,8 +197,11 @@ class PatchToonSuggestKeyframes:
 
 
 class PatchToonMakeKeyframes:
-    DESCRIPTION = ("Pairs stylized images with the frames they stylize, for Train Patch Model. Stylized images "
-                   "of another resolution but the frames' aspect ratio are resized to the frame size.")
+    DESCRIPTION = ("Pairs stylized images with the frames they stylize, for Train Patch Model. With align auto "
+                   "(the default) each stylized image is first registered to its frame: the shift, zoom, stretch "
+                   "or crop an image-edit model gave it is undone, and the node says what it did per keyframe. "
+                   "With align off, images of another resolution but the frames' aspect ratio are resized to "
+                   "the frame size.")
     CATEGORY, FUNCTION = f"{ROOT}/frames", "make"
     SEARCH_ALIASES = ["keyframes", "stylized keyframes", "style reference", "pair images with frames",
                       "keyframe mask"]
@@ -216,17 +219,22 @@ class PatchToonMakeKeyframes:
         }, "optional": {
             "mask": ("MASK", {"tooltip": "Optional: where each stylized image is valid (1 = learn from here). One "
                                          "mask per keyframe, or one for all. Leave empty to learn from whole images."}),
+            "align": (list(ALIGN_MODES), {"default": "auto", "tooltip": "auto: register each stylized image to its "
+                                          "frame first: the shift, zoom, rotation, stretch or crop an image-edit "
+                                          "model gave it is undone (the text output says what was done), the "
+                                          "border left uncovered is not learned from, and an image that shows "
+                                          "other content is refused. off: use the images as given."}),
         }}
 
     @classmethod
     def VALIDATE_INPUTS(cls, indices):
         return _index_syntax(indices)
 
-    def make(self, frames, stylized, indices, mask=None):
+    def make(self, frames, stylized, indices, mask=None, align="auto"):
         picked = parse_indices(indices, frames.shape[0], "indices")
         if mask is not None and mask.ndim == 3 and mask.shape[0] == 1 and len(picked) > 1:
             mask = mask.expand(len(picked), -1, -1)  # one mask drawn for all keyframes
-        keyframes, notes = make_keyframes(picked, stylized, mask, frames=frames)
+        keyframes, notes = make_aligned_keyframes(picked, stylized, mask, frames, align)
         for note in notes:
             log.info("patch-toon Make Keyframes: %s", note)
         return {"ui": {"text": notes}, "result": (keyframes,)} if notes else (keyframes,)

@@ -31,6 +31,8 @@ _EXPORTS = {
     "FrameSource": "frames.sources", "to_tensor": "frames.sources", "to_uint8": "frames.sources",
     "FrameWriter": "frames.writers", "parse_indices": "frames.selection", "format_indices": "frames.selection",
     "read_frames": "frames.selection", "suggest_keyframes": "frames.suggest",
+    "align_keyframe": "frames.align", "make_aligned_keyframes": "frames.align", "Alignment": "frames.align",
+    "AlignmentReport": "frames.align",
     "make_sheet": "frames.sheets", "split_sheet": "frames.sheets", "sheet_layout": "frames.sheets",
     # guides
     "GuideSpec": "guides.spec", "parse_guides": "guides.spec", "compute_flow": "guides.flow",

@@ -23,7 +23,7 @@ from .frames.suggest import check_count, suggest_keyframes
 from .frames.writers import IMAGE_FORMATS, VIDEO_CODECS, FrameWriter, check_image_path, save_image
 from .model.checkpoint import load_model, read_metadata, save_model
 from .pipeline.stylize_files import output_writer, stylize_files
-from .pipeline.train_files import TrainOptions, frames_at, read_keyframes, train_from_files
+from .pipeline.train_files import TrainOptions, align_of, frames_at, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
 from .train.progress import TrainProgress
 from .train.warm_start import weights_sha256
@@ -108,7 +108,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     options = StylizeOptions(args.batch, args.tile, args.device, args.precision)
     keyframes = None
     if args.keyframes:
-        keyframes, _ = read_keyframes(source, args.keyframes, args.masks)
+        keyframes, _ = read_keyframes(source, args.keyframes, args.masks, align=align_of(model))
         if list(keyframes.indices) != list(model.summary.keyframe_indices or []):
             raise PatchToonError(f"--keyframes: the model was trained with keyframes at frames "
                                  f"{model.summary.keyframe_indices}, these are at {list(keyframes.indices)}.")

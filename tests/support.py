@@ -65,6 +65,15 @@ def write_frames(folder: Path, count: int = 4, size=(40, 56), ext: str = "png", 
     return paths
 
 
+def write_stylized(frames: Path, keys: Path, stems) -> None:
+    """Keyframes in `keys` for the frames named `stems` in `frames`: each frame inverted with its channels
+    swapped, another look on the frame's own grid (registration, align auto, keeps them as they are)."""
+    keys.mkdir(parents=True, exist_ok=True)
+    for stem in stems:
+        image = np.asarray(Image.open(frames / f"{stem}.png").convert("RGB"))
+        Image.fromarray(np.ascontiguousarray(255 - image[..., ::-1])).save(keys / f"{stem}.png")
+
+
 def moving_clip(textured, t=5, size=(48, 64)):
     """A pan of `t` frames (1 pixel per frame) over the `textured` fixture's image, and its first and last frames
     inverted as keyframes."""

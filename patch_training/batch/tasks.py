@@ -177,12 +177,12 @@ def survey_task(shot: Shot, model_path: str) -> dict:
 
 def _keyframe_inputs(shot: Shot, model, source):
     """The stylized keyframes (and masks) a model needs to rebuild its guides ('warp', format-1 masks), or None."""
-    from ..pipeline.train_files import read_keyframes
+    from ..pipeline.train_files import align_of, read_keyframes
     from ..stylize.needs import guides_need
 
     if not guides_need(model):
         return None
-    return read_keyframes(source, shot.keyframes, shot.masks, ("keyframes", "masks"))[0]
+    return read_keyframes(source, shot.keyframes, shot.masks, ("keyframes", "masks"), align_of(model))[0]
 
 
 @_timed

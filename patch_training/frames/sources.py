@@ -138,10 +138,12 @@ class FrameSource:
         return image
 
 
-def images_by_stem(folder: str | Path, frame_stems: list[str], size: tuple[int, int], what: str) -> dict[str, np.ndarray]:
+def images_by_stem(folder: str | Path, frame_stems: list[str], size: tuple[int, int] | None,
+                   what: str) -> dict[str, np.ndarray]:
     """Images in `folder` named like frames (same name, any image extension), as uint8 arrays by stem.
 
-    Raises KeyframeError/MaskError when the folder is empty, a name matches no frame, or a size differs.
+    Raises KeyframeError/MaskError when the folder is empty, a name matches no frame, or a size differs from
+    `size` (None: any size).
     """
     error = MaskError if what == "masks" else KeyframeError
     folder = Path(folder)
@@ -159,7 +161,7 @@ def images_by_stem(folder: str | Path, frame_stems: list[str], size: tuple[int, 
     out = {}
     for p in files:
         image = read_image(p, what)
-        if image.shape[:2] != tuple(size):
+        if size is not None and image.shape[:2] != tuple(size):
             raise error(f"{what}: {p.name} is {image.shape[1]}x{image.shape[0]}, the frames are {size[1]}x{size[0]}. "
                         f"Give {what} at the frames' size.")
         out[p.stem] = image

@@ -315,6 +315,8 @@ _SUMMARY_FIELDS = {
     "frame_size": ("[height, width] in pixels", lambda v: isinstance(v, list) and len(v) == 2
                    and all(_is_int(i) and 1 <= i <= 1 << 17 for i in v)),
     "masks": ("true or false", lambda v: isinstance(v, bool)),
+    "alignment": ("a list of objects, one per keyframe (frames.align's reports)",  # read by align_of at stylization
+                  lambda v: isinstance(v, list) and len(v) <= 100_000 and all(isinstance(r, dict) for r in v)),
     "steps": ("a step count", lambda v: _is_int(v) and v >= 0),
     "warm_start": ("an object with whole step counts steps_before and steps_total",  # read by a later warm start
                    lambda v: isinstance(v, dict) and all(_is_int(v.get(k)) and v[k] >= 0

@@ -36,6 +36,7 @@ class TrainSummary:
     stopped_early: bool | None = None       # finished before its budget (Finish now, a cancel)
     warm_start: dict | None = None          # the model this one continued (train.warm_start.warm_start_record)
     masks: bool | None = None               # trained with keyframe masks (format 1 models need them again)
+    alignment: list[dict] | None = None     # per keyframe, what registration did (frames.align.AlignmentReport)
     guides_auto: dict | None = None         # what `guides: auto` chose and why, with the statistics measured
     #                                         (guides.auto.GuideChoice.to_dict()); None: guides given by name
     extra: dict = field(default_factory=dict)  # keys of other writers, kept as they were

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ..config import BASES, DEFAULT_BASE, DEVICE_HELP, DEVICES, LOSS_PRESETS, PRECISIONS, PRESETS, TrainConfig
-from ..errors import PatchToonError
+from ..errors import ConfigError, FramesError, PatchToonError
+from ..frames.align import ALIGN_MODES, make_aligned_keyframes
 from ..frames.sources import IMAGE_SUFFIXES, FrameSource, images_by_stem, to_tensor
 from ..guides import DEFAULT_GUIDES, GuideSpec, parse_guides
 from ..guides.auto import AUTO, GuideChoice, choose_guides, is_auto
@@ -62,6 +63,10 @@ class TrainOptions:
                          "on other clips and styles, for the fast preset with the default guides; random weights "
                          "for any other network), none (random weights), or a .safetensors model of the same "
                          "network (default auto)", metavar="auto|none|MODEL")
+    align: str = _option("auto", "register the keyframes to their frames first: auto (an image-edit model's shift, "
+                         "zoom, rotation, stretch or crop is undone and reported, the border it leaves uncovered "
+                         "is not learned from; a keyframe that shows other content is refused), off (used as "
+                         "given; default auto)", choices=list(ALIGN_MODES))
 
     def spec(self, choice: GuideChoice | None = None) -> GuideSpec:
         """The guides named, or for guides 'auto' those `choice` made (before the choice: the default guides, what
@@ -81,21 +86,41 @@ class TrainOptions:
 
 
 def read_keyframes(source: FrameSource, keyframe_dir: str | Path, mask_dir: str | Path | None,
-                   what: tuple[str, str] = ("--keyframes", "--masks")) -> tuple[Keyframes, list[str]]:
-    """Keyframes (and masks) named like the frames -> (Keyframes, notes), as make_keyframes returns them."""
+                   what: tuple[str, str] = ("--keyframes", "--masks"),
+                   align: str = "off") -> tuple[Keyframes, list[str]]:
+    """Keyframes (and masks) named like the frames -> (Keyframes, notes), as make_keyframes returns them.
+
+    align 'auto': each keyframe (any size; its mask at its size) is registered to its frame first
+    (frames.align.align_keyframes), one note per keyframe says what was done; 'off': keyframes at the frames'
+    size (or their aspect), as given."""
+    if align not in ALIGN_MODES:
+        raise ConfigError(f"align: expected one of {list(ALIGN_MODES)}, received {align!r}.")
     stems = source.stems
     shape = torch.zeros(()).expand(len(source), *source.size, 3)  # make_keyframes checks against its shape only
-    styled = images_by_stem(keyframe_dir, stems, source.size, "keyframes")
+    size = None if align == "auto" else source.size
+    styled = images_by_stem(keyframe_dir, stems, size, "keyframes")
     indices = [stems.index(s) for s in styled]
     masks = None
     if mask_dir:
-        found = images_by_stem(mask_dir, stems, source.size, "masks")
+        found = images_by_stem(mask_dir, stems, size, "masks")
         missing = sorted(set(styled) - set(found))
         if missing:
             raise PatchToonError(f"{what[1]}: expected one mask per keyframe, no mask for {missing}. Add "
                                  f"{missing[0]}.png (white = valid style) or leave out {what[1]}.")
-        masks = torch.stack([torch.from_numpy(found[s][..., 0].astype(np.float32) / 255) for s in styled])
-    return make_keyframes(indices, to_tensor(list(styled.values())), masks, frames=shape)
+        masks = [torch.from_numpy(found[s][..., 0].astype(np.float32) / 255) for s in styled]
+    images = [torch.from_numpy(image.astype(np.float32) / 255) for image in styled.values()]
+    if align == "off":
+        return make_keyframes(indices, torch.stack(images), None if masks is None else torch.stack(masks),
+                              frames=shape)
+    return make_aligned_keyframes(indices, images, masks, shape, "auto", frames_at=frames_at(source, indices),
+                                  names=[f"{what[0]} {name}" for name in styled])
+
+
+def align_of(model: StyleModel) -> str:
+    """How `model`'s keyframes were registered ('auto' or 'off'), for reading them again at stylization (the
+    'warp' guide sees them as training did)."""
+    reports = model.summary.alignment or []
+    return "auto" if any(r.get("action") != "off" for r in reports) else "off"
 
 
 def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Path | None, options: TrainOptions,
@@ -122,7 +147,7 @@ def train_from_files(frames: str | Path, keyframes: str | Path, masks: str | Pat
     if init is not None:  # before the frames are read and the guides computed
         check_init(init, config.generator(3 + spec.channels, init.config), spec.to_dict() if spec.guides else None)
         log(f"warm start: continuing {init.source or 'the given model'} ({steps_total(init.summary)} steps)")
-    found, notes = read_keyframes(source, keyframes, masks)
+    found, notes = read_keyframes(source, keyframes, masks, align=options.align)
     if is_auto(options.guides) and choice is None:
         choice = choose_guides(frames_at(source, found.indices), found.images, found.masks)
         spec = options.spec(choice)
@@ -165,4 +190,8 @@ def frames_at(source: FrameSource, indices) -> torch.Tensor:
             found[n] = image
         if n >= max(wanted):
             break
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise FramesError(f"{source.what}: the clip has fewer frames than its names say; frames {missing} of the "
+                          f"keyframes could not be read.")
     return to_tensor([found[i] for i in indices])

@@ -68,6 +68,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             run.release()
             empty_cache(setup.device)
         model = _finish(run, setup, config, done, should_stop, init)
+        model.summary.alignment = None if keyframes.alignment is None else [dict(a) for a in keyframes.alignment]
         if preview_frame is not None:
             model.preview = render_preview(run.generator, setup.gen_config, preview_frame, torch.device("cpu"))
         if strip_idx:
@@ -160,7 +161,8 @@ def _start(setup: _Setup, frames, keyframes, config, guides, keyframe_guides, in
     device, loss = setup.device, setup.loss_config
     inputs = _channels_first([frames[i] for i in setup.idx], keyframe_guides, frames.dtype).to(device)
     targets = _channels_first(list(keyframes.images), None, keyframes.images.dtype).to(device)
-    masks = None if keyframes.masks is None else keyframes.masks.clone()[:, None].float().to(device)
+    masks = learned_where(keyframes)
+    masks = None if masks is None else masks[:, None].float().to(device)
 
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global RNG state
         torch.manual_seed(config.seed)
@@ -266,6 +268,14 @@ def _finish(run: _Run, setup: _Setup, config, done: _Done, should_stop, init) ->
     model = StyleModel(run.generator, setup.gen_config, setup.guide_spec, summary)
     model.optimizer_state = done.optimizer_state
     return model
+
+
+def learned_where(keyframes: Keyframes) -> torch.Tensor | None:
+    """[K, H, W] where training learns: the masks times the coverage of registered keyframes (0 on the border
+    an aligned keyframe does not cover); None when both are absent (everywhere)."""
+    if keyframes.coverage is None:
+        return None if keyframes.masks is None else keyframes.masks.clone()
+    return keyframes.coverage.clone() if keyframes.masks is None else keyframes.masks * keyframes.coverage
 
 
 def _channels_first(images: list[torch.Tensor], guides: torch.Tensor | None, dtype) -> torch.Tensor:

@@ -2,6 +2,8 @@
 frame's, with their guides) are kept, so memory does not grow with the clip's length."""
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from typing import Callable, Iterable, Iterator
 
@@ -78,7 +80,7 @@ def fit_style_stream(frames: Iterable[np.ndarray], frame_count: int, keyframes: 
     wanted = [t for t in wanted if t in kept]
     position = {t: n for n, t in enumerate(wanted)}
     sub_frames = torch.from_numpy(np.stack([kept[t][0] for t in wanted]))
-    sub_keys = Keyframes(tuple(position[t] for t in idx), keyframes.images, keyframes.masks)
+    sub_keys = dataclasses.replace(keyframes, indices=tuple(position[t] for t in idx))
     guide_set = None
     if spec is not None and spec.guides:
         guides = torch.from_numpy(np.stack([kept[t][1] for t in wanted]))

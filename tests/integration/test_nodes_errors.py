@@ -163,6 +163,7 @@ def test_fewer_frame_numbers_than_stylized_keyframes_are_named(comfy):
 def test_stylized_keyframes_of_another_shape_are_named(comfy):
     prompt = training_graph(indices="0", stylized=("9", 0))
     prompt["9"] = {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": 0}}
+    prompt["3"]["inputs"]["align"] = "off"  # as given (align auto registers images of any size to their frames)
     error = failed(comfy, prompt)
     assert error.node_id == "3"
     assert "keyframes: expected images of the frames' size 350x350 (width x height), received 64x48" \

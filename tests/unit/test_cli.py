@@ -11,16 +11,13 @@ from safetensors.torch import save_file
 from patch_training.model.checkpoint import FORMAT_VERSION, checkpoint_metadata, save_model
 from patch_training.cli import main
 from support import (HOSTILE_CHECKPOINTS, hostile_checkpoint, probe_video, random_model, write_clip_with_audio,
-                     write_frames)
+                     write_frames, write_stylized)
 
 
 @pytest.fixture
 def clip(tmp_path):
     write_frames(tmp_path / "frames", 4)
-    keys = tmp_path / "keys"
-    write_frames(keys, 1, seed=1)  # 00000.png stylizes frame 00000.png
-    (keys / "00000.png").rename(keys / "00003.png")
-    write_frames(keys, 1, seed=2)
+    write_stylized(tmp_path / "frames", tmp_path / "keys", ["00000", "00003"])  # 00000.png stylizes frame 00000.png
     return tmp_path
 
 
@@ -133,6 +130,7 @@ def test_a_video_out_is_h264_with_the_source_audio_through_the_same_writer_as_co
     ("unreadable", "cannot read"),
     ("mask_size", "masks: 00000.png is 64x48"),
     ("mask_missing", "no mask for ['00003']"),
+    ("other_content", "--keyframes 00000: the stylized image does not show its frame's content"),
 ])
 def test_bad_training_input_is_named_and_writes_nothing(clip, capsys, case, expected):
     frames, keys, masks = clip / "frames", clip / "keys", None
@@ -156,7 +154,11 @@ def test_bad_training_input_is_named_and_writes_nothing(clip, capsys, case, expe
     elif case in ("mask_size", "mask_missing"):
         masks = clip / "masks"
         write_frames(masks, 1, size=(48, 64) if case == "mask_size" else (40, 56))
+    elif case == "other_content":
+        write_frames(keys, 1, seed=7)  # noise: not a stylization of frame 00000
     argv = ["train", "--frames", frames, "--keyframes", keys, "--out", clip / "m.safetensors", "--steps", 1]
+    if case in ("key_size", "mask_size"):
+        argv += ["--align", "off"]  # registration takes keyframes of any size; as given, they must fit
     if masks is not None:
         argv += ["--masks", masks]
     code, out, err = run(capsys, *argv)
@@ -306,3 +308,24 @@ def test_suggest_refuses_a_one_frame_clip(clip, capsys):
     write_frames(clip / "single", 1)
     code, out, err = run(capsys, "suggest", "--frames", clip / "single", "--count", 1)
     assert code == 2 and "a clip of 1 frame has nothing to choose from" in err and out == ""
+
+
+def test_train_registers_a_shifted_keyframe_and_says_so(clip, capsys):
+    from PIL import Image
+
+    from patch_training.model.checkpoint import load_model
+
+    key = clip / "keys" / "00003.png"
+    image = np.asarray(Image.open(key))
+    Image.fromarray(np.ascontiguousarray(np.roll(image, 3, axis=1))).save(key)  # content moved 3 px right
+    model = clip / "m.safetensors"
+    code, _, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out", model,
+                       "--steps", 1, "--guides", "rgb")
+    assert code == 0, err
+    assert "note: --keyframes 00000: already aligned" in err and "note: --keyframes 00003: aligned (shift (+3.0" in err
+    reports = load_model(model).summary.alignment
+    assert [r["action"] for r in reports] == ["unchanged", "aligned"]
+    code, _, err = run(capsys, "train", "--frames", clip / "frames", "--keyframes", clip / "keys", "--out",
+                       clip / "off.safetensors", "--steps", 1, "--guides", "rgb", "--align", "off")
+    assert code == 0 and "aligned" not in err
+    assert load_model(clip / "off.safetensors").summary.alignment is None

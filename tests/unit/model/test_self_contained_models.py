@@ -18,7 +18,7 @@ from patch_training.keyframes import make_keyframes
 from patch_training.train.fit import fit_style
 from patch_training.stylize.needs import guides_need, model_guides, stylize_needs
 
-from support import REPO, moving_clip, write_frames
+from support import REPO, moving_clip, write_frames, write_stylized
 
 FORMAT1 = REPO / "tests" / "fixtures" / "format1_masked_gauss.safetensors"
 
@@ -104,7 +104,7 @@ def test_a_damaged_guide_tensor_is_refused_by_name(masked, tmp_path):
 def test_cli_stylizes_a_masked_model_with_the_frames_alone_and_info_says_so(tmp_path, capsys):
     write_frames(tmp_path / "frames", 4)
     keys, masks = tmp_path / "keys", tmp_path / "masks"
-    write_frames(keys, 1, seed=1)
+    write_stylized(tmp_path / "frames", keys, ["00000"])
     write_frames(masks, 1, seed=2)  # random noise as a mask: about half of it white
     model = tmp_path / "m.safetensors"
     assert main(["train", "--frames", str(tmp_path / "frames"), "--keyframes", str(keys), "--masks", str(masks),

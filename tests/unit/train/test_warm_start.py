@@ -168,10 +168,10 @@ def test_the_strip_spreads_frames_over_the_clip_and_is_stylized_by_the_final_mod
 
 
 def test_the_command_line_continues_a_model_and_refuses_one_of_another_preset(tmp_path, capsys, textured):
-    from support import write_frames
+    from support import write_frames, write_stylized
 
     write_frames(tmp_path / "frames", 4)
-    write_frames(tmp_path / "keys", 1, seed=1)
+    write_stylized(tmp_path / "frames", tmp_path / "keys", ["00000"])
     first, second, other = (tmp_path / f"{n}.safetensors" for n in ("first", "second", "other"))
     common = ["train", "--frames", tmp_path / "frames", "--keyframes", tmp_path / "keys", "--guides", "rgb"]
     assert main([str(a) for a in common + ["--out", first, "--steps", 3]]) == 0
