@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, FramesError, KeyframeError, check_image_batch
+from .align import align_keyframe
 
 DEFAULT_MAX_SIDE = 1024  # px: today's image-edit models (Flux Kontext, Qwen-Image-Edit) work at about 1 megapixel
 TILE_STEP = 64           # tile sides are multiples of this: image models' latents (8 px) and patches (16 px) fit
@@ -126,8 +127,9 @@ def split_sheet(sheet: torch.Tensor, frame_size: tuple[int, int], count: int, ma
     sheet: [1, Hs, Ws, 3] float 0..1, at the layout's size or any resize of it (its aspect within 10 % of the
     layout's: the tiles are cut by proportion). frame_size, count, max_side and gutter: as given to make_sheet.
     frames: [count, H, W, 3], the frames the sheet was made of, in its order: each tile is then registered to its
-    frame (an image model's shift or zoom undone) where the library can register keyframes. indices: the tiles'
-    frame numbers, for messages. notes: what was adjusted. Raises FramesError on a malformed sheet, KeyframeError on a sheet that does not fit the layout.
+    frame (an image model's shift or zoom undone, frames.align). indices: the tiles' frame numbers, for messages.
+    notes: what was adjusted. Raises FramesError on a malformed sheet, KeyframeError on a sheet that does not fit
+    the layout or a tile that does not show its frame.
     """
     check_image_batch("sheet", sheet)
     if sheet.shape[0] != 1:
@@ -166,13 +168,9 @@ def split_sheet(sheet: torch.Tensor, frame_size: tuple[int, int], count: int, ma
 
 def _register(frame: torch.Tensor, tile: torch.Tensor, name: str) -> tuple[torch.Tensor, str | None]:
     """One split tile [H, W, 3] registered to its frame [H, W, 3]: the one place where splitting meets keyframe
-    registration (frames.align.align_keyframe, where the library has it: it returns the tile on the frame's grid
-    and a report); the tile as cut otherwise. Returns (tile, note or None). Registration names `name` when it
-    refuses a tile (KeyframeError: the tile does not show its frame)."""
-    try:
-        from .align import align_keyframe
-    except ImportError:  # a library without keyframe registration
-        return tile, None
+    registration (frames.align.align_keyframe: it returns the tile on the frame's grid and a report). Returns
+    (tile, note). Registration names `name` when it refuses a tile (KeyframeError: the tile does not show its
+    frame)."""
     aligned = align_keyframe(frame, tile, name=name)
     return aligned.image, aligned.report.describe(name)
 

@@ -1,7 +1,6 @@
 """Keyframe sheets: the layout law (recoverable from count, size and max_side alone), make-then-split round trips
 on real frames, sheets that an image model returned at another size, and refusals of sheets that do not fit."""
 import math
-import sys
 import types
 
 import pytest
@@ -11,6 +10,7 @@ import torch.nn.functional as F
 from patch_training.errors import ConfigError, FramesError, KeyframeError
 from patch_training.frames.sheets import (GUTTER, GUTTER_GREY, MAX_STRETCH, TILE_STEP, make_sheet, sheet_layout,
                                           split_sheet)
+from patch_training.frames import sheets
 from patch_training.frames.sources import FrameSource
 from support import SAMPLE
 
@@ -187,7 +187,7 @@ def test_every_split_tile_goes_through_keyframe_registration_with_its_own_frame(
         report = types.SimpleNamespace(describe=lambda n: f"{n}: aligned")
         return types.SimpleNamespace(image=frame.clone(), report=report)
 
-    monkeypatch.setitem(sys.modules, "patch_training.frames.align", types.SimpleNamespace(align_keyframe=align_keyframe))
+    monkeypatch.setattr(sheets, "align_keyframe", align_keyframe)
     chosen = frames[[3, 9, 20]]
     tiles, notes = split_sheet(make_sheet(chosen), (350, 350), 3, frames=chosen, indices=[3, 9, 20])
     names = [f"keyframe {i} (sheet tile {k})" for k, i in ((1, 3), (2, 9), (3, 20))]
@@ -198,6 +198,21 @@ def test_every_split_tile_goes_through_keyframe_registration_with_its_own_frame(
     def refuse(frame, stylized, name):
         raise KeyframeError(f"{name}: the stylized image does not show its frame's content")
 
-    monkeypatch.setitem(sys.modules, "patch_training.frames.align", types.SimpleNamespace(align_keyframe=refuse))
+    monkeypatch.setattr(sheets, "align_keyframe", refuse)
     with pytest.raises(KeyframeError, match=r"keyframe 3 \(sheet tile 1\): the stylized image does not show"):
         split_sheet(make_sheet(chosen), (350, 350), 3, frames=chosen, indices=[3, 9, 20])
+
+
+def test_a_sheet_the_model_shifted_splits_into_keyframes_registered_to_their_frames(sample):
+    # the real registration (frames.align): a sheet drifted by 6 px right and 4 px down, as image-edit models
+    # return them, comes back on its frames' grid; without the frames (no registration) the drift stays
+    frames, _ = sample
+    chosen = frames[[3, 9, 20]]
+    sheet = make_sheet(chosen)
+    drifted = torch.roll(sheet, shifts=(4, 6), dims=(1, 2))
+    registered, notes = split_sheet(drifted, (350, 350), 3, frames=chosen, indices=[3, 9, 20])
+    as_cut, _ = split_sheet(drifted, (350, 350), 3)
+    inner = (slice(None), slice(40, -40), slice(40, -40))  # away from the border the drift uncovers
+    error = lambda tiles: (tiles - chosen)[inner].abs().mean().item()  # noqa: E731
+    assert error(registered) < 0.5 * error(as_cut)
+    assert len(notes) == 3 and all("keyframe" in n for n in notes)
