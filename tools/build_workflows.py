@@ -290,7 +290,9 @@ def build(info, out):
     g.add(6, "VAEEncode", [420, 80], None, [210, 50])
     g.add(7, "KSampler", [850, 80], [42, "fixed", 10, 7.0, "dpmpp_2m", "karras", 0.55], [320, 260])
     g.add(8, "VAEDecode", [1210, 80], None, [210, 50])
-    g.add(9, "PatchToonMakeKeyframes", [1210, 200], ["0, 14, 31", "auto"], [320, 120], converted=("indices",))
+    # align off: img2img keeps the frame's geometry (the VAE's crop to a multiple of 8 is undone by the resize),
+    # and a denoise strong enough to repaint the layout would be refused by the registration as other content
+    g.add(9, "PatchToonMakeKeyframes", [1210, 200], ["0, 14, 31", "off"], [320, 120], converted=("indices",))
     g.add(10, "PreviewImage", [1210, 380], None, [320, 300], "Stylized keyframes")
     g.add(11, "PatchToonTrain", [1580, 80], ["fast", 60.0, 0, 0, "fixed", True], [330, 230])
     g.add(12, "PatchToonStylize", [1960, 80], [4, 0], [320, 130])
@@ -299,8 +301,9 @@ def build(info, out):
     g.add(15, "Note", [40, 720], ["Keyframes stylized by a diffusion model, then propagated to every frame.\n\n"
         "Select Frames picks frames 0, 14 and 31; the checkpoint restyles them (img2img: denoise 0.55 keeps the "
         "layout, raise it for a stronger style). The VAE works on multiples of 8 pixels: Make Keyframes resizes the "
-        "stylized keyframes back to the frame size and says so. Train Patch Model learns that style, Stylize Frames "
-        "applies it to all frames consistently. Needs an SD 1.5 checkpoint in models/checkpoints/ (pick yours in "
+        "stylized keyframes back to the frame size and says so; its align is off, since img2img keeps the frame's "
+        "layout (set it to auto for an image-edit model that shifts or crops). Train Patch Model learns that "
+        "style, Stylize Frames applies it to all frames consistently. Needs an SD 1.5 checkpoint in models/checkpoints/ (pick yours in "
         "Load Checkpoint). The keyframes are sampled with different noise: if they disagree, train on fewer."],
         [760, 200])
     g.link(1, 0, 2, "images")
