@@ -83,11 +83,11 @@ class _Live:
                   "error": self.error, "messages": list(self.messages), "saved": list(self.saved)}
         if session is None:
             return answer
-        if not session.running and self.stopped is None and session._thread is not None:
+        if session.ended and self.stopped is None:
             self.stopped = "the session ended"
             answer["stopped"] = self.stopped
-        if session._error is not None and self.error is None:
-            self.error = f"training failed: {session._error}"
+        if session.error is not None and self.error is None:
+            self.error = f"training failed: {session.error}"
             answer["error"] = self.error
         indices, strip = session.strip()
         answer.update(running=session.running and self.stopped is None, steps=session.steps,

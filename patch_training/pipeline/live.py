@@ -175,6 +175,16 @@ class LiveSession:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def ended(self) -> bool:
+        """True once training started and its thread is over (stopped, or failed: see error)."""
+        return self._thread is not None and not self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What stopped the training thread, when it failed (stop() and wait() raise it)."""
+        return self._error
+
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds` or until the session ends; True if it still runs."""
         if self._thread is not None:
