@@ -40,7 +40,7 @@ function upstreamSource(node, name) {
 
 /** Builds the panel into `root`; returns a function that stops its polling (the session runs on). */
 export function buildPanel(root, wanted = {}) {
-  const state = { sid: null, status: null, shown: -1, selected: 0, timer: null, painted: false };
+  const state = { sid: null, status: null, shown: -1, selected: 0, timer: null, builtFor: null, choicesFor: null, painted: false };
   root.replaceChildren();
   const box = css(el("div", "patch-toon-live-panel"), { font: "13px sans-serif", color: "var(--fg-color, #ddd)",
                                                          display: "flex", flexDirection: "column", gap: "6px" });
@@ -135,7 +135,9 @@ export function buildPanel(root, wanted = {}) {
     state.status = status;
     const keys = status.keyframes ?? [];
     if (status.stopped) line.textContent = `Stopped: ${status.stopped}${status.error ? ` (${status.error})` : ""}`;
-    else if (status.starting || !status.strip_ready) line.textContent = "Starting: reading the clip and its keyframes…";
+    else if (status.starting) line.textContent = "Starting: reading the clip and its keyframes…";
+    else if (!keys.length) line.textContent = "Waiting for a first keyframe: upload one, or paint one and Apply.";
+    else if (!status.strip_ready) line.textContent = "Training starts: the strip comes after the first step…";
     else line.textContent = `Training: step ${status.steps}; keyframes ${keys.map((k) => k.name).join(", ") || "none"}`;
     line.dataset.steps = String(status.steps ?? 0);
     line.dataset.state = status.stopped ? "stopped" : status.running ? "running" : "starting";
@@ -143,7 +145,9 @@ export function buildPanel(root, wanted = {}) {
     saved.textContent = (status.saved ?? []).map((s) => `Kept ${s.saved} (step ${s.steps}): Load Patch Model lists it.`).join("\n");
     start.disabled = !status.stopped;
     stop.disabled = Boolean(status.stopped);
-    if (status.strip && (first || strip.children.length !== status.strip.length)) {
+    if (first) state.shown = -1;
+    if (status.strip && state.builtFor !== status.session) {
+      state.builtFor = status.session;
       strip.replaceChildren(...status.strip.map((item) => {
         const img = css(el("img", "patch-toon-live-strip-frame"), { height: "72px", cursor: "pointer",
                                                                      border: "2px solid transparent" });
@@ -153,13 +157,23 @@ export function buildPanel(root, wanted = {}) {
         img.addEventListener("click", () => { state.selected = item.position; state.shown = -1; refreshImages(); });
         return img;
       }));
-      const choices = new Map([...keys.map((k) => [k.frame, `${k.frame} (keyframe)`]),
-                               ...status.strip.filter((s) => !keys.some((k) => k.frame === s.frame))
-                                 .map((s) => [s.frame, `${s.frame}`])]);
+    }
+    const signature = `${status.session}:${keys.map((k) => k.frame).join(",")}`;
+    if (status.strip && state.choicesFor !== signature) {  // the frames to edit: the keyframes and the strip's
+      const fresh = !state.choicesFor?.startsWith(`${status.session}:`);
+      state.choicesFor = signature;
+      const choices = new Map([...status.strip.map((s) => [s.frame, `${s.frame}`]),
+                               ...keys.map((k) => [k.frame, `${k.frame} (keyframe)`])]);
       const before = editFrame.value;
       editFrame.replaceChildren(...[...choices].sort((a, b) => a[0] - b[0]).map(([f, t]) => new Option(t, f)));
-      if (before && choices.has(Number(before))) editFrame.value = before;
-      else loadCanvas();  // a new session: the canvas shows its first keyframe
+      if (!fresh && before && choices.has(Number(before))) {
+        editFrame.value = before;
+        // The frame shown became a keyframe (read from the folder after the panel showed the frame): show it,
+        // unless something is painted on the canvas already.
+        if (!state.painted && canvas.dataset.base === "frame" && keys.some((k) => String(k.frame) === before)) loadCanvas();
+      } else {
+        loadCanvas();  // a new session: the canvas shows its first frame to edit
+      }
     }
     refreshImages();
   }
@@ -200,16 +214,21 @@ export function buildPanel(root, wanted = {}) {
   async function loadCanvas() {
     if (!state.sid || editFrame.value === "") return;
     const frame = editFrame.value;
+    let kind = "keyframe";
     let response = await api.fetchApi(`${base()}/keyframe/${frame}.png`, { cache: "no-store" });
-    if (response.status === 404) response = await api.fetchApi(`${base()}/frame/${frame}.png`, { cache: "no-store" });
+    if (response.status === 404) {
+      kind = "frame";
+      response = await api.fetchApi(`${base()}/frame/${frame}.png`, { cache: "no-store" });
+    }
     if (!response.ok) return fail(editLine, await routeError(response));
     const bitmap = await createImageBitmap(await response.blob());
     canvas.width = bitmap.width;
     canvas.height = bitmap.height;
     canvas.getContext("2d").drawImage(bitmap, 0, 0);
     canvas.dataset.frame = frame;
+    canvas.dataset.base = kind;
     state.painted = false;
-    editLine.textContent = `Paint over frame ${frame}, then Apply.`;
+    editLine.textContent = `Paint over frame ${frame} (${kind === "frame" ? "the frame itself: no keyframe there yet" : "its keyframe"}), then Apply.`;
   }
 
   async function sendKeyframe(blob, how) {
@@ -230,8 +249,8 @@ export function buildPanel(root, wanted = {}) {
   // The brush: round strokes in the canvas's own pixels (it shows scaled).
   let last = null;
   const at = (event) => {
-    const box = canvas.getBoundingClientRect();
-    return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+    const rect = canvas.getBoundingClientRect();
+    return [(event.clientX - rect.left) * canvas.width / rect.width, (event.clientY - rect.top) * canvas.height / rect.height];
   };
   canvas.addEventListener("pointerdown", (event) => {
     if (!canvas.width) return;

@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import REPO
 
 MAGENTA = (230, 20, 230)
-BRUSH = "#10c020"
+BRUSH = "#e614e6"  # the same colour: both edits pull the strip the same way
 
 # The mean colour of a strip image as the page shows it (drawn from the <img> itself).
 MEAN_OF_IMG = """(selector) => {
@@ -77,7 +77,7 @@ def test_the_live_panel_trains_on_the_sample_and_its_strip_follows_an_uploaded_a
     page.set_input_files(".patch-toon-live-upload", str(png_file(tmp_path, MAGENTA, (350, 350))))
     comfy_page.wait_for("() => document.querySelector('.patch-toon-live-edit-status').dataset.sent === '1'")
 
-    # Paint: broad green strokes over frame 31's keyframe, then Apply.
+    # Paint: broad magenta strokes over frame 31's keyframe, then Apply.
     page.select_option(".patch-toon-live-edit-frame", "31")
     comfy_page.wait_for("() => document.querySelector('.patch-toon-live-canvas').dataset.frame === '31'")
     page.fill(".patch-toon-live-colour", BRUSH)
@@ -99,11 +99,11 @@ def test_the_live_panel_trains_on_the_sample_and_its_strip_follows_an_uploaded_a
     deadline = time.monotonic() + 30  # taken at the session's next training step
     while True:
         painted = server_image(comfy_page, f"/patch_toon/live/{sid}/keyframe/31.png")
-        green = np.abs(painted - [16, 192, 32]).max(axis=-1) < 40
-        if green.mean() > 0.5 or time.monotonic() > deadline:
+        brushed = np.abs(painted - MAGENTA).max(axis=-1) < 40
+        if brushed.mean() > 0.5 or time.monotonic() > deadline:
             break
         time.sleep(0.3)
-    assert green.mean() > 0.5, f"the painted keyframe is {green.mean():.0%} brush colour"
+    assert brushed.mean() > 0.5, f"the painted keyframe is {brushed.mean():.0%} brush colour"
 
     # The strip's frame 0, as the page shows it, turns magenta.
     comfy_page.wait_for("""([selector, target, before]) => {

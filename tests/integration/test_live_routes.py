@@ -33,7 +33,7 @@ def call_json(comfy, method, path, body=None):
     return status, json.loads(data)
 
 
-def until(comfy, sid, predicate, what, seconds=120.0):
+def until(comfy, sid, predicate, what, seconds=240.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         status, answer = call_json(comfy, "GET", f"/patch_toon/live/{sid}")
@@ -109,6 +109,11 @@ def test_a_session_on_the_sample_follows_an_edited_keyframe_and_keeps_its_model(
     assert call(comfy, "POST", f"{base}/keyframe/32", png_of(np.zeros((h, w, 3), np.uint8)))[0] == 404
     assert call(comfy, "POST", f"{base}/keyframe/8", b"\x89PNG" + b"0" * (33 << 20))[0] == 413
     assert call(comfy, "GET", f"{base}/keyframe/8.png")[0] == 404  # no keyframe there yet
+    status, data, kind = call(comfy, "GET", f"{base}/frame/8.png")
+    assert status == 200 and Image.open(io.BytesIO(data)).size == (w, h)
+    status, data, kind = call(comfy, "GET", f"{base}/strip/4.jpg")
+    assert status == 200 and kind == "image/jpeg" and Image.open(io.BytesIO(data)).format == "JPEG"
+    assert call_json(comfy, "GET", "/patch_toon/live")[1]["session"]["session"] == sid  # a page opened later finds it
     assert call(comfy, "GET", f"{base}/strip/9.png")[0] == 404
 
     # Every keyframe replaced by flat green: the strip turns green.
@@ -158,3 +163,18 @@ def test_a_queued_prompt_stops_the_live_session_and_says_why(comfy, stopped_afte
     status, answer = call_json(comfy, "GET", f"/patch_toon/live/{sid}")
     assert not answer["running"] and "prompt was queued" in answer["stopped"]
     assert any("prompt was queued" in line for line in answer["messages"])
+
+
+def test_a_session_without_a_keyframe_folder_waits_for_the_first_keyframe_from_the_panel(comfy, stopped_after):
+    status, started = call_json(comfy, "POST", "/patch_toon/live/start", {"frames": SAMPLE, "keyframes": ""})
+    assert status == 200, started
+    sid = started["session"]
+    waiting = until(comfy, sid, lambda s: s.get("running"), "the session to run")
+    assert waiting["steps"] == 0 and waiting["keyframes"] == [] and not waiting["strip_ready"]
+    assert call(comfy, "GET", f"/patch_toon/live/{sid}/strip/0.png")[0] == 409
+    assert call_json(comfy, "POST", f"/patch_toon/live/{sid}/keep", {})[0] == 409  # no model yet
+    frame = np.asarray(Image.open(io.BytesIO(call(comfy, "GET", f"/patch_toon/live/{sid}/frame/3.png")[1])))
+    status, data, _ = call(comfy, "POST", f"/patch_toon/live/{sid}/keyframe/3", png_of(255 - frame), "image/png")
+    assert status == 200, data
+    trained = until(comfy, sid, lambda s: s["steps"] > 2 and s["strip_ready"], "training on the posted keyframe")
+    assert [k["frame"] for k in trained["keyframes"]] == [3]
