@@ -108,6 +108,14 @@ def test_a_session_on_the_sample_follows_an_edited_keyframe_and_keeps_its_model(
     assert status == 400 and b"aspect ratio" in data
     assert call(comfy, "POST", f"{base}/keyframe/32", png_of(np.zeros((h, w, 3), np.uint8)))[0] == 404
     assert call(comfy, "POST", f"{base}/keyframe/8", b"\x89PNG" + b"0" * (33 << 20))[0] == 413
+    bomb = io.BytesIO()
+    Image.new("L", (8000, 6000)).save(bomb, format="PNG")  # 48 megapixels in a few kB: refused before decoding
+    status, data, _ = call(comfy, "POST", f"{base}/keyframe/8", bomb.getvalue())
+    assert status == 400 and b"pixels" in data and len(bomb.getvalue()) < 1 << 20
+    gif = io.BytesIO()
+    Image.new("RGB", (w, h)).save(gif, format="GIF")
+    status, data, _ = call(comfy, "POST", f"{base}/keyframe/8", gif.getvalue())
+    assert status == 400 and b"PNG or JPEG" in data
     assert call(comfy, "GET", f"{base}/keyframe/8.png")[0] == 404  # no keyframe there yet
     status, data, kind = call(comfy, "GET", f"{base}/frame/8.png")
     assert status == 200 and Image.open(io.BytesIO(data)).size == (w, h)
