@@ -41,10 +41,11 @@ from server import PromptServer
 
 from patch_training.errors import PatchToonError
 from patch_training.frames.sources import to_uint8
+from patch_training.memory import training_bytes
 from patch_training.model.checkpoint import save_model
 from patch_training.pipeline.live import LiveSession, LiveSettings
 from patch_training.pipeline.train_files import TrainOptions
-from ._common import compute_device, models_dir
+from ._common import compute_device, make_room, models_dir
 from .frames import frame_sources, source_path
 from .routes import _bounded_body, _error
 
@@ -148,6 +149,11 @@ def _start(live: _Live, frames: Path, keyframes: Path | None) -> None:
                  f"{[session.names[t] for t in session.strip_indices]}")
         if live.stopped is not None:
             return
+        # As Train Patch Model does: ComfyUI unloads its models (a diffusion model) if the device lacks the room.
+        h, w = session.source.size
+        network = session.config.generator(3 + session.spec.channels)
+        make_room(device, training_bytes(network, 4, h, w, session.config.resolved_batch(),
+                                         session.config.resolved_patch()), "the live session")
         live.session = session
         session.start()
         if live.stopped is not None:  # stopped while the first keyframes were read
