@@ -1,5 +1,6 @@
 """The ComfyUI adapter: node classes, one file per family. The only code that imports comfy.*."""
 from . import routes  # noqa: F401  registers the web extension's HTTP routes (Finish now, example workflows)
+from . import live  # noqa: F401  registers the live panel's routes (after routes: it uses its helpers)
 from ._common import register_models_folder
 from .files import PatchToonStylizeFile
 from .frames import PatchToonLoadFrames, PatchToonMakeKeyframes, PatchToonSelectFrames, PatchToonSuggestKeyframes

@@ -175,6 +175,16 @@ class LiveSession:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def ended(self) -> bool:
+        """True once training started and its thread is over (stopped, or failed: see error)."""
+        return self._thread is not None and not self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What stopped the training thread, when it failed (stop() and wait() raise it)."""
+        return self._error
+
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds` or until the session ends; True if it still runs."""
         if self._thread is not None:
@@ -191,6 +201,20 @@ class LiveSession:
             image = image.float() / 255
         with self._lock:
             self._pending.append(("set", index, image, label or self.names[index]))
+
+    def check_keyframe(self, frame: int | str, image: torch.Tensor) -> list[str]:
+        """What replace_keyframe would do with `image` for `frame`, checked now: its notes (e.g. resized), or
+        KeyframeError / PatchToonError naming what is wrong (a frame out of range, another aspect ratio)."""
+        index = self._index(frame)
+        if image.dtype == torch.uint8:
+            image = image.float() / 255
+        return list(_checked(index, image, self.frames)[1])
+
+    def keyframe_image(self, frame: int | str) -> torch.Tensor | None:
+        """The stylized keyframe trained on at `frame` ([H, W, 3] float 0..1), or None when it is no keyframe."""
+        index = self._index(frame)
+        with self._lock:
+            return self._styles.get(index)
 
     def remove_keyframe(self, frame: int | str) -> None:
         index = self._index(frame)

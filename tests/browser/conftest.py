@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = REPO / "output" / "screenshots"
 EXTENSIONS = ("patch_toon.TrainingMonitor", "patch_toon.ExampleWorkflows", "patch_toon.NodeMessages",
-              "patch_toon.FixedSeeds", "patch_toon.VideoPreview")
+              "patch_toon.FixedSeeds", "patch_toon.VideoPreview", "patch_toon.LivePanel")
 OUR_SCRIPTS = re.compile(r"/extensions/patch-toon/|patch[-_]toon", re.IGNORECASE)
 SETUP_HINT = "run tests/browser/setup_browser.sh (as `make test` does)"
 

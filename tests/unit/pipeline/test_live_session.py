@@ -86,3 +86,24 @@ def test_a_session_on_an_empty_folder_waits_for_its_first_keyframe(frames, tmp_p
         assert list(session.keyframes()) == ["00002.png"]
     finally:
         session.stop()
+
+
+def test_a_keyframe_is_checked_before_it_is_queued_and_read_back_once_taken(frames):
+    from patch_training import KeyframeError
+
+    session = LiveSession(frames, None, TrainOptions(guides="rgb", threads=1, prior="none"),
+                          settings=LiveSettings(strip_frames=2, refresh_s=0.1, max_share=1.0))
+    with pytest.raises(KeyframeError, match="48x40"):
+        session.check_keyframe(1, torch.zeros(40, 40, 3))  # another aspect ratio, refused before anything is queued
+    assert session.check_keyframe(1, torch.zeros(80, 96, 3, dtype=torch.uint8)) == [
+        "keyframes resized from 96x80 to the frame size 48x40"]
+    assert session.keyframe_image(1) is None
+    blue = torch.zeros(40, 48, 3)
+    blue[..., 2] = 1.0
+    session.replace_keyframe(1, blue)
+    session.start()
+    try:
+        _until(lambda: session.keyframe_image(1) is not None, "the keyframe taken")
+        assert torch.equal(session.keyframe_image("00001.png"), blue) and session.keyframe_image(0) is None
+    finally:
+        session.stop()
