@@ -1,13 +1,15 @@
 """`stylize --update` after one keyframe edit versus a full re-render, through the command line.
 
-    taskset -c 0 .venv/bin/python -m benchmarks.update                 # the bundled sample, 32 frames (~2 min)
+    taskset -c 0 .venv/bin/python -m benchmarks.update                 # the bundled sample, 32 frames (~4 min)
+    taskset -c 0 .venv/bin/python -m benchmarks.update --preset reference --frames 16 --steps 2   # (~7 min)
     taskset -c 0 .venv/bin/python -m benchmarks.update --frames 45 --clip api_google_gemini_omni_flash_video_edit
 
 A clip with 4 keyframes spread over it (their ground-truth stylization), a model trained on them with a guide
 made from the painted keyframes ('warp', given as `--guides`), stylized into a folder. Then each keyframe in turn
 is painted again (a warm wash over its ground truth) and the folder is updated: the time and the frames
 re-rendered are compared with a full re-render with the edited keyframes (whose frames the update must equal bit
-for bit: checked). Last, a retrained model (more steps): --update re-renders every frame, as it must.
+for bit: checked). Then an update with nothing changed: what the guides and hashes cost alone (an update
+computes them for every frame). Last, a retrained model (more steps): --update re-renders every frame, as it must.
 Seconds are wall clock of the whole command (start-up included), 1 torch thread. Writes
 benchmarks/results/update-<time>.json and prints the table RESULTS.md quotes.
 """
@@ -74,6 +76,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--steps", type=int, default=30, help="training steps (speed of stylizing does not "
                                                               "depend on them)")
+    parser.add_argument("--preset", default="fast", help="the network (train --preset): a larger one makes the "
+                                                         "network, which --update skips, a larger share of the time")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-update-"))
     try:
@@ -81,7 +85,7 @@ def main() -> None:
         paint(truth, root / "keys", keys, None)
         model = root / "warp.safetensors"
         cli("train", "--frames", frames, "--keyframes", root / "keys", "--out", model, "--guides", "rgb,warp",
-            "--steps", args.steps, "--threads", 1)
+            "--steps", args.steps, "--threads", 1, "--preset", args.preset)
         stylize = ["stylize", "--model", model, "--frames", frames, "--keyframes", root / "keys"]
         _, _, first = cli(*stylize, "--out", root / "out")
         rows = []
@@ -97,26 +101,30 @@ def main() -> None:
                          "message": err.strip().splitlines()[-1]})
             paint(truth, root / "keys", keys, None)
             cli(*stylize, "--update", root / "out")  # back to the first keyframes for the next edit
+        unchanged, _, unchanged_s = cli(*stylize, "--update", root / "out")  # the guides and hashes alone
         retrained = root / "retrained.safetensors"
         cli("train", "--frames", frames, "--keyframes", root / "keys", "--out", retrained, "--guides", "rgb,warp",
-            "--steps", args.steps + 5, "--threads", 1)
+            "--steps", args.steps + 1, "--threads", 1, "--preset", args.preset)
         upd, err, retrained_s = cli("stylize", "--model", retrained, "--frames", frames, "--keyframes",
                                     root / "keys", "--update", root / "out")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result = {"clip": args.clip, "frames": args.frames, "keyframes": keys, "cpu": cpu_name(), "threads": 1,
-              "first_render_s": round(first, 2), "edits": rows,
+              "preset": args.preset, "first_render_s": round(first, 2), "edits": rows,
+              "unchanged": {"rendered": unchanged["rendered"], "update_s": round(unchanged_s, 2)},
               "retrained": {"rendered": upd["rendered"], "update_s": round(retrained_s, 2),
                             "message": err.strip().splitlines()[-1]}}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"update-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(result, indent=1))
-    print(f"clip {args.clip}, {args.frames} frames, keyframes {keys}, {cpu_name()}, 1 thread; first render "
-          f"{first:.1f} s")
+    print(f"clip {args.clip}, {args.frames} frames, keyframes {keys}, preset {args.preset}, {cpu_name()}, 1 thread; "
+          f"first render {first:.1f} s")
     print("| keyframe edited | frames re-rendered | --update (s) | full re-render (s) | bit-identical |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['edited']} | {r['rendered']} of {r['frames']} | {r['update_s']:.1f} | {r['full_s']:.1f} | "
               f"{'yes' if r['bit_identical'] else 'NO'} |")
+    print(f"nothing changed (guides and hashes only): {unchanged['rendered']} frames re-rendered, "
+          f"{unchanged_s:.1f} s")
     print(f"retrained model: {result['retrained']['message']} ({retrained_s:.1f} s)")
 
 
