@@ -19,7 +19,7 @@ KEYS = [0, 5, 10, 15]
 OPTIONS = StylizeOptions(batch_size=2, device="cpu", precision="fp32", threads=1)
 
 
-def keyed_model(spec: GuideSpec, frames: int, size):
+def keyed_model(spec: GuideSpec, size):
     model = random_model(guides=spec.channels)
     model.guides = spec.to_dict()
     model.summary = {"keyframe_indices": KEYS, "frame_size": list(size)}
@@ -51,7 +51,7 @@ def update_and_full_render(tmp_path, clip, guides):
     """An output rendered with the keyframes as first painted, then updated after keyframe 10 is painted again;
     the same clip rendered afresh with the edited keyframes. Returns (the update's summary, the frames before,
     the updated frames, the fresh ones)."""
-    model = keyed_model(GuideSpec(guides=guides), len(clip), clip.size)
+    model = keyed_model(GuideSpec(guides=guides), clip.size)
     stylize_files(model, clip, [FrameWriter(tmp_path / "out")], OPTIONS, painted(clip), record=True)
     before = frames_of(tmp_path / "out")[1]
     edited = painted(clip, edit=10)
@@ -87,7 +87,7 @@ def test_the_page_guide_is_made_from_every_keyframe_so_an_edit_re_renders_every_
 
 
 def test_gauss_depends_on_where_the_keyframes_are_not_what_is_painted(tmp_path, clip):
-    model = keyed_model(GuideSpec(guides=("gauss", "edges")), len(clip), clip.size)
+    model = keyed_model(GuideSpec(guides=("gauss", "edges")), clip.size)
     stylize_files(model, clip, [FrameWriter(tmp_path / "out")], OPTIONS, painted(clip), record=True)
     summary = update_files(model, clip, tmp_path / "out", [FrameWriter(tmp_path / "out", overwrite=True)], OPTIONS,
                            painted(clip, edit=10))
@@ -96,9 +96,9 @@ def test_gauss_depends_on_where_the_keyframes_are_not_what_is_painted(tmp_path, 
 
 def test_a_changed_model_re_renders_every_frame_and_says_so(tmp_path, clip):
     spec = GuideSpec(guides=("warp",))
-    stylize_files(keyed_model(spec, len(clip), clip.size), clip, [FrameWriter(tmp_path / "out")], OPTIONS,
+    stylize_files(keyed_model(spec, clip.size), clip, [FrameWriter(tmp_path / "out")], OPTIONS,
                   painted(clip), record=True)
-    retrained = keyed_model(spec, len(clip), clip.size)
+    retrained = keyed_model(spec, clip.size)
     with torch.no_grad():
         next(retrained.generator.parameters()).add_(1e-3)
     summary = update_files(retrained, clip, tmp_path / "out", [FrameWriter(tmp_path / "out", overwrite=True)],
@@ -111,7 +111,7 @@ def test_a_changed_model_re_renders_every_frame_and_says_so(tmp_path, clip):
 def test_other_settings_or_a_deleted_frame_re_render_what_they_touch(tmp_path, clip):
     model = random_model()
     stylize_files(model, clip, [FrameWriter(tmp_path / "out")], OPTIONS, record=True)
-    (tmp_path / "out" / clip.names[7].replace(".png", ".png")).unlink()
+    (tmp_path / "out" / clip.names[7]).unlink()  # batch 6-7 is rendered again, the others kept
     summary = update_files(model, clip, tmp_path / "out", [FrameWriter(tmp_path / "out", overwrite=True)], OPTIONS)
     assert summary.rendered == 2 and "1 frame file missing" in summary.reason
     assert (tmp_path / "out" / clip.names[7]).is_file()
