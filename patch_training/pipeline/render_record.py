@@ -138,7 +138,10 @@ def write_record(folder: str | os.PathLike, record: RenderRecord) -> str | None:
     if path.exists() and not is_our_record(path):
         return (f"the render record was not written: {path} exists and is not one (it is kept); without it this "
                 f"output cannot be updated")
-    staging = path.parent / f".{path.name}.{os.getpid()}.partial"
+    # Staged beside the folder, named as a FrameWriter's staging place: a run killed here leaves nothing inside
+    # the folder, and the next run on it removes the leftover (frames.writers.clean_stale).
+    folder = Path(folder)
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.partial-record"
     try:
         staging.write_text(record.to_json())
         os.replace(staging, path)
