@@ -2,6 +2,8 @@
 output/, streaming."""
 from __future__ import annotations
 
+import os
+
 import folder_paths
 import torch
 
@@ -10,7 +12,10 @@ from patch_training.frames.selection import strip_indices
 from patch_training.frames.sources import FrameSource
 from patch_training.frames.writers import FrameWriter
 from patch_training.memory import inference_bytes
-from patch_training.pipeline.stylize_files import output_writer, stylize_files
+from pathlib import Path
+
+from patch_training.pipeline.render_record import RECORD_NAME
+from patch_training.pipeline.stylize_files import output_writer, stylize_files, update_files
 from ._common import (METHOD_ALIASES, PATCH_KEYFRAMES, PATCH_MODEL, ROOT, compute_device, count_reporter, log,
                       make_room, release)
 from .frames import check_path, check_source, clip_path, frame_sources
@@ -66,19 +71,30 @@ class PatchToonStylizeFile:
                                                           "not empty."}),
             "video": (VIDEO, {"tooltip": "Core's VIDEO (Load Video, Create Video; ComfyUI of mid 2025 on): its "
                                          "frames, frame rate and audio, instead of source and path."}),
+            "update_from": ("STRING", {"default": "", "tooltip": "After a keyframe edit: the PNG frames folder of an "
+                                       "earlier result in the output folder (its path output, e.g. "
+                                       "'patch_toon/video_00001_'). Only the frames whose output can change are "
+                                       "stylized again, the others are taken from there (the result is the same "
+                                       "as a full render); a new model re-renders all. The result is written "
+                                       "under a new name as always; empty = a full render."}),
         }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
 
     @classmethod
-    def VALIDATE_INPUTS(cls, source, filename_prefix, path=""):
+    def VALIDATE_INPUTS(cls, source, filename_prefix, path="", update_from=""):
         checked = check_path(path) if path and path.strip() else check_source(source)
         if checked is not True:
             return checked
         if not filename_prefix.strip():
             return "filename_prefix: expected a name such as 'patch_toon/video', received an empty one."
+        if update_from and update_from.strip() and not (previous_frames(update_from) / RECORD_NAME).is_file():
+            return (f"update_from: expected the PNG frames folder of an earlier Stylize Video File result in the "
+                    f"output folder (its path output, e.g. 'patch_toon/video_00001_'), received "
+                    f"{update_from.strip()!r}: {previous_frames(update_from)} has no render record. Run with "
+                    f"output 'png frames' or 'mp4 + png frames' first, or leave update_from empty.")
         return True
 
     def stylize(self, model, source, filename_prefix, output, fps, preview_frames, batch_size, tile, keyframes=None,
-                path="", video=None, prompt=None, extra_pnginfo=None):
+                path="", video=None, update_from="", prompt=None, extra_pnginfo=None):
         if video is not None:
             clip = FrameSource(video_input_file(video), "video")
         else:
@@ -97,14 +113,25 @@ class PatchToonStylizeFile:
         preview = []
         device = compute_device()
         make_room(device, inference_bytes(model.config, 1, *clip.size, batch_size, tile), "stylizing")
+
+        def keep(t, styled):
+            if t in wanted:
+                preview.append(styled)
+
+        options, summary = StylizeOptions(batch_size, tile, device), None
         try:
-            stylize_files(model, clip, writers, StylizeOptions(batch_size, tile, device), keyframes,
-                          on_progress=count_reporter(total),
-                          on_frame=lambda t, styled: preview.append(styled) if t in wanted else None)
+            if update_from and update_from.strip():
+                summary = update_files(model, clip, previous_frames(update_from), writers, options, keyframes,
+                                       on_progress=count_reporter(total), on_frame=keep, what="update_from")
+            else:
+                stylize_files(model, clip, writers, options, keyframes, on_progress=count_reporter(total),
+                              on_frame=keep, record=True)
         finally:
             release(device)
         paths = ", ".join(f"{subfolder}/{w.out.name}".lstrip("/") for w in writers)
         notes = [note for w in writers for note in w.notes]
+        if summary is not None:
+            notes.insert(0, summary.message())
         for note in notes:
             log.warning("patch-toon Stylize Video File: %s", note)
         ui = {"text": [f"wrote {paths} in the output folder", *notes]}
@@ -113,3 +140,11 @@ class PatchToonStylizeFile:
             ui.update(video_preview(mp4.resolve()))
         result = (torch.stack(preview), paths, None if mp4 is None else video_output(mp4))
         return {"ui": ui, "result": result}
+
+
+def previous_frames(update_from: str) -> Path:
+    """The folder update_from names: relative to ComfyUI's output folder (the path output of an earlier run; of
+    'mp4 + png frames', the frames folder), or an absolute path."""
+    parts = [p.strip() for p in update_from.split(",") if p.strip()]
+    folders = [p for p in parts if not p.lower().endswith(".mp4")] or parts
+    return Path(os.path.join(folder_paths.get_output_directory(), os.path.expanduser(folders[0])))

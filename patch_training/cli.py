@@ -20,9 +20,10 @@ from .frames.sources import FrameSource, read_image, to_tensor, to_uint8
 from .guides import GuideSpec
 from .guides.auto import choose_guides
 from .frames.suggest import check_count, suggest_keyframes
-from .frames.writers import IMAGE_FORMATS, VIDEO_CODECS, FrameWriter, check_image_path, save_image
+from .frames.writers import IMAGE_FORMATS, VIDEO_CODECS, FrameWriter, check_image_path, is_video_path, save_image
 from .model.checkpoint import load_model, read_metadata, save_model
-from .pipeline.stylize_files import output_writer, stylize_files
+from .pipeline.render_record import read_record
+from .pipeline.stylize_files import output_writer, stylize_files, update_files
 from .pipeline.train_files import TrainOptions, align_of, frames_at, read_keyframes, train_from_files
 from .stylize.needs import scale_note, stylize_needs
 from .train.progress import TrainProgress
@@ -114,9 +115,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
                                  f"{model.summary.keyframe_indices}, these are at {list(keyframes.indices)}.")
     elif args.masks:
         raise PatchToonError("--masks: give --keyframes with the masks (they are matched by name).")
+    if args.update and is_video_path(args.update):
+        raise PatchToonError(f"--update: expected a folder of stylized frames from an earlier stylize, received the "
+                             f"video file {args.update} (a video's frames cannot be kept exactly). Stylize into a "
+                             f"folder (--out FOLDER), then --update FOLDER.")
+    if args.update:
+        read_record(args.update)  # refuses before anything is read when there is no readable record
     # Frames go to a hidden staging place beside --out and are moved into place at the end: an error or
     # Ctrl-C half-way leaves no partial results behind (frames.writers.FrameWriter).
-    writer = output_writer(args.out, source, args.fps, overwrite=args.overwrite)
+    writer = output_writer(args.update or args.out, source, args.fps, overwrite=args.overwrite or bool(args.update),
+                           what="--update" if args.update else "--out")
     for path in writer.removed:
         print(f"note: removed {path}, left by an interrupted run", file=sys.stderr)
     note = scale_note(model, source.size)
@@ -130,12 +138,21 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         bar.show(done / max(total, done), f"{done}/{total} frames  {rate:.2f} frames/s  "
                  f"ETA {_eta(max(total - done, 0) / rate)}")
 
-    done = stylize_files(model, source, [writer], options, keyframes, scratch=args.scratch, on_progress=report)
+    if args.update:
+        summary = update_files(model, source, args.update, [writer], options, keyframes, scratch=args.scratch,
+                               on_progress=report)
+        done, extra = summary.frames, {"rendered": summary.rendered, "reason": summary.reason}
+    else:
+        done, extra = stylize_files(model, source, [writer], options, keyframes, scratch=args.scratch,
+                                    on_progress=report, record=True), {}
     bar.show(1.0, f"{done}/{done} frames", force=True)
     bar.close()
     for note in writer.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(json.dumps({"out": str(writer.out), "frames": done, "seconds": round(time.monotonic() - start, 3)}))
+    if args.update:
+        print(summary.message(), file=sys.stderr)
+    print(json.dumps({"out": str(writer.out), "frames": done, **extra,
+                      "seconds": round(time.monotonic() - start, 3)}))
     return 0
 
 
@@ -383,9 +400,13 @@ def _stylize_command(sub) -> None:
     styl = sub.add_parser("stylize", help="stylize every frame with a trained model")
     styl.add_argument("--model", required=True, help="model file (.safetensors) from train")
     styl.add_argument("--frames", required=True, help="folder of frames or a video file")
-    styl.add_argument("--out", required=True, help="folder for the stylized frames (PNG, named like the frames), "
-                      f"or a video file ({', '.join(VIDEO_CODECS)}: H.264 with the source's audio where PyAV "
-                      "is installed, else OpenCV's mp4v)")
+    where = styl.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="folder for the stylized frames (PNG, named like the frames, with a render "
+                       f"record for --update), or a video file ({', '.join(VIDEO_CODECS)}: H.264 with the source's "
+                       "audio where PyAV is installed, else OpenCV's mp4v)")
+    where.add_argument("--update", metavar="OUT", help="a folder of an earlier stylize --out: re-render only the "
+                       "frames whose output can change (after a keyframe edit: the frames its guides reach; a new "
+                       "model: all), keep the others, and say how many and why; the result equals a full render")
     styl.add_argument("--fps", type=float, default=0.0,
                       help="frame rate of a video --out (0: the source video's, 25 for a folder of frames)")
     styl.add_argument("--scratch", help="folder for the frames that wait for their next keyframe beyond 256 MB "

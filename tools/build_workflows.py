@@ -241,7 +241,7 @@ def build(info, out):
     g = Graph(info)
     g.add(1, "PatchToonLoadModel", [40, 80], [SAMPLE_MODEL], [360, 80])
     g.add(2, "PatchToonStylizeFile", [450, 80], [SAMPLE_FRAMES, "patch_toon/video", "mp4 + png frames", 0.0, 4, 4, 0,
-                                                 ""], [360, 560])
+                                                 "", ""], [360, 600])
     g.add(3, "PreviewImage", [860, 80], None, [420, 420], "A few stylized frames")
     g.add(4, "Note", [40, 400], ["Stylize a long clip, straight from file to file.\n\n"
         "Stylize Video File reads a video or a folder of frames from ComfyUI's input folder one frame at a time, "

@@ -4,11 +4,13 @@ writers stage their frames and move them into place at the end, so an error or a
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..config import StylizeOptions
 from ..frames.sources import FrameSource, to_uint8
@@ -21,6 +23,8 @@ from ..stylize.needs import guide_spec_of
 from ..stylize.segments import Segment
 from ..stylize.stream import stylize_stream
 from ..stylize.tiled import STYLIZE_FIXES
+from .render_record import (RenderRecord, input_digest, keyframe_changes, keyframe_digests, model_digest,
+                            read_record, render_settings, why_all, write_record)
 
 
 def output_names(source: FrameSource, count: int) -> list[str]:
@@ -59,7 +63,7 @@ def stylize_files(model: StyleModel, source: FrameSource, writers: Sequence[Fram
                   frame_count: int | None = None, segment: Segment | None = None,
                   given: dict[int, np.ndarray] | None = None, scratch=None,
                   on_progress: Callable[[int, int], None] | None = None,
-                  on_frame: Callable[[int, torch.Tensor], None] | None = None) -> int:
+                  on_frame: Callable[[int, torch.Tensor], None] | None = None, record: bool = False) -> int:
     """Stylize the frames of `source` into every writer (committed together at the end, or all aborted on an
     error or cancel); return the number of frames written.
 
@@ -67,35 +71,129 @@ def stylize_files(model: StyleModel, source: FrameSource, writers: Sequence[Fram
     frame_count: the clip's length (default: the folder's; a video's container may only estimate it).
     segment: only that part of the clip (stylize.segments), with `given`, the first pass's advected image of
     its source keyframe. on_progress(done, total) after each batch (it may raise to cancel), on_frame(t,
-    stylized [H, W, 3] float32 0..1) after each frame. Raises MemoryLimitError before reading when the machine
-    lacks the memory (the writers' staging places removed), and what stylize_stream raises.
+    stylized [H, W, 3] float32 0..1) after each frame. record: write a render record (render_record.py) into
+    every folder writer after its frames, for a later update_files. Raises MemoryLimitError before reading when
+    the machine lacks the memory (the writers' staging places removed), and what stylize_stream raises.
     """
+    return _render(model, source, writers, options, keyframes, frame_count, segment, given, scratch, on_progress,
+                   on_frame, record, None).frames
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateSummary:
+    """What update_files did: `rendered` of `frames` frames re-rendered, and why."""
+
+    frames: int
+    rendered: int
+    reason: str
+
+    def message(self) -> str:
+        return f"{self.rendered} of {self.frames} frames re-rendered: {self.reason}"
+
+
+def update_files(model: StyleModel, source: FrameSource, previous: str | Path, writers: Sequence[FrameWriter],
+                 options: StylizeOptions = StylizeOptions(), keyframes: Keyframes | None = None,
+                 frame_count: int | None = None, scratch=None,
+                 on_progress: Callable[[int, int], None] | None = None,
+                 on_frame: Callable[[int, torch.Tensor], None] | None = None,
+                 what: str = "--update") -> UpdateSummary:
+    """stylize_files over a previous output: only the frames whose output can change are stylized again, the
+    others are taken from the folder `previous` (a folder of frames with its render record); the result equals a
+    full render, bit for bit. writers may include `previous` itself (opened with overwrite: its frames are
+    replaced only at the commit). Every folder writer gets the new record.
+
+    The guides are computed for every frame as in a full render (a frame's digest is a hash of its network
+    input); the network runs only on the batches holding a frame whose digest changed or whose file is gone, each
+    batch whole (a forward pass sees the same frames as in a full render). Raises RecordError (naming `what`)
+    when `previous` has no readable record, and what stylize_files raises."""
+    record = read_record(previous, what)
+    return _render(model, source, writers, options, keyframes, frame_count, None, None, scratch, on_progress,
+                   on_frame, True, (Path(previous), record))
+
+
+@dataclasses.dataclass
+class _Result:
+    frames: int
+    rendered: int
+    missing: int
+
+
+def _render(model, source, writers, options, keyframes, frame_count, segment, given, scratch, on_progress,
+            on_frame, record, previous) -> UpdateSummary | _Result:
     if frame_count is None and source.files is not None:
         frame_count = len(source)
     part = {} if segment is None else {"start": segment.read_from, "first": segment.first, "stop": segment.stop,
                                        "sources": given}
-    written = 0
+    model_hash = model_digest(model) if record else ""
+    settings = render_settings(options, source.size) if record else {}
+    digests: dict[int, str] = {}
+    names: list[str] = []
+    counts = _Result(0, 0, 0)
+    every = None
+    if previous is not None:
+        every = why_all(previous[1], model_hash, settings, output_names(source, len(source)))
+
+    def name_of(t: int) -> str:
+        nonlocal names
+        if t >= len(names):  # a video's names grow as its frames are read
+            names = output_names(source, len(source))
+        return names[t]
+
+    def reuse(batch):
+        new = {t: input_digest(frame, guide) for t, frame, guide in batch}
+        digests.update(new)
+        if previous is None:
+            return None
+        if every is None and all(previous[1].frames.get(name_of(t)) == d for t, d in new.items()):
+            files = [previous[0] / name_of(t) for t in new]
+            if all(f.is_file() for f in files):
+                return [torch.from_numpy(np.array(Image.open(f).convert("RGB"))).float().div(255) for f in files]
+            counts.missing += sum(not f.is_file() for f in files)
+        counts.rendered += len(batch)
+        return None
+
     try:
         check_stylize_memory(model, source, options)
         frames = (image for _, image in source.images(part.get("start", 0)))
-        names: list[str] = []
         for t, styled in stylize_stream(model, frames, frame_count, keyframes, options, on_progress=on_progress,
-                                        scratch=scratch, **part):
-            if t >= len(names):  # a video's names grow as its frames are read
-                names = output_names(source, len(source))
+                                        scratch=scratch, reuse=reuse if record else None, **part):
             image = to_uint8(styled[None])[0]
             for writer in writers:
-                writer.write(names[t], image)
+                writer.write(name_of(t), image)
             if on_frame is not None:
                 on_frame(t, styled)
-            written += 1
+            counts.frames += 1
         for writer in writers:
             writer.commit()
     except BaseException:
         for writer in writers:
             writer.abort()
         raise
-    return written
+    if record:
+        done = RenderRecord(model_hash, settings, keyframe_digests(keyframes),
+                            {name_of(t): digests[t] for t in sorted(digests)})
+        for writer in writers:
+            note = None if writer.video else write_record(writer.out, done)
+            if note:
+                writer.notes.append(note)
+    if previous is None:
+        return counts
+    return UpdateSummary(counts.frames, counts.rendered, _reason(previous[1], done, every, counts))
+
+
+def _reason(previous: RenderRecord, now: RenderRecord, every: str | None, counts: _Result) -> str:
+    if every is not None:
+        return every
+    if counts.rendered == 0:
+        return "nothing changed; the model is the same"
+    why = [keyframe_changes(previous, now.keyframes)]
+    changed = sum(previous.frames.get(name) != d for name, d in now.frames.items())
+    if not why[0] and changed:
+        why.append(f"{changed} frame{'s' if changed > 1 else ''}' input changed (the source frame or its guides)")
+    if counts.missing:
+        why.append(f"{counts.missing} frame file{'s' if counts.missing > 1 else ''} missing from the previous output")
+    why.append("the model is the same")
+    return "; ".join(w for w in why if w)
 
 
 def stylize_segment(model: StyleModel, source: FrameSource, segment: Segment, frame_count: int, out: Path,

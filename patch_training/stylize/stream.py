@@ -27,7 +27,8 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
                    store_budget_mb: float = DEFAULT_STORE_BUDGET_MB,
                    scratch: str | os.PathLike | None = None, start: int = 0, first: int | None = None,
                    stop: int | None = None, sources: dict[int, np.ndarray] | None = None,
-                   ) -> Iterator[tuple[int, torch.Tensor]]:
+                   reuse: Callable[[list[tuple[int, np.ndarray, np.ndarray | None]]], list[torch.Tensor] | None]
+                   | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (t, stylized frame [H, W, 3] float32 0..1) for t = 0, 1, ... in order.
 
     frames: the clip one frame at a time, [H, W, 3] uint8 or float32 0..1 numpy. A guided model's guides are
@@ -40,6 +41,11 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
     from `start`) are stylized and yielded, and the frames are read no further than those need. A guided
     model needs `sources` (segments.survey) unless `start` is 0, and `first` where its guides are the whole
     clip's (segments.plan_segments says where).
+
+    reuse(batch): called with each batch of network inputs, [(t, frame [H, W, 3] float32, guide row [H, W, G]
+    float32 or None)], before it is stylized; returning the batch's stylized frames (as they would come out)
+    skips the network for it, None stylizes it. Batches are the same for the same clip, batch_size and frame
+    size, so a batch kept whole never mixes kept and new frames in one forward pass.
     """
     spec = guide_spec_of(model)
     first = start if first is None else first
@@ -59,14 +65,14 @@ def stylize_stream(model: StyleModel, frames: Iterable[np.ndarray], frame_count:
         batch.append(item)
         last = stop is not None and item[0] >= stop - 1
         if len(batch) == batch_size or last:
-            yield from _run(model, batch, options)
+            yield from _run(model, batch, options, reuse)
             batch = []
             if on_progress is not None:
                 on_progress(item[0] + 1, frame_count or 0)
         if last:
             return
     if batch:
-        yield from _run(model, batch, options)
+        yield from _run(model, batch, options, reuse)
         if on_progress is not None:
             on_progress(batch[-1][0] + 1, frame_count or 0)
 
@@ -89,7 +95,12 @@ def _guided(model, spec, frames, frame_count, keyframes, store_budget_mb, scratc
                              guides_from=guides_from)
 
 
-def _run(model, batch, options: StylizeOptions) -> Iterator[tuple[int, torch.Tensor]]:
+def _run(model, batch, options: StylizeOptions, reuse=None) -> Iterator[tuple[int, torch.Tensor]]:
+    kept = None if reuse is None else reuse(batch)
+    if kept is not None:
+        for (t, _, _), styled in zip(batch, kept, strict=True):
+            yield t, styled
+        return
     frames = torch.from_numpy(np.stack([f for _, f, _ in batch]))
     guides = None if batch[0][2] is None else torch.from_numpy(np.stack([g for _, _, g in batch]))
     x = model_inputs(model, frames, guides)

@@ -34,8 +34,9 @@ def test_a_clip_is_stylized_to_a_video_and_frames_like_the_command_line(comfy, t
     video, folder = out / "file_00001_.mp4", out / "file_00001_"
     frames, fps = read_video(video)
     assert len(frames) == 32 and frames[0].shape == (350, 350, 3) and fps == pytest.approx(25)
-    names = sorted(p.name for p in folder.iterdir())
+    names = sorted(p.name for p in folder.glob("*.png"))
     assert names == sorted(p.stem + ".png" for p in (SAMPLE / "frames").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == [".patch-toon-render.json", *names]  # for update_from
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no staging left
     previews = entry["outputs"]["3"]["images"]
     assert len(previews) == 3
@@ -80,7 +81,7 @@ def test_cancel_leaves_nothing_in_the_output_folder(comfy, tmp_path):
     assert failed.value.interrupted
     assert list(out.glob("*cancelled*")) == []  # neither the video, nor the frames, nor their staging
     comfy.run(file_graph(SAMPLE_FRAMES, output="png frames", prefix="patch_toon/after"), timeout=600)
-    assert len(list((out / "after_00001_").iterdir())) == 32  # the server goes on
+    assert len(list((out / "after_00001_").glob("*.png"))) == 32  # the server goes on
 
 
 def test_the_shipped_file_to_file_workflow_writes_a_browser_playable_mp4_with_its_workflow(comfy):

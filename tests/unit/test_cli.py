@@ -36,7 +36,8 @@ def test_train_stylize_info_round_trip(clip, capsys):
     assert summary["steps"] == 3 and "step 3" in err  # progress on stderr, result on stdout
     code, out, err = run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "styled")
     assert code == 0, err
-    assert sorted(p.name for p in (clip / "styled").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+    assert sorted(p.name for p in (clip / "styled").iterdir()) == [".patch-toon-render.json",
+                                                                    *(f"{i:05d}.png" for i in range(4))]
     code, out, _ = run(capsys, "info", model)
     assert json.loads(out)["summary"]["keyframe_indices"] == [0, 3]
 
@@ -88,7 +89,7 @@ def test_a_page_model_on_the_colour_base_needs_its_keyframes_to_stylize(clip, ca
     assert code == 2 and "this model uses the 'page' guide; give the stylized keyframes" in err
     assert run(capsys, "stylize", "--model", model, "--frames", clip / "frames", "--out", clip / "o2",
                "--keyframes", clip / "keys")[0] == 0
-    assert len(list((clip / "o2").iterdir())) == 4
+    assert len(list((clip / "o2").glob("*.png"))) == 4
 
 
 def write_video(path: Path, count: int) -> Path:
@@ -107,7 +108,7 @@ def test_video_file_frames_are_read_and_named_by_number(clip, capsys):
                "--steps", 1, "--guides", "rgb")[0] == 0
     code, _, err = run(capsys, "stylize", "--model", model, "--frames", video, "--out", clip / "v")
     assert code == 0, err
-    assert sorted(p.name for p in (clip / "v").iterdir()) == [f"{i:05d}.png" for i in range(5)]
+    assert sorted(p.name for p in (clip / "v").glob("*.png")) == [f"{i:05d}.png" for i in range(5)]
 
 
 def test_a_video_out_is_h264_with_the_source_audio_through_the_same_writer_as_comfyui(tmp_path, capsys):
