@@ -99,8 +99,8 @@ def record_path(folder: str | os.PathLike) -> Path:
 def read_record(folder: str | os.PathLike, what: str = "--update") -> RenderRecord:
     """The render record of an output folder. Raises RecordError (naming `what`) when it is missing or damaged."""
     path = record_path(folder)
-    fix = (f"Render it afresh (a new output, or --overwrite on the command line); that run writes the record that "
-           f"the next update uses.")
+    fix = ("Render it afresh (a new output, or --overwrite on the command line); that run writes the record that "
+           "the next update uses.")
     if not Path(folder).is_dir():
         raise RecordError(f"{what}: expected a folder of stylized frames written by patch-toon, received {folder} "
                           f"(not a folder).")
