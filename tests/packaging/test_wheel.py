@@ -71,7 +71,9 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
     info = json.loads(sh(command, "info", "m.safetensors", cwd=elsewhere).stdout)
     assert info["summary"]["steps"] == 2 and info["summary"]["prior"] == "shipped"  # the installed prior is found
     sh(command, "stylize", "--model", "m.safetensors", "--frames", SAMPLE / "frames", "--out", "styled", cwd=elsewhere)
-    assert len(list((elsewhere / "styled").iterdir())) == len(list((SAMPLE / "frames").iterdir()))
+    styled = sorted(p.name for p in (elsewhere / "styled").iterdir())
+    # one PNG per frame, and the render record a later `stylize --update` reads
+    assert styled == [".patch-toon-render.json"] + sorted(p.stem + ".png" for p in (SAMPLE / "frames").iterdir())
 
 
 def test_package_version_is_the_library_version():

@@ -111,7 +111,7 @@ def test_cli_stylizes_a_masked_model_with_the_frames_alone_and_info_says_so(tmp_
                  "--out", str(model), "--steps", "2", "--guides", "rgb,gauss,edges"]) == 0
     assert main(["stylize", "--model", str(model), "--frames", str(tmp_path / "frames"),
                  "--out", str(tmp_path / "styled")]) == 0
-    assert len(list((tmp_path / "styled").iterdir())) == 4
+    assert len(list((tmp_path / "styled").glob("*.png"))) == 4
     capsys.readouterr()
     assert main(["info", str(model)]) == 0
     info = json.loads(capsys.readouterr().out)
