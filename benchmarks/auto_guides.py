@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import RESULTS, cpu_name
+from benchmarks.common import REPO, RESULTS, cpu_name
 from benchmarks.styles import Case, Variant, budget_steps, load_footage, rates_for, run_variant
 from patch_training.guides.auto import choose_guides
 
@@ -79,11 +80,12 @@ def choice_of(case: Case) -> dict:
 
 
 def platinum_choices() -> list[str]:
-    """auto's choice on /work/shared/data/seed_platinum's seven keyframes (a 3D-rendered dancer restyled as a 2D
-    illustration, with masks; no sequence, so nothing is trained here), without and with the masks."""
+    """auto's choice on seed_platinum's seven keyframes (the project's shared data: $PATCH_TOON_DATA, by default
+    the folder shared/data beside the repository; a 3D-rendered dancer restyled as a 2D illustration, with masks;
+    no sequence, so nothing is trained here), without and with the masks. Empty where that data is absent."""
     import numpy as np
     from PIL import Image
-    root = Path("/work/shared/data/seed_platinum")
+    root = Path(os.environ.get("PATCH_TOON_DATA", REPO.parent / "shared" / "data")) / "seed_platinum"
     if not root.exists():
         return []
     names = sorted(p.stem for p in (root / "input").glob("*.png"))
