@@ -189,6 +189,15 @@ def _session(request: web.Request) -> _Live | web.Response:
     return live
 
 
+def _session_frame(request: web.Request) -> tuple[_Live, int] | web.Response:
+    """The session and frame index a /patch_toon/live/{session}/.../{frame} request names, or the error reply."""
+    live = _session(request)
+    if isinstance(live, web.Response):
+        return live
+    index = _frame_index(live, request.match_info["frame"])
+    return index if isinstance(index, web.Response) else (live, index)
+
+
 def _frame_index(live: _Live, text: str) -> int | web.Response:
     session = live.session
     if session is None:
@@ -296,12 +305,10 @@ async def live_strip(request: web.Request) -> web.Response:
 
 @routes.get(r"/patch_toon/live/{session}/{what:keyframe|frame}/{frame}.png")
 async def live_image(request: web.Request) -> web.Response:
-    live = _session(request)
-    if isinstance(live, web.Response):
-        return live
-    index = _frame_index(live, request.match_info["frame"])
-    if isinstance(index, web.Response):
-        return index
+    found = _session_frame(request)
+    if isinstance(found, web.Response):
+        return found
+    live, index = found
     if request.match_info["what"] == "frame":
         return _png(live.session.frames[index])
     image = live.session.keyframe_image(index)
@@ -312,12 +319,10 @@ async def live_image(request: web.Request) -> web.Response:
 
 @routes.post("/patch_toon/live/{session}/keyframe/{frame}")
 async def live_replace_keyframe(request: web.Request) -> web.Response:
-    live = _session(request)
-    if isinstance(live, web.Response):
-        return live
-    index = _frame_index(live, request.match_info["frame"])
-    if isinstance(index, web.Response):
-        return index
+    found = _session_frame(request)
+    if isinstance(found, web.Response):
+        return found
+    live, index = found
     body = await _bounded_body(request, MAX_IMAGE_BODY)
     if body is None:
         return _error(413, f"keyframe: expected a PNG or JPEG of at most {MAX_IMAGE_BODY >> 20} MB")
