@@ -16,7 +16,8 @@ LAYERS = [
     {"train"},                   # the loop (its previews are stylized), training with guides
     {"pipeline"},                # files in, files out
     {"batch"},                   # many shots, on worker processes or Ray
-    {"cli", "__main__", "__init__"},  # the command line; the package's lazy public API names every stage
+    {"cli", "cli_keyframes", "__main__", "__init__"},  # the command line; the package's lazy public API
+    #                                                  names every stage
 ]
 
 
@@ -82,3 +83,17 @@ def test_the_package_imports_no_stage_until_a_name_is_used():
              and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
              and not (isinstance(n, ast.Import) and [a.name for a in n.names] == ["importlib"])]
     assert not eager, f"patch_training/__init__.py imports at load time (torch would be needed): {eager}"
+
+
+SIZED = FILES + sorted(p for p in (LIB.parent / "nodes").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize("path", SIZED, ids=lambda p: str(p.relative_to(LIB.parent)))
+def test_no_file_over_400_lines_nor_function_over_80(path):
+    """The library and nodes/ stay readable: a longer file or function is split by what its parts do."""
+    text = path.read_text(encoding="utf-8")
+    lines = len(text.splitlines())
+    assert lines <= 400, f"{path.relative_to(LIB.parent)}: {lines} lines; split it (at most 400)"
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(ast.parse(text))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
+    assert not long, f"{path.relative_to(LIB.parent)}: functions over 80 lines: {long}"

@@ -181,7 +181,7 @@ def test_bad_inputs_are_named(clip):
 
 
 def test_a_local_refinement_is_kept_only_where_it_brings_the_keyframe_closer(clip, monkeypatch):
-    import patch_training.frames.align as align
+    import patch_training.frames.registration as registration
 
     stylized = toon(clip[10])
     h, w = stylized.shape[:2]
@@ -189,7 +189,7 @@ def test_a_local_refinement_is_kept_only_where_it_brings_the_keyframe_closer(cli
     bent = cv2.remap(stylized.numpy(), xs + 2 * np.sin(2 * np.pi * ys / h), ys + 2 * np.cos(2 * np.pi * xs / w),
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     local = align_keyframe(clip[10], torch.from_numpy(bent))
-    monkeypatch.setattr(align, "LOCAL_MIN_PX", float("inf"))
+    monkeypatch.setattr(registration, "LOCAL_MIN_PX", float("inf"))
     affine = align_keyframe(clip[10], torch.from_numpy(bent))
     assert local.report.local and not affine.report.local
     inner = (slice(20, -20), slice(20, -20))
