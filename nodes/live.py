@@ -350,7 +350,8 @@ async def live_keep(request: web.Request) -> web.Response:
                            f"and up to 3 folders), received {repr(prefix)[:80]}")
     if live.session is None or live.session.trainer is None:
         return _error(409, "no model yet: the session trains from its first keyframe on")
-    model = live.session.keep_model()
+    # In the executor: the copy waits for the training step under way, which the event loop must not.
+    model = await asyncio.get_running_loop().run_in_executor(None, live.session.keep_model)
     root = models_dir()
     folder, name, counter, _, _ = folder_paths.get_save_image_path(prefix, root)
     try:

@@ -45,7 +45,7 @@ _EXPORTS = {
     "fit_style_stream": "train.stream",
     # files to files
     "TrainOptions": "pipeline.train_files", "train_from_files": "pipeline.train_files",
-    "LiveSession": "pipeline.live", "LiveSettings": "pipeline.live",
+    "LiveSession": "pipeline.live", "LiveSettings": "pipeline.live_preview",
     "output_writer": "pipeline.stylize_files", "stylize_files": "pipeline.stylize_files",
     # batch
     "read_manifest": "batch.manifest", "run_batch": "batch.run",

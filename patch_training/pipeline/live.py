@@ -14,72 +14,37 @@ streamed pass over the clip. 'warp' and 'page' (guides made of the painted keyfr
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import hashlib
-import io
-import json
 import logging
-import os
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
-from PIL import Image
 
-from ..errors import GuideError, KeyframeError, OutputExistsError, PatchToonError
+from ..errors import GuideError, KeyframeError, PatchToonError
 from ..frames.selection import strip_indices
 from ..frames.sources import FrameSource, to_uint8
 from ..frames.watch import KeyframeFolderWatcher
 from ..guides.stream import stream_guides
-from ..keyframes import Keyframes, make_keyframes
+from ..keyframes import Keyframes
 from ..model.checkpoint import save_model
 from ..model.networks import StyleModel
 from ..runtime import cpu_threads
 from ..train.fit import check_training_memory
 from ..train.live import LiveTrainer
-from ..train.progress import PREVIEW_MAX_SIDE, scaled_input
+from ..train.progress import scaled_input
+from .live_keyframes import LiveKeyframes, checked_keyframe
+from .live_preview import SAVE_REQUEST, LiveSettings, output_folder, write_preview
 from .train_files import TrainOptions
 
 log = logging.getLogger(__name__)
 
-SAVE_REQUEST = "save.request"  # a file of this name in the output folder asks for the model to be saved now
-STATUS = "status.json"
-STRIP = "strip"
-OWN = {SAVE_REQUEST, STATUS, STRIP}  # what a session writes in its output folder
 # At start, the session waits this long for the keyframes in the folder to be complete (then trains on those it
 # has; training waits while there are none).
 FIRST_KEYFRAME_S = 10.0
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    """How the session runs. strip_frames: frames spread over the clip kept current; refresh_s: how often at
-    most; max_share: at most this fraction of the time goes to rendering them (the refresh waits longer when
-    rendering takes more); poll_s: how often the keyframe folder is looked at; ramp_s: the cold start's
-    learning-rate schedule (train.live)."""
-
-    strip_frames: int = 5
-    refresh_s: float = 1.0
-    max_share: float = 0.2
-    poll_s: float = 0.25
-    ramp_s: float = 30.0
-    strip_side: int = PREVIEW_MAX_SIDE
-    on_change: str = "auto"  # learning rate after a change: warm, cold, auto (cold when no keyframe is kept as it was)
-
-    def check(self) -> None:
-        if self.strip_frames < 1:
-            raise PatchToonError(f"--strip: expected 1 frame or more, received {self.strip_frames}.")
-        if not 0 < self.max_share <= 1:
-            raise PatchToonError(f"--max-share: expected a fraction in (0, 1], received {self.max_share}.")
-        if self.on_change not in ("auto", "warm", "cold"):
-            raise PatchToonError(f"--on-change: expected auto, warm or cold, received {self.on_change!r}.")
-        if self.refresh_s <= 0 or self.poll_s <= 0:
-            raise PatchToonError(f"--refresh: expected seconds > 0, received {self.refresh_s}.")
 
 
 class LiveSession:
@@ -114,21 +79,24 @@ class LiveSession:
         self.names = list(self.source.names)
         self.stems = list(self.source.stems)
         self.strip_indices = strip_indices(len(self.frames), settings.strip_frames)
-        self.out = None if out is None else _output_folder(Path(out))
+        self.out = None if out is None else output_folder(Path(out))
         if keyframes is not None and not Path(keyframes).is_dir():
             raise KeyframeError(f"--keyframes: expected a folder of stylized keyframes named like the frames, "
                                 f"{keyframes} is not a folder. Make it (it may start empty) and save keyframes there.")
         self.watcher = None if keyframes is None else KeyframeFolderWatcher(keyframes, self.stems)
         self.init, self.clock = init, clock
         self.trainer: LiveTrainer | None = None
-        self._styles: dict[int, torch.Tensor] = {}     # frame -> stylized keyframe [H, W, 3]
-        self._hashes: dict[int, tuple[str, str]] = {}  # frame -> (file name, sha256) as last read
+        self.keys = LiveKeyframes(self.frames)
+        self._styles, self._hashes = self.keys.styles, self.keys.hashes  # the same dicts, for short lines
         self._guides: dict[int, torch.Tensor] = {}     # frame -> its guides [H, W, G] for the current keyframe set
         self._guide_keys: tuple[int, ...] | None = None
         self._strip_input: torch.Tensor | None = None
         self._strip: torch.Tensor | None = None
-        self._pending: list[tuple] = []  # (kind, frame, image, label[, sha256 of the file])
+        # The training lock. The training thread takes it again right after each step, and a plain lock lets it:
+        # a caller from another thread (a server route) could wait for minutes. Such callers go through _turn,
+        # a turnstile the loop passes before each step (see _outside), so they wait one step at most.
         self._lock = threading.RLock()
+        self._turn = threading.Lock()
         self._stop = threading.Event()
         self._save_asked = threading.Event()
         self._thread: threading.Thread | None = None
@@ -199,8 +167,7 @@ class LiveSession:
         index = self._index(frame)
         if image.dtype == torch.uint8:
             image = image.float() / 255
-        with self._lock:
-            self._pending.append(("set", index, image, label or self.names[index]))
+        self.keys.queue_set(index, image, label or self.names[index])
 
     def check_keyframe(self, frame: int | str, image: torch.Tensor) -> list[str]:
         """What replace_keyframe would do with `image` for `frame`, checked now: its notes (e.g. resized), or
@@ -208,42 +175,39 @@ class LiveSession:
         index = self._index(frame)
         if image.dtype == torch.uint8:
             image = image.float() / 255
-        return list(_checked(index, image, self.frames)[1])
+        return list(checked_keyframe(index, image, self.frames)[1])
 
     def keyframe_image(self, frame: int | str) -> torch.Tensor | None:
         """The stylized keyframe trained on at `frame` ([H, W, 3] float 0..1), or None when it is no keyframe."""
-        index = self._index(frame)
-        with self._lock:
-            return self._styles.get(index)
+        return self._styles.get(self._index(frame))
 
     def remove_keyframe(self, frame: int | str) -> None:
         index = self._index(frame)
-        with self._lock:
-            self._pending.append(("remove", index, None, self.names[index]))
+        self.keys.queue_remove(index, self.names[index])
 
     @property
     def steps(self) -> int:
         return 0 if self.trainer is None else self.trainer.steps
 
     def keyframes(self) -> dict[str, str]:
-        """name -> sha256 of each keyframe trained on (of the file, for a keyframe read from one)."""
-        with self._lock:
-            return {self._hashes[t][0]: self._hashes[t][1] for t in sorted(self._styles)}
+        """name -> sha256 of each keyframe trained on (of the file, for a keyframe read from one); never waits
+        for the training thread."""
+        return dict(self.keys.published)
 
     def strip(self) -> tuple[list[int], torch.Tensor | None]:
-        """(frame indices, their latest stylization [N, h, w, 3] float32 0..1, or None before the first)."""
-        with self._lock:
-            return list(self.strip_indices), self._strip
+        """(frame indices, their latest stylization [N, h, w, 3] float32 0..1, or None before the first); never
+        waits for the training thread."""
+        return list(self.strip_indices), self._strip
 
     def render(self, indices: list[int], max_side: int | None = None) -> torch.Tensor:
         """Frames `indices` stylized by the current weights, [N, h, w, 3] (max_side: downscaled to at most)."""
-        with self._lock:
+        with self._outside():
             x = self._inputs(indices, max_side)
             return self.trainer.render(x)
 
     def keep_model(self) -> StyleModel:
         """A copy of the current model (train on; stylize or save the copy)."""
-        with self._lock:
+        with self._outside():
             if self.trainer is None:
                 raise PatchToonError("live session: no model yet; it starts with the first keyframe.")
             model = self.trainer.model([t for t in sorted(self._styles)])
@@ -296,6 +260,8 @@ class LiveSession:
                     self.say("save asked before the first keyframe: nothing to save yet")
                 else:
                     self.save()
+            with self._turn:  # lets a caller waiting in _outside in first
+                pass
             with self._lock:
                 self._apply_pending()
                 if not self._styles:
@@ -313,38 +279,14 @@ class LiveSession:
         for stem, file in changes.changed.items():
             index = self.stems.index(stem)
             image = torch.from_numpy(file.image).float().div_(255)
-            with self._lock:
-                self._pending.append(("set", index, image, file.name, file.sha256))
+            self.keys.queue_set(index, image, file.name, file.sha256)
         for stem in changes.removed:
-            with self._lock:
-                self._pending.append(("remove", self.stems.index(stem), None, self.names[self.stems.index(stem)]))
+            self.keys.queue_remove(self.stems.index(stem), self.names[self.stems.index(stem)])
 
     def _apply_pending(self) -> None:
         with self._lock:
-            pending, self._pending = self._pending, []
-            if not pending:
-                return
             elapsed = time.monotonic() - self.started
-            changed = []
-            before = dict(self._hashes)
-            for kind, index, image, label, *sha in pending:
-                if kind == "remove":
-                    if self._styles.pop(index, None) is not None:
-                        self._hashes.pop(index, None)
-                        changed.append(f"removed {label}")
-                    continue
-                try:
-                    (styled,), notes = _checked(index, image, self.frames)
-                except PatchToonError as exc:
-                    kept = " The previous version stays in use." if index in self._styles else ""
-                    self.say(f"{label}: not taken: {exc}{kept}")
-                    continue
-                for note in notes:
-                    self.say(f"{label}: {note}")
-                verb = "saved over" if index in self._styles else "added"
-                self._styles[index] = styled
-                self._hashes[index] = (label, sha[0] if sha else _sha256(styled))
-                changed.append(f"{verb} {label} (sha256 {self._hashes[index][1][:12]})")
+            changed, before = self.keys.take(self.say)
             if not changed:
                 return
             if not self._styles:
@@ -417,21 +359,29 @@ class LiveSession:
             steps, rate = self.trainer.steps, self.trainer.learning_rate()
             losses = dict(self.trainer.losses)
         if self.out is not None:
-            images = to_uint8(strip)
-            for t, image in zip(self.strip_indices, images):
-                _write_png(self.out / STRIP / f"{self.stems[t]}.png", image)
-        if self.out is not None:
-            status = {"steps": steps, "strip_frames": list(self.strip_indices),
-                      "strip_names": [f"{self.stems[t]}.png" for t in self.strip_indices],
-                      "keyframes": keyframes, "refreshed_at": time.time(),
-                      "seconds": round(time.monotonic() - self.started, 3),
-                      "previous_refresh_s": round(self.refresh_cost, 4), "learning_rate": rate, "losses": losses,
-                      "saved": [{"step": s, "path": p} for s, p in self.saved]}
-            _write_atomic(self.out / STATUS, json.dumps(status, indent=1).encode())
+            write_preview(self.out, {f"{self.stems[t]}.png": image for t, image in zip(self.strip_indices,
+                                                                                      to_uint8(strip))},
+                          {"steps": steps, "strip_frames": list(self.strip_indices),
+                           "strip_names": [f"{self.stems[t]}.png" for t in self.strip_indices],
+                           "keyframes": keyframes, "refreshed_at": time.time(),
+                           "seconds": round(time.monotonic() - self.started, 3),
+                           "previous_refresh_s": round(self.refresh_cost, 4), "learning_rate": rate,
+                           "losses": losses, "saved": [{"step": st, "path": pa} for st, pa in self.saved]})
         self.refreshed_at = time.monotonic()
         self.refresh_cost = self.refreshed_at - began
         self.refresh_total_s += self.refresh_cost
         self.refreshes += 1
+
+    @contextlib.contextmanager
+    def _outside(self):
+        """The training lock for a caller that is not the training loop: through the turnstile, so the loop,
+        which passes it before each step, cannot take the lock again ahead of this caller."""
+        with self._turn:
+            self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _index(self, frame: int | str) -> int:
         if isinstance(frame, int) and 0 <= frame < len(self.names):
@@ -442,58 +392,4 @@ class LiveSession:
                 return self.stems.index(stem)
         raise PatchToonError(f"keyframe: expected a frame number from 0 to {len(self.names) - 1} or a frame name "
                              f"({self.names[0]} ... {self.names[-1]}), received {frame!r}.")
-
-
-def _checked(index: int, image: torch.Tensor, frames: torch.Tensor):
-    """([H, W, 3] at the frames' size), notes: make_keyframes' checks and resizing for one keyframe."""
-    keys, notes = make_keyframes([index], image[None], frames=frames)
-    return keys.images, notes
-
-
-def _sha256(image: torch.Tensor) -> str:
-    return hashlib.sha256(to_uint8(image[None]).tobytes()).hexdigest()
-
-
-def _output_folder(out: Path) -> Path:
-    """`out`, made if needed; refused when it holds anything a session does not write (nothing a user saved is
-    replaced)."""
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"--preview: {out} is a file; give a folder for the strip and status.json.")
-    out.mkdir(parents=True, exist_ok=True)
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in OWN and not p.name.startswith(".live-"))
-    if foreign:
-        raise OutputExistsError(f"--preview: {out} holds {foreign[:5]}, which a live session did not write; it "
-                                f"never replaces them. Give an empty or new folder (or a previous session's).")
-    (out / STRIP).mkdir(exist_ok=True)
-    return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp's files are private (0600)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`: a reader sees the old file or
-    the new one, never a part."""
-    fd, tmp = tempfile.mkstemp(prefix=".live-", suffix=".partial", dir=path.parent)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
-    _write_atomic(path, buffer.getvalue())
 

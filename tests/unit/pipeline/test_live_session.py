@@ -107,3 +107,25 @@ def test_a_keyframe_is_checked_before_it_is_queued_and_read_back_once_taken(fram
         assert torch.equal(session.keyframe_image("00001.png"), blue) and session.keyframe_image(0) is None
     finally:
         session.stop()
+
+
+def test_a_caller_from_another_thread_waits_one_training_step_at_most(tmp_path):
+    # The training loop takes its lock again right after each step; without the turnstile a panel's Keep (or the
+    # server's status route) waited for dozens of steps, once for minutes on a loaded 2-core machine.
+    write_frames(tmp_path / "frames", count=6, size=(64, 64))
+    session = LiveSession(tmp_path / "frames", None, TrainOptions(guides="rgb", threads=1, prior="none"),
+                          settings=LiveSettings(strip_frames=2, refresh_s=0.1, max_share=1.0))
+    red = torch.zeros(64, 64, 3)
+    red[..., 0] = 1.0
+    session.replace_keyframe(0, red)
+    session.start()
+    try:
+        _until(lambda: session.steps > 4, "training")
+        waited = []
+        for _ in range(30):
+            before = session.steps
+            waited.append(session.keep_model().summary.steps - before)
+            session.keyframes(), session.strip()  # never wait for the training thread at all
+    finally:
+        session.stop()
+    assert max(waited) <= 3, f"steps trained while a caller waited for the lock: {waited}"
