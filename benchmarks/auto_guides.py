@@ -12,7 +12,8 @@ painterly and pencil (follow the content); and the two real restyles of benchmar
 ink, the astronaut as paper craft), 30 frames at 256x256. Keyframes 0, 15, 29; scores on the other frames.
 Never the held-out footage README's first table comes from.
 
-Explicit choices trained: the old default guides (gauss, edges: the shipped prior's), + page, and with --warp +
+Explicit choices trained: the old default guides (gauss, edges: the shipped prior's), + page (its own prior since
+fast-gauss-edges-page shipped; with --random-page also from random weights, as before it), and with --warp +
 warp; today's training defaults otherwise (fast, lr 2e-3, small patches first, prior auto: the shipped prior where
 it fits the guides, random weights for the others), budgets in steps at benchmarks/styles.py's calibrated rates (one
 core), the same step count for every choice: the default guides' (the page guide's 3 more input channels cost
@@ -41,9 +42,12 @@ FILTERS = ("hatching", "paper", "painterly", "pencil")
 PAGE_KINDS = ("hatching", "paper")
 RESTYLES = {"sample": "api_grok_video_edit", "astronaut": "api_google_gemini_omni_flash_video_edit"}
 TRAIN = {"base": "auto", "patch_size": 0}  # today's defaults (cost_key and the small-patch schedule read these)
+RANDOM_PAGE = "gauss,edges,page, random start"
 CHOICES = {"gauss,edges": Variant("gauss,edges", "rgb,gauss,edges", TRAIN),
            "gauss,edges,page": Variant("gauss,edges,page", "rgb,gauss,edges,page", TRAIN),
-           "gauss,edges,warp": Variant("gauss,edges,warp", "rgb,gauss,edges,warp", TRAIN)}
+           "gauss,edges,warp": Variant("gauss,edges,warp", "rgb,gauss,edges,warp", TRAIN),
+           # the page choice as it was before it had a prior of its own (fast-gauss-edges-page)
+           RANDOM_PAGE: Variant(RANDOM_PAGE, "rgb,gauss,edges,page", {**TRAIN, "prior": "none"})}
 OLD_DEFAULT = "gauss,edges"
 
 
@@ -113,7 +117,8 @@ def report(rows: dict[tuple, dict], choices: dict[tuple, dict]) -> str:
     for budget in budgets:
         lines += [f"Budget {budget:g} s (steps at the calibrated one-core rate), mean over seeds:", "",
                   "| clip | style | auto chose (static / moving residual correlation) | old default gauss,edges | "
-                  "+ page | + warp | auto | best explicit | auto - old default |", "|---|---|---|---|---|---|---|---|---|"]
+                  "+ page | + page, random start | + warp | auto | best explicit | auto - old default |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for (clip, style), c in choices.items():
             means = {}
             for name in CHOICES:
@@ -125,12 +130,12 @@ def report(rows: dict[tuple, dict], choices: dict[tuple, dict]) -> str:
                 continue
             chose = ",".join(c["guides"])
             cell = lambda n: f"{means[n][0]:.2f} / {means[n][1]:.3f} ({means[n][2]})" if n in means else ""  # noqa
-            best = max(means, key=lambda n: means[n][1])
+            best = max((n for n in means if n != RANDOM_PAGE), key=lambda n: means[n][1])
             gap = (f"{means[chose][0] - means[OLD_DEFAULT][0]:+.2f} dB / {means[chose][1] - means[OLD_DEFAULT][1]:+.3f}"
                    if chose in means and OLD_DEFAULT in means else "")
             stats = c["stats"]
             lines.append(f"| {clip} | {style} | {chose} ({stats.get('static', '-')} / {stats.get('moving', '-')}, "
-                         f"{c['wall_s'] * 1000:.0f} ms) | {cell(OLD_DEFAULT)} | {cell('gauss,edges,page')} | "
+                         f"{c['wall_s'] * 1000:.0f} ms) | {cell(OLD_DEFAULT)} | {cell('gauss,edges,page')} | {cell(RANDOM_PAGE)} | "
                          f"{cell('gauss,edges,warp')} | {cell(chose)} | {best}{' (= auto)' if best == chose else ''} | "
                          f"{gap} |")
         lines.append("")
@@ -144,6 +149,8 @@ def main() -> int:
     parser.add_argument("--styles", default=",".join(FILTERS + ("restyle",)))
     parser.add_argument("--clips", default="sample,astronaut")
     parser.add_argument("--warp", action="store_true", help="also train the + warp choice")
+    parser.add_argument("--random-page", action="store_true", help="also train + page from random weights (as "
+                        "before the page prior) where auto chooses the page guide")
     parser.add_argument("--choices", action="store_true", help="only print what auto chooses on each clip")
     parser.add_argument("--report", action="store_true", help="train nothing: print the table from the rows")
     parser.add_argument("--quick", action="store_true", help="tiny clips and budgets, nothing stored")
@@ -162,7 +169,7 @@ def main() -> int:
         if args.choices or args.report:
             continue
         for seed in [int(s) for s in args.seeds.split(",")]:
-            for name in names:
+            for name in names + ([RANDOM_PAGE] if args.random_page and "page" in c["guides"] else []):
                 if (clip, style, name, seed, args.budget) in done and not args.quick:
                     continue
                 v = CHOICES[name]

@@ -2,6 +2,7 @@
 
     taskset -c 1 .venv/bin/python -m benchmarks.train_prior --minutes 15     # writes the prior (refuses to replace)
     taskset -c 1 .venv/bin/python -m benchmarks.train_prior --quick          # checks the script, writes nothing
+    taskset -c 1 .venv/bin/python -m benchmarks.train_prior --guides gauss,edges,page --minutes 15  # the page prior
 
 Data, all shippable and none that a benchmark scores: the footage of template clips of the MIT-licensed
 `comfyui-workflow-templates-media-video` wheel (benchmarks/clips.py; the two clips the quality benchmarks use,
@@ -14,6 +15,11 @@ style; the library's own training (trainer.train_style_model, default preset and
 `--inner` steps from the current prior; the prior then moves a fraction of the way towards the result (1 at the
 start, annealed to 0.1). The result is weights that adapt fast to a new style, not weights of one style.
 Deterministic for a given --seed and step count (`--minutes` is turned into rounds at the start).
+
+`--guides` names the guide set (the default: the default guides). With the page guide, which `guides: auto`
+chooses for styles whose texture stays on the page, every round's style has such a texture (paper grain, a dot
+screen or a line screen whose density follows the tone, all fixed in image space), and the page guide is
+computed from each round's stylized keyframes (it is made of them).
 """
 from __future__ import annotations
 
@@ -56,9 +62,9 @@ def load_clip(wheel: Path, name: str) -> torch.Tensor | None:
 
 # ------------------------------------------------------------------------------------------------ styles
 
-def random_style(rng: np.random.Generator, h: int, w: int):
+def random_style(rng: np.random.Generator, h: int, w: int, page_fixed: bool = False):
     """A random composition of generic filters, as a function [H, W, 3] float32 -> [H, W, 3]: the same style
-    (the same page texture) for every keyframe."""
+    (the same page texture) for every keyframe. page_fixed: always a texture fixed on the page."""
     mix = np.eye(3, dtype=np.float32) * rng.uniform(0.3, 1.0) + rng.uniform(-0.3, 0.5, (3, 3)).astype(np.float32)
     shift = rng.uniform(-0.15, 0.2, 3).astype(np.float32)
     gamma = float(rng.uniform(0.6, 1.6))
@@ -69,7 +75,10 @@ def random_style(rng: np.random.Generator, h: int, w: int):
     lines = rng.random() < 0.6
     line_colour = rng.uniform(0.0, 0.4, 3).astype(np.float32) if rng.random() < 0.8 else rng.uniform(0.6, 1, 3)
     line_gain = float(rng.uniform(2.0, 8.0))
-    page = rng.choice(["none", "grain", "dots"], p=[0.4, 0.35, 0.25])
+    if page_fixed:
+        page = rng.choice(["grain", "dots", "lines"], p=[0.3, 0.3, 0.4])
+    else:
+        page = rng.choice(["none", "grain", "dots"], p=[0.4, 0.35, 0.25])
     grain = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), float(rng.uniform(0.5, 3)))
     grain = 1 + grain / (grain.std() + 1e-6) * float(rng.uniform(0.02, 0.08))
     period, angle = float(rng.uniform(4, 9)), float(rng.uniform(0, np.pi))
@@ -90,6 +99,9 @@ def random_style(rng: np.random.Generator, h: int, w: int):
             x = x * grain[..., None]
         elif page == "dots":
             x = x * (dots < luma(x) * 1.1 + 0.05)[..., None] * 0.8 + x * 0.2
+        elif page == "lines":  # a line screen: darker tones, wider lines
+            screen = np.cos(2 * np.pi * u / period) / 2 + 0.5
+            x = x * (screen < luma(x) * 1.1 + 0.05)[..., None] * 0.85 + x * 0.15
         if lines:
             g = cv2.GaussianBlur(luma(image), (0, 0), 1.0)
             edge = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
@@ -107,18 +119,20 @@ def main() -> int:
     parser.add_argument("--inner", type=int, default=300, help="training steps per round")
     parser.add_argument("--clips", type=int, default=16, help="how many template clips (spread over the list)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(SHIPPED))
+    parser.add_argument("--guides", default=",".join(DEFAULT_GUIDES), help="the guide set the prior is for")
+    parser.add_argument("--out", help="default: priors/fast-<guides>.safetensors in the library")
     parser.add_argument("--quick", action="store_true", help="tiny run, nothing written")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    out = Path(args.out)
+    spec = GuideSpec(guides=parse_guides(args.guides))
+    out = Path(args.out) if args.out else SHIPPED.with_name(f"fast-{'-'.join(spec.guides)}.safetensors")
+    page_fixed = "page" in spec.guides
     if out.exists() and not args.quick:
         print(f"{out} exists: remove it first (it is the shipped prior) or give --out.", file=sys.stderr)
         return 2
     wheel = find_wheel()
     names = clip_names(wheel)
     picked = [names[round(i * (len(names) - 1) / max(args.clips - 1, 1))] for i in range(args.clips)]
-    spec = GuideSpec(guides=parse_guides(",".join(DEFAULT_GUIDES)))
     clips = []
     for name in dict.fromkeys(picked):
         frames = load_clip(wheel, name)
@@ -126,7 +140,7 @@ def main() -> int:
             continue
         keys = [0, FRAMES // 2, FRAMES - 1]
         plain = make_keyframes(keys, frames[keys], frames=frames)[0]
-        clips.append((name, frames, keys, make_guide_set(frames, spec, plain)))
+        clips.append((name, frames, keys, None if spec.needs_keyframe_images else make_guide_set(frames, spec, plain)))
         if args.quick and len(clips) == 2:
             break
     print(f"{len(clips)} clips: {[c[0] for c in clips]}", flush=True)
@@ -140,9 +154,11 @@ def main() -> int:
         start = time.time()
         for r in range(rounds):
             name, frames, keys, guide_set = clips[int(rng.integers(len(clips)))]
-            style = random_style(rng, SIZE, SIZE)
+            style = random_style(rng, SIZE, SIZE, page_fixed)
             styled = torch.from_numpy(np.stack([style(frames[k].numpy()) for k in keys]))
             keyframes = make_keyframes(keys, styled, frames=frames)[0]
+            if guide_set is None:  # guides made of the stylized keyframes (page): this round's
+                guide_set = make_guide_set(frames, spec, keyframes)
             config = TrainConfig(steps=inner, seconds=0, threads=1, preview_every_s=0, seed=args.seed + r,
                                  prior="none" if prior is None else str(start_file))
             model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes))

@@ -2,11 +2,11 @@
 
 A prior is an ordinary patch_training checkpoint whose weights a training run starts from instead of random ones
 (it then trains exactly as from scratch: the same schedule, small patches first, the same learning rate). The one
-shipped in `priors/` was trained by `benchmarks/train_prior.py` on clips that no benchmark scores, stylized by
-filters written there; it fits the default preset, guides and base only. Any other network starts from random
-weights, as before.
+ones shipped in `priors/` were trained by `benchmarks/train_prior.py` on clips that no benchmark scores, stylized
+by filters written there, one per guide set that `guides: auto` chooses for the default preset and base
+(`fast-gauss-edges`, `fast-gauss-edges-page`). Any other network starts from random weights, as before.
 
-"auto": the shipped prior when it fits the network and guides, else random weights; "none": random weights; a
+"auto": the shipped prior that fits the network and guides, else random weights; "none": random weights; a
 path: that model, which must fit (ConfigError says what differs).
 """
 from __future__ import annotations
@@ -18,7 +18,12 @@ from ..errors import ConfigError
 from ..config import GeneratorConfig, preset_name
 from .networks import StyleModel
 
-SHIPPED = Path(__file__).resolve().parent / "priors" / "fast-gauss-edges.safetensors"
+SHIPPED = Path(__file__).resolve().parent / "priors" / "fast-gauss-edges.safetensors"  # the default network's
+
+
+def shipped_priors() -> list[Path]:
+    """The prior files shipped with the library, default first."""
+    return sorted(SHIPPED.parent.glob("*.safetensors"), key=lambda p: (p != SHIPPED, p.name))
 
 
 def resolve_prior(choice: str, network: GeneratorConfig, guide_spec: dict | None) -> StyleModel | None:
@@ -26,11 +31,9 @@ def resolve_prior(choice: str, network: GeneratorConfig, guide_spec: dict | None
     from .checkpoint import load_model
     if choice == "none":
         return None
-    if choice == "auto":
-        if not SHIPPED.is_file():
-            return None
-        prior = _shipped()
-        return prior if fits(prior, network, guide_spec) else None  # another network: random weights, as always
+    if choice == "auto":  # none fits another network or guide set: random weights, as always
+        return next((prior for path in shipped_priors() if fits(prior := _shipped(path), network, guide_spec)),
+                    None)
     prior = load_model(choice)
     if not fits(prior, network, guide_spec):
 
@@ -51,15 +54,19 @@ def fits(prior: StyleModel, network: GeneratorConfig, guide_spec: dict | None) -
     return prior.config == network and trained == list((guide_spec or {}).get("guides", []))
 
 
-@lru_cache(maxsize=1)
-def _shipped() -> StyleModel:
-    """The shipped prior, read once per process (a training copies its weights, never changes them)."""
+@lru_cache(maxsize=4)
+def _shipped(path: Path) -> StyleModel:
+    """A shipped prior, read once per process (a training copies its weights, never changes them)."""
     from .checkpoint import load_model
-    return load_model(SHIPPED)
+    return load_model(path)
 
 
 def prior_name(choice: str, prior: StyleModel | None) -> str:
-    """What the summary records: "" (random weights), "shipped", or the file given."""
+    """What the summary records: "" (random weights), "shipped" (the default network's), "shipped <name>" (another
+    shipped prior, e.g. "shipped fast-gauss-edges-page"), or the file given."""
     if prior is None:
         return ""
-    return "shipped" if choice == "auto" else Path(choice).name
+    if choice != "auto":
+        return Path(choice).name
+    path = next((path for path in shipped_priors() if _shipped(path) is prior), SHIPPED)
+    return "shipped" if path == SHIPPED else f"shipped {path.stem}"

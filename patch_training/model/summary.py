@@ -28,7 +28,8 @@ class TrainSummary:
     learning_rate: float | None = None      # the base rate of the schedule
     small_patch_steps: int | None = None    # steps trained on small patches first
     small_patch_size: int | None = None
-    prior: str | None = None                # starting weights: "shipped", a file name, or "" (random or warm)
+    prior: str | None = None                # starting weights: "shipped" ("shipped <name>" for another shipped
+    #                                         prior), a file name, or "" (random or warm)
     device: str | None = None
     precision: str | None = None
     threads: int | None = None

@@ -60,8 +60,8 @@ class TrainOptions:
                               "train their first 800 steps on 32 at half the learning rate, then 48; reference "
                               "32)", metavar="PX")
     prior: str = _option("auto", "starting weights of a training from scratch: auto (the shipped prior, trained "
-                         "on other clips and styles, for the fast preset with the default guides; random weights "
-                         "for any other network), none (random weights), or a .safetensors model of the same "
+                         "on other clips and styles, for the fast preset with the guides auto chooses: gauss,edges "
+                         "or gauss,edges,page; random weights for any other network), none (random weights), or a .safetensors model of the same "
                          "network (default auto)", metavar="auto|none|MODEL")
     align: str = _option("auto", "register the keyframes to their frames first: auto (an image-edit model's shift, "
                          "zoom, rotation, stretch or crop is undone and reported, the border it leaves uncovered "

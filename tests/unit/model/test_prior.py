@@ -69,3 +69,20 @@ def test_a_prior_file_given_must_fit(textured, tmp_path):
         fit_style(frames, keyframes, TrainConfig(steps=1, seconds=0, prior=str(path)), GuideSpec())
     with pytest.raises(ConfigError, match="prior: expected 'auto', 'none' or a model file"):
         TrainConfig(prior="weights.pt").validate()
+
+
+PAGE_PRIOR = SHIPPED.with_name("fast-gauss-edges-page.safetensors")
+
+
+def test_the_page_guide_set_that_guides_auto_chooses_starts_at_its_own_prior(textured):
+    spec = GuideSpec(guides=("gauss", "edges", "page"))
+    prior = load_model(PAGE_PRIOR)
+    assert prior.config == TrainConfig().generator(3 + spec.channels)
+    assert list(prior.guides["guides"]) == list(spec.guides) and prior.summary.extra["prior_rounds"] > 0
+    frames, keyframes = setup(textured)
+    still = TrainConfig(steps=1, seconds=0, batch_size=2, learning_rate=1e-12)
+    model = fit_style(frames, keyframes, still, spec)
+    assert model.summary.prior == "shipped fast-gauss-edges-page"
+    assert torch.allclose(weights(model), weights(prior), atol=1e-6)
+    # The default guides still start at the default prior, not at the page one.
+    assert fit_style(frames, keyframes, still, GuideSpec()).summary.prior == "shipped"
