@@ -60,7 +60,7 @@ export function buildPanel(root, wanted = {}) {
   line.setAttribute("role", "status");
   const saved = css(el("div", "patch-toon-live-saved", ""), { color: "var(--p-green-400, #8c8)" });
   const strip = css(el("div", "patch-toon-live-strip"), { display: "flex", gap: "4px", overflowX: "auto" });
-  const large = css(el("img", "patch-toon-live-large"), { width: "260px", maxHeight: "260px",
+  const large = css(el("img", "patch-toon-live-large"), { width: "260px", maxWidth: "100%", maxHeight: "260px",
                                                           objectFit: "contain", display: "none" });
   large.alt = "the chosen strip frame, stylized";
   const messages = css(el("pre", "patch-toon-live-messages", ""), { maxHeight: "90px", overflowY: "auto",
@@ -81,7 +81,7 @@ export function buildPanel(root, wanted = {}) {
   const size = el("input", "patch-toon-live-size");
   Object.assign(size, { type: "range", min: "1", max: "200", value: "12", title: "Brush size, in frame pixels" });
   const apply = button("patch-toon-live-apply", "Apply", "Train on the painted keyframe from the next step");
-  const canvas = css(el("canvas", "patch-toon-live-canvas"), { width: "260px", maxHeight: "260px",
+  const canvas = css(el("canvas", "patch-toon-live-canvas"), { width: "260px", maxWidth: "100%", maxHeight: "260px",
                                                                objectFit: "contain", cursor: "crosshair",
                                                                border: "1px solid #555", touchAction: "none" });
   canvas.width = canvas.height = 0;
@@ -95,10 +95,12 @@ export function buildPanel(root, wanted = {}) {
   editRow.append("Edit keyframe ", editFrame, upload);
   const brushRow = row();
   brushRow.append("Brush ", colour, size, apply);
-  // The chosen strip frame larger (left), the keyframe being painted (right).
-  const views = css(el("div", "patch-toon-live-views"), { display: "flex", gap: "8px", alignItems: "flex-start" });
+  // The chosen strip frame larger (left), the keyframe being painted (right): side by side in the dialog, one
+  // under the other in a narrow sidebar (today's frontend).
+  const views = css(el("div", "patch-toon-live-views"), { display: "flex", flexWrap: "wrap", gap: "8px",
+                                                          alignItems: "flex-start" });
   const column = (title, child) => {
-    const c = css(el("div"), { display: "flex", flexDirection: "column", gap: "2px" });
+    const c = css(el("div"), { display: "flex", flexDirection: "column", gap: "2px", maxWidth: "100%" });
     c.append(css(el("span", "", title), { fontSize: "11px", opacity: "0.7" }), child);
     return c;
   };
@@ -350,7 +352,11 @@ app.registerExtension({
       manager.registerSidebarTab({
         id: "patch-toon-live", icon: "pi pi-play", title: "Toon Live", tooltip: "patch-toon: live session",
         type: "custom",
-        render: (container) => { stopPolling?.(); stopPolling = buildPanel(container); },
+        render: (container) => {  // the sidebar's own container: no padding, no scrolling of its own
+          stopPolling?.();
+          css(container, { height: "100%", overflowY: "auto", padding: "8px", boxSizing: "border-box" });
+          stopPolling = buildPanel(container);
+        },
         destroy: () => stopPolling?.(),
       });
     }
