@@ -223,14 +223,20 @@ export function buildPanel(root, wanted = {}) {
       response = await api.fetchApi(`${base()}/frame/${frame}.png`, { cache: "no-store" });
     }
     if (!response.ok) return fail(editLine, await routeError(response));
-    const bitmap = await createImageBitmap(await response.blob());
-    canvas.width = bitmap.width;
-    canvas.height = bitmap.height;
-    canvas.getContext("2d").drawImage(bitmap, 0, 0);
+    await drawCanvas(await response.blob(), frame, kind);
+    editLine.textContent = `Paint over frame ${frame} (${kind === "frame" ? "the frame itself: no keyframe there yet" : "its keyframe"}), then Apply.`;
+  }
+
+  // The canvas shows `blob` as frame `frame`'s `kind` ("keyframe" or "frame"); `size` keeps the canvas's size
+  // (an upload of the frame's aspect ratio but another size is shown at the frame's, as the server resizes it).
+  async function drawCanvas(blob, frame, kind, size = null) {
+    const bitmap = await createImageBitmap(blob);
+    canvas.width = size ? size[0] : bitmap.width;
+    canvas.height = size ? size[1] : bitmap.height;
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     canvas.dataset.frame = frame;
     canvas.dataset.base = kind;
     state.painted = false;
-    editLine.textContent = `Paint over frame ${frame} (${kind === "frame" ? "the frame itself: no keyframe there yet" : "its keyframe"}), then Apply.`;
   }
 
   async function sendKeyframe(blob, how) {
@@ -243,8 +249,10 @@ export function buildPanel(root, wanted = {}) {
       editLine.dataset.sent = String((Number(editLine.dataset.sent) || 0) + 1);
       delete editLine.dataset.error;
       state.shown = -1;
+      return true;
     } catch (error) {
       fail(editLine, error);
+      return false;
     }
   }
 
@@ -303,9 +311,14 @@ export function buildPanel(root, wanted = {}) {
   editFrame.addEventListener("change", loadCanvas);
   upload.addEventListener("change", async () => {
     const file = upload.files?.[0];
-    if (file) await sendKeyframe(file, "uploaded");
+    const frame = editFrame.value;
+    const size = canvas.width ? [canvas.width, canvas.height] : null;
+    const sent = file && await sendKeyframe(file, "uploaded");
     upload.value = "";
-    await loadCanvas();
+    // The upload itself, not the server's copy: training takes it at its next step, the server's answer may
+    // still be the previous keyframe.
+    if (sent) await drawCanvas(file, frame, "keyframe", size);
+    else await loadCanvas();
   });
   apply.addEventListener("click", () => {
     if (!canvas.width) return;

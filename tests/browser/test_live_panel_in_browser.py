@@ -76,6 +76,10 @@ def test_the_live_panel_trains_on_the_sample_and_its_strip_follows_an_uploaded_a
     page.select_option(".patch-toon-live-edit-frame", "0")
     page.set_input_files(".patch-toon-live-upload", str(png_file(tmp_path, MAGENTA, (350, 350))))
     comfy_page.wait_for("() => document.querySelector('.patch-toon-live-edit-status').dataset.sent === '1'")
+    # The canvas shows the upload at once (the server's copy may still be the previous keyframe for a step).
+    comfy_page.wait_for("""() => { const c = document.querySelector('.patch-toon-live-canvas');
+        const [r, g, b] = c.getContext('2d').getImageData(175, 175, 1, 1).data;
+        return c.dataset.frame === '0' && r > 200 && g < 60 && b > 200; }""")
 
     # Paint: broad magenta strokes over frame 31's keyframe, then Apply.
     page.select_option(".patch-toon-live-edit-frame", "31")
