@@ -41,6 +41,13 @@ ROWS = RESULTS / "auto-guides-rows.jsonl"
 FILTERS = ("hatching", "paper", "painterly", "pencil")
 PAGE_KINDS = ("hatching", "paper")
 RESTYLES = {"sample": "api_grok_video_edit", "astronaut": "api_google_gemini_omni_flash_video_edit"}
+# Template pairs whose second side replaces content of the first (a costume, the background, a person, a surfer by
+# a skater), the same motion: restyles where copying keyframe content along the motion might pay. Only with
+# --clips naming them. Their footage (one side each of kling, capybara, the dancer and vace) is among the
+# template clips the shipped priors were trained on, with random filter styles, never these restyles.
+REPLACING = {"kling": "api_kling_o3_video_edit", "luma": "api_luma_ray3_2_video_edit",
+             "runway": "api_runway_aleph2_video_edit", "capybara": "video_capybara_v0_1_video_edit",
+             "dancer": "video_wan21_scail2_character_replacement", "vace": "video_wan_vace_14B_v2v"}
 TRAIN = {"base": "auto", "patch_size": 0}  # today's defaults (cost_key and the small-patch schedule read these)
 RANDOM_PAGE = "gauss,edges,page, random start"
 CHOICES = {"gauss,edges": Variant("gauss,edges", "rgb,gauss,edges", TRAIN),
@@ -53,34 +60,58 @@ OLD_DEFAULT = "gauss,edges"
 
 def restyle(clip: str, frames: int = 30, size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     from benchmarks.clips import load_pair
-    pair = load_pair(RESTYLES[clip], max_frames=frames)
+    pair = load_pair({**RESTYLES, **REPLACING}[clip], max_frames=frames)
     small = [F.interpolate(x.permute(0, 3, 1, 2), size=(size, size), mode="area").permute(0, 2, 3, 1).clamp(0, 1)
              .contiguous() for x in pair]
     return small[0], small[1]
 
 
-def cases(quick: bool):
+def cases(quick: bool, clips: list[str]):
     """(clip, style, Case) for every clip and style; a restyle's Case has the pair's stylized side as truth."""
     n, size = (8, 96) if quick else (30, 256)
     from patch_training import compute_flow
-    for clip in ("sample", "astronaut"):
+    for clip in clips:
+        if clip in REPLACING:
+            yield clip, "restyle", restyle_case(clip, n, size)
+            continue
+        if clip not in RESTYLES:
+            raise SystemExit(f"--clips: expected names of {sorted(RESTYLES) + sorted(REPLACING)}, received {clip!r}")
         frames = load_footage(clip, n, size)
         motion = compute_flow(frames, "balanced", 1)
         for style in FILTERS:
             yield clip, style, Case(clip, style, frames, motion)
-        footage, truth = restyle(clip, n, size)
-        case = Case(clip, "hatching", footage, compute_flow(footage, "balanced", 1))  # style replaced below
-        case.style, case.truth = "restyle", truth
-        from patch_training import temporal_instability
-        case.truth_instability = temporal_instability(truth, case.motion)
-        yield clip, "restyle", case
+        yield clip, "restyle", restyle_case(clip, n, size)
+
+
+def restyle_case(clip: str, frames: int, size: int) -> Case:
+    """A template pair as a Case: its footage, and its other side as the truth."""
+    from patch_training import compute_flow, temporal_instability
+    footage, truth = restyle(clip, frames, size)
+    case = Case(clip, "hatching", footage, compute_flow(footage, "balanced", 1))  # style replaced below
+    case.style, case.truth = "restyle", truth
+    case.truth_instability = temporal_instability(truth, case.motion)
+    return case
 
 
 def choice_of(case: Case) -> dict:
     keys = case.keys
     began = time.perf_counter()
     choice = choose_guides(case.frames[keys], case.truth[keys])
-    return {**choice.to_dict(), "wall_s": time.perf_counter() - began}
+    wall = time.perf_counter() - began
+    return {**choice.to_dict(), "wall_s": wall, "departure": departure(case.frames[keys], case.truth[keys])}
+
+
+def departure(frames: torch.Tensor, styled: torch.Tensor) -> dict:
+    """How far keyframes depart from their frames (diagnostics, not used by auto): the correlation of their
+    structure maps (frames.registration's) and of their luma, mean over keyframes."""
+    import numpy as np
+    from patch_training.frames.registration import _ncc, _structure
+    f, s = frames.numpy(), styled.numpy()
+    weights = np.array([0.299, 0.587, 0.114], np.float32)
+    structure = [_ncc(_structure(a, 256), _structure(b, 256), np.ones(_structure(a, 256).shape, bool))
+                 for a, b in zip(f, s)]
+    luma = [float(np.corrcoef((a @ weights).ravel(), (b @ weights).ravel())[0, 1]) for a, b in zip(f, s)]
+    return {"structure": round(float(np.mean(structure)), 3), "luma": round(float(np.mean(luma)), 3)}
 
 
 def platinum_choices() -> list[str]:
@@ -149,6 +180,9 @@ def main() -> int:
     parser.add_argument("--styles", default=",".join(FILTERS + ("restyle",)))
     parser.add_argument("--clips", default="sample,astronaut")
     parser.add_argument("--warp", action="store_true", help="also train the + warp choice")
+    parser.add_argument("--skip-page", action="store_true", help="do not train the + page choice")
+    parser.add_argument("--only-page", action="store_true", help="train only + page with and without its prior, "
+                        "where auto chooses the page guide")
     parser.add_argument("--random-page", action="store_true", help="also train + page from random weights (as "
                         "before the page prior) where auto chooses the page guide")
     parser.add_argument("--choices", action="store_true", help="only print what auto chooses on each clip")
@@ -156,20 +190,24 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny clips and budgets, nothing stored")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    names = [OLD_DEFAULT, "gauss,edges,page"] + (["gauss,edges,warp"] if args.warp else [])
+    names = [OLD_DEFAULT] + ([] if args.skip_page else ["gauss,edges,page"]) + (["gauss,edges,warp"] if args.warp
+                                                                                  else [])
     rates = {} if args.choices or args.report else rates_for([CHOICES[OLD_DEFAULT]], args.quick)
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')} {cpu_name()}, rates {rates}]", file=sys.stderr, flush=True)
     done, choices = ({} if args.quick else load_rows()), {}
-    for clip, style, case in cases(args.quick):
-        if clip not in args.clips.split(",") or style not in args.styles.split(","):
+    for clip, style, case in cases(args.quick, args.clips.split(",")):
+        if style not in args.styles.split(","):
             continue
         choices[(clip, style)] = c = choice_of(case)
-        print(f"{clip} {style}: {','.join(c['guides'])} {c['stats']} ({c['wall_s'] * 1000:.0f} ms)",
+        print(f"{clip} {style}: {','.join(c['guides'])} {c['stats']} ({c['wall_s'] * 1000:.0f} ms) {c['departure']}",
               file=sys.stderr, flush=True)
         if args.choices or args.report:
             continue
         for seed in [int(s) for s in args.seeds.split(",")]:
-            for name in names + ([RANDOM_PAGE] if args.random_page and "page" in c["guides"] else []):
+            page = "page" in c["guides"]
+            trained = ([] if args.only_page else names) + (["gauss,edges,page"] if args.only_page and page else []) \
+                + ([RANDOM_PAGE] if (args.random_page or args.only_page) and page else [])
+            for name in trained:
                 if (clip, style, name, seed, args.budget) in done and not args.quick:
                     continue
                 v = CHOICES[name]
