@@ -105,7 +105,8 @@ def test_the_registry_archive_holds_the_pack_and_no_developer_files(comfy, check
     assert names == kept, (sorted(kept - names), sorted(names - kept))
     assert {"__init__.py", "requirements.txt", "pyproject.toml", "README.md", "LICENSE", "NODES.md",
             "nodes/training.py", "web/training_monitor.js", "web/fixed_seeds.js", "web/docs/PatchToonTrain.md",
-            "patch_training/cli.py", "patch_training/model/priors/fast-gauss-edges.safetensors"} <= names
+            "patch_training/cli.py", "patch_training/model/priors/fast-gauss-edges.safetensors",
+            "patch_training/model/priors/fast-gauss-edges-page.safetensors"} <= names
     samples = [n for n in names if n.endswith("assets/sample/sample_style.safetensors")]
     workflows = [n for n in names if n.endswith("/train_and_stylize_sample.json")]
     assert len(samples) == 1 and len(workflows) == 1, (samples, workflows)
