@@ -268,7 +268,11 @@ class TrainingMonitor {
     // null or absent: trained from random weights.
     const steps = data.warm_start_steps;
     if (steps == null || !Number.isFinite(Number(steps))) {
-      this.warm.textContent = "Fresh start (random weights)";
+      // "shipped", "shipped <name>" (the shipped priors), a prior file's name, or "" (random weights)
+      const prior = data.prior ? (String(data.prior).startsWith("shipped") ? "the shipped prior's weights"
+                                                                             : `the weights of ${data.prior}`)
+                               : "random weights";
+      this.warm.textContent = `Fresh start (${prior})`;
       this.root.dataset.warmStart = "";
       return;
     }

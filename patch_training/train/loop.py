@@ -81,6 +81,7 @@ def train_style_model(frames: torch.Tensor, keyframes: Keyframes, config: TrainC
             final.done, final.eta_s = True, 0.0
             final.strip, final.strip_indices = model.strip, tuple(strip_idx)
             final.warm_start_steps, final.warm_start_from = setup.warm_steps, setup.init_source
+            final.prior = prior_name(config.prior, setup.prior)
             on_progress(final)
     log.info("trained %d steps in %.1f s", done.step, done.seconds)
     return model
@@ -244,6 +245,7 @@ def _loop(run: _Run, setup: _Setup, config, on_progress, should_stop, preview_fr
                                  now - last_report if step > 1 else now - start, preview)
             progress.strip, progress.strip_indices = strip, tuple(strip_idx)
             progress.warm_start_steps, progress.warm_start_from = setup.warm_steps, setup.init_source
+            progress.prior = prior_name(config.prior, setup.prior)
             on_progress(progress)
             last_losses = {k: v / max(counted, 1) for k, v in sums.items()}
             sums, counted, reported_step, last_report = {}, 0, step, time.perf_counter()

@@ -34,6 +34,7 @@ class TrainProgress:
     strip_indices: tuple[int, ...] = ()
     warm_start_steps: int | None = None  # steps of the model this run continues; None: a cold start
     warm_start_from: str = ""            # where that model came from (a file name, the node's previous run)
+    prior: str = ""                      # a cold start's starting weights (the summary's prior: "" is random)
 
     @property
     def fraction(self) -> float:

@@ -223,7 +223,7 @@ def test_requeueing_after_a_keyframe_edit_says_it_warm_starts_and_from_how_many_
     comfy_page.focus_node(TRAIN_NODE)
     comfy_page.screenshot("warm-node", clip=comfy_page.node_clip(TRAIN_NODE))
 
-    assert cold["warmStart"] == "" and cold["warm"].startswith("Fresh start")
+    assert cold["warmStart"] == "" and cold["warm"] == "Fresh start (the shipped prior's weights)", cold["warm"]
     assert warm["warmStart"] == "25" and "Warm start: continues a model of 25 steps" in warm["warm"]
     assert comfy_page.errors == []
 
