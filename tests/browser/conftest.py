@@ -190,11 +190,11 @@ class ComfyPage:
         return handle.json_value()
 
 
-@pytest.fixture
-def comfy_page(request, browser, web_comfy):
+def open_page(request, browser, server):
+    """A ComfyPage on `server` for the test asking (a generator for a fixture: screenshot on failure, closed)."""
     page = browser.new_page()
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-")
-    wrapper = ComfyPage(page, web_comfy, name)
+    wrapper = ComfyPage(page, server, name)
     try:
         yield wrapper.open()
     finally:
@@ -204,6 +204,25 @@ def comfy_page(request, browser, web_comfy):
             except Exception:  # the page may be gone: the failure itself is what matters
                 pass
         page.close()
+
+
+# Whether an <img>'s mean distance from a colour, as the page shows it, fell under half `before`; false until the
+# image has loaded. Arguments: [selector, [r, g, b], before].
+CLOSER_TO_COLOUR = """([selector, target, before]) => {
+    const img = document.querySelector(selector);
+    if (!img || !img.complete || !img.naturalWidth) return false;
+    const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) sum += Math.abs(d[i] - target[0]) + Math.abs(d[i + 1] - target[1]) + Math.abs(d[i + 2] - target[2]);
+    return sum / (d.length / 4) / 3 < 0.5 * before;
+}"""
+
+
+@pytest.fixture
+def comfy_page(request, browser, web_comfy):
+    yield from open_page(request, browser, web_comfy)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -9,7 +9,7 @@ import urllib.request
 import numpy as np
 from PIL import Image
 
-from conftest import REPO
+from conftest import CLOSER_TO_COLOUR, REPO
 
 MAGENTA = (230, 20, 230)
 BRUSH = "#e614e6"  # the same colour: both edits pull the strip the same way
@@ -110,16 +110,8 @@ def test_the_live_panel_trains_on_the_sample_and_its_strip_follows_an_uploaded_a
     assert brushed.mean() > 0.5, f"the painted keyframe is {brushed.mean():.0%} brush colour"
 
     # The strip's frame 0, as the page shows it, turns magenta.
-    comfy_page.wait_for("""([selector, target, before]) => {
-        const img = document.querySelector(selector);
-        if (!img.complete || !img.naturalWidth) return false;
-        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
-        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
-        const d = g.getImageData(0, 0, c.width, c.height).data;
-        let sum = 0;
-        for (let i = 0; i < d.length; i += 4) sum += Math.abs(d[i] - target[0]) + Math.abs(d[i + 1] - target[1]) + Math.abs(d[i + 2] - target[2]);
-        return sum / (d.length / 4) / 3 < 0.5 * before;
-    }""", [".patch-toon-live-strip img[data-position='0']", MAGENTA, distance(first["mean"], MAGENTA)], timeout=180)
+    comfy_page.wait_for(CLOSER_TO_COLOUR, [".patch-toon-live-strip img[data-position='0']", MAGENTA,
+                                           distance(first["mean"], MAGENTA)], timeout=180)
     after = comfy_page.js(MEAN_OF_IMG, ".patch-toon-live-strip img[data-position='0']")
     assert after["src"] != first["src"]
     page.click(".patch-toon-live-strip img[data-position='0']")  # larger

@@ -4,10 +4,9 @@ on the sample, an uploaded flat keyframe, the strip following it, Keep. Set PATC
 screenshot of the panel goes to output/screenshots/ (docs/screenshots/live-panel-today.png is one of them).
 Passed on ComfyUI v0.8.0 (frontend 1.35.9), 2026-12-02."""
 
-import re
 
 import pytest
-from conftest import ComfyPage
+from conftest import CLOSER_TO_COLOUR, open_page
 from test_live_panel_in_browser import MAGENTA, MEAN_OF_IMG, distance, png_file
 
 from comfy_host.today import TODAY_ENV, TodayServer, today_folder
@@ -15,18 +14,6 @@ from comfy_host.today import TODAY_ENV, TodayServer, today_folder
 TAB_BUTTON = ".patch-toon-live-tab-button"
 PANEL = ".patch-toon-live-panel"
 FIRST = f"{PANEL} .patch-toon-live-strip img[data-position='0']"
-# The mean distance of an <img> from a colour, as the page shows it; false until the image has loaded.
-DISTANCE_OF_IMG = """([selector, target, before]) => {
-    const img = document.querySelector(selector);
-    if (!img || !img.complete || !img.naturalWidth) return false;
-    const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
-    const g = c.getContext('2d'); g.drawImage(img, 0, 0);
-    const d = g.getImageData(0, 0, c.width, c.height).data;
-    let sum = 0;
-    for (let i = 0; i < d.length; i += 4) sum += Math.abs(d[i] - target[0]) + Math.abs(d[i + 1] - target[1]) + Math.abs(d[i + 2] - target[2]);
-    return sum / (d.length / 4) / 3 < 0.5 * before;
-}"""
-
 # The panel's parts that stick out of the sidebar sideways, and whether what is below its bottom can be scrolled to.
 OUTSIDE_THE_SIDEBAR = """() => {
     const box = document.querySelector('.patch-toon-live-panel').parentElement, edge = box.getBoundingClientRect();
@@ -53,17 +40,7 @@ def today_web():
 
 @pytest.fixture
 def today_page(request, browser, today_web):
-    page = browser.new_page()
-    wrapper = ComfyPage(page, today_web, re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-"))
-    try:
-        yield wrapper.open()
-    finally:
-        if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-            try:
-                wrapper.screenshot("failed")
-            except Exception:  # the page may be gone: the failure itself is what matters
-                pass
-        page.close()
+    yield from open_page(request, browser, today_web)
 
 
 def close_templates_dialog(page) -> None:
@@ -106,7 +83,7 @@ def test_the_live_sidebar_tab_trains_on_the_sample_and_its_strip_follows_an_uplo
     page.set_input_files(f"{PANEL} .patch-toon-live-upload", str(png_file(tmp_path, MAGENTA, (350, 350))))
     today_page.wait_for("() => document.querySelector('.patch-toon-live-edit-status').dataset.sent === '1'")
     assert not today_page.js("() => document.querySelector('.patch-toon-live-edit-status').dataset.error || ''")
-    today_page.wait_for(DISTANCE_OF_IMG, [FIRST, MAGENTA, distance(first["mean"], MAGENTA)], timeout=180)
+    today_page.wait_for(CLOSER_TO_COLOUR, [FIRST, MAGENTA, distance(first["mean"], MAGENTA)], timeout=180)
     assert today_page.js(MEAN_OF_IMG, FIRST)["src"] != first["src"]
 
     page.click(f"{PANEL} .patch-toon-live-keep")
