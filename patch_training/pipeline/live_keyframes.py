@@ -39,9 +39,9 @@ class LiveKeyframes:
         make_keyframes' checks is told through `say` and not taken (its previous version stays)."""
         with self._lock:
             pending, self._pending = self._pending, []
+        if not pending:  # every training step asks: nothing copied then
+            return [], {}
         before = dict(self.hashes)
-        if not pending:
-            return [], before
         changed = []
         for kind, index, image, label, sha in pending:
             if kind == "remove":
