@@ -1,6 +1,7 @@
 """Training and model files on a real ComfyUI server: interrupt, "Finish now", saving, guides end to end."""
 
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -9,9 +10,11 @@ from PIL import Image
 from support import random_model
 
 from comfy_host import PromptFailed, output_files
+from comfy_host.websocket import WebSocketClient
 from patch_training.model.checkpoint import load_model, read_metadata, save_model
 
 FRAMES, KEYFRAMES = "[patch-toon sample] frames", "[patch-toon sample] keyframes"
+PROGRESS_EVENT = "patch_toon.progress"  # nodes/_common.py's training progress, to the page that queued the prompt
 LONG = 600.0  # a budget no test waits for: these runs end by interrupt or "Finish now"
 
 
@@ -37,18 +40,24 @@ def saved_models(comfy, prefix):
     return sorted((comfy.root / "models" / "patch_toon").glob(f"{prefix}_*.safetensors"))
 
 
-def wait_until_training(comfy, prompt_id, settle=3.0):
-    """Waits until the prompt runs, then `settle` seconds more: loading the sample takes well under that."""
-    deadline = time.monotonic() + 60
-    while prompt_id not in comfy.running_prompt_ids():
-        assert time.monotonic() < deadline, "the prompt never started"
-        time.sleep(0.05)
-    time.sleep(settle)
+def queue_training(comfy, prompt, node="4") -> str:
+    """Queues `prompt` and returns its id once its training node `node` reports training progress (so a
+    "Finish now" or an interrupt then meets training itself, not the loading and guides before it, which take
+    seconds more on a loaded machine)."""
+    with WebSocketClient(comfy.base_url, f"trainer-{uuid.uuid4().hex}") as page:
+        page.wait_for("status")  # the server knows the page: the prompt's events reach it
+        prompt_id = comfy.queue(prompt, client_id=page.client_id)
+        deadline = time.monotonic() + 120
+        while not any(event.get("node") == node for event in page.events(PROGRESS_EVENT)):
+            assert time.monotonic() < deadline, f"node {node} never reported training\n{comfy.log_tail()}"
+            assert prompt_id in comfy.running_prompt_ids() or not comfy.history(prompt_id), \
+                f"the prompt ended before node {node} trained: {comfy.history(prompt_id)}"
+            time.sleep(0.05)
+    return prompt_id
 
 
 def test_interrupt_stops_training_promptly_and_the_server_goes_on(comfy):
-    prompt_id = comfy.queue(training_graph(prefix="interrupted"))
-    wait_until_training(comfy, prompt_id)
+    prompt_id = queue_training(comfy, training_graph(prefix="interrupted"))
     asked = time.monotonic()
     assert comfy.interrupt(prompt_id)
     with pytest.raises(PromptFailed) as failed:
@@ -63,8 +72,7 @@ def test_interrupt_stops_training_promptly_and_the_server_goes_on(comfy):
 
 
 def test_finish_now_ends_training_early_and_the_graph_goes_on(comfy):
-    prompt_id = comfy.queue(training_graph(prefix="finished"))
-    wait_until_training(comfy, prompt_id)
+    prompt_id = queue_training(comfy, training_graph(prefix="finished"))
     answer = comfy._json("POST", "/patch_toon/finish", {"node": "4"})
     assert answer["finish_requested"]
     comfy.wait(prompt_id, timeout=60)

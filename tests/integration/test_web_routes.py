@@ -68,14 +68,13 @@ BAD_FINISH_BODIES = [
 
 
 def test_finish_refuses_anything_but_a_training_node_id_and_changes_nothing(comfy):
-    from test_nodes_training import LONG, saved_models, training_graph, wait_until_training
+    from test_nodes_training import LONG, queue_training, saved_models, training_graph
 
     answers = [post_raw(comfy, "/patch_toon/finish", body) for body in BAD_FINISH_BODIES[:4]]  # nothing training
     assert all(status == 400 and "error" in answer for status, answer in answers), answers
     prompt = training_graph(prefix="finish_routes")
     prompt["4"]["inputs"]["seed"] = 14  # not a training another test cached
-    prompt_id = comfy.queue(prompt)
-    wait_until_training(comfy, prompt_id)
+    prompt_id = queue_training(comfy, prompt)
     for body in BAD_FINISH_BODIES:
         status, answer = post_raw(comfy, "/patch_toon/finish", body)
         assert status == 400 and answer["error"], (body[:40], status, answer)
