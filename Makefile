@@ -1,6 +1,7 @@
 # make demo: stylize the bundled sample (sets itself up: .venv with pinned dependencies)
 # make unit: the quick unit tests (pytest tests/unit -m "not slow": none that starts a process or fuzzes)
-# make test: the whole test suite, unit (slow ones too) and integration (a real ComfyUI server, a real Chromium)
+# make test: the whole test suite, unit (slow ones too) and integration (a real ComfyUI server, a real Chromium), on
+# two pytest workers (pytest-xdist: most tests wait on a server or a subprocess), ending with the 30 slowest tests
 # make bench: the benchmarks behind README's table (slow: tens of minutes on a 2-core CPU)
 PYTHON ?= python3
 VENV := .venv
@@ -28,7 +29,7 @@ unit: $(STAMP)
 test: $(STAMP)
 	$(PY) tests/comfy_host/setup_host.py
 	bash tests/browser/setup_browser.sh $(PY)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n 2 --dist loadgroup --durations=30
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench

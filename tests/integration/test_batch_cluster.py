@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from batch_support import assert_same_as_reference, killing_a_segment_worker, make_project, reference
 from ray_support import new_marker_dir, ray_env, start_cluster, still_running, stop_ray
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group("ray")  # on the worker that runs test_batch.py's local Ray, one after the other
 
 
 def run_batch(manifest: Path, address: str, env: dict, *options) -> tuple[subprocess.CompletedProcess, dict]:

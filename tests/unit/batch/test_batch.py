@@ -68,6 +68,7 @@ def test_local_workers_make_what_train_and_stylize_make_and_a_bad_shot_fails_alo
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # never beside the cluster test (make test runs two pytest workers)
 def test_local_ray_makes_the_same_frames_and_stops_its_processes(project, tmp_path):
     manifest = copy_project(project[0], tmp_path)
     marker = new_marker_dir()
