@@ -50,11 +50,14 @@ REPLACING = {"kling": "api_kling_o3_video_edit", "luma": "api_luma_ray3_2_video_
              "dancer": "video_wan21_scail2_character_replacement", "vace": "video_wan_vace_14B_v2v"}
 TRAIN = {"base": "auto", "patch_size": 0}  # today's defaults (cost_key and the small-patch schedule read these)
 RANDOM_PAGE = "gauss,edges,page, random start"
+RANDOM_DEFAULT = "gauss,edges, random start"
 CHOICES = {"gauss,edges": Variant("gauss,edges", "rgb,gauss,edges", TRAIN),
            "gauss,edges,page": Variant("gauss,edges,page", "rgb,gauss,edges,page", TRAIN),
            "gauss,edges,warp": Variant("gauss,edges,warp", "rgb,gauss,edges,warp", TRAIN),
            # the page choice as it was before it had a prior of its own (fast-gauss-edges-page)
-           RANDOM_PAGE: Variant(RANDOM_PAGE, "rgb,gauss,edges,page", {**TRAIN, "prior": "none"})}
+           RANDOM_PAGE: Variant(RANDOM_PAGE, "rgb,gauss,edges,page", {**TRAIN, "prior": "none"}),
+           RANDOM_DEFAULT: Variant(RANDOM_DEFAULT, "rgb,gauss,edges", {**TRAIN, "prior": "none"})}
+RANDOM_STARTS = (RANDOM_PAGE, RANDOM_DEFAULT)
 OLD_DEFAULT = "gauss,edges"
 
 
@@ -132,10 +135,10 @@ def platinum_choices() -> list[str]:
             f"{choose_guides(x, s, masks).describe()}" for masks in (None, m)]
 
 
-def load_rows() -> dict[tuple, dict]:
+def load_rows(path: Path = ROWS) -> dict[tuple, dict]:
     rows = {}
-    if ROWS.exists():
-        for line in ROWS.read_text().splitlines():
+    if path.exists():
+        for line in path.read_text().splitlines():
             r = json.loads(line)
             rows[(r["clip"], r["style"], r["choice"], r["seed"], r["budget_s"])] = r
     return rows
@@ -148,8 +151,9 @@ def report(rows: dict[tuple, dict], choices: dict[tuple, dict]) -> str:
     for budget in budgets:
         lines += [f"Budget {budget:g} s (steps at the calibrated one-core rate), mean over seeds:", "",
                   "| clip | style | auto chose (static / moving residual correlation) | old default gauss,edges | "
-                  "+ page | + page, random start | + warp | auto | best explicit | auto - old default |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "old default, random start | + page | + page, random start | + warp | auto | best explicit | "
+                  "auto - old default |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for (clip, style), c in choices.items():
             means = {}
             for name in CHOICES:
@@ -161,16 +165,26 @@ def report(rows: dict[tuple, dict], choices: dict[tuple, dict]) -> str:
                 continue
             chose = ",".join(c["guides"])
             cell = lambda n: f"{means[n][0]:.2f} / {means[n][1]:.3f} ({means[n][2]})" if n in means else ""  # noqa
-            best = max((n for n in means if n != RANDOM_PAGE), key=lambda n: means[n][1])
+            best = max((n for n in means if n not in RANDOM_STARTS), key=lambda n: means[n][1])
             gap = (f"{means[chose][0] - means[OLD_DEFAULT][0]:+.2f} dB / {means[chose][1] - means[OLD_DEFAULT][1]:+.3f}"
                    if chose in means and OLD_DEFAULT in means else "")
             stats = c["stats"]
             lines.append(f"| {clip} | {style} | {chose} ({stats.get('static', '-')} / {stats.get('moving', '-')}, "
-                         f"{c['wall_s'] * 1000:.0f} ms) | {cell(OLD_DEFAULT)} | {cell('gauss,edges,page')} | {cell(RANDOM_PAGE)} | "
+                         f"{c['wall_s'] * 1000:.0f} ms) | {cell(OLD_DEFAULT)} | {cell(RANDOM_DEFAULT)} | {cell('gauss,edges,page')} | {cell(RANDOM_PAGE)} | "
                          f"{cell('gauss,edges,warp')} | {cell(chose)} | {best}{' (= auto)' if best == chose else ''} | "
                          f"{gap} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def trained_choices(args, names: list[str], page: bool) -> list[str]:
+    """The explicit choices trained on a clip: `names` (--only-page: + page alone, where auto chose it), then the
+    random-start twins asked for (--random: of each; --random-page / --only-page: of + page, where auto chose it)."""
+    trained = (["gauss,edges,page"] if page else []) if args.only_page else list(names)
+    twins = {OLD_DEFAULT: RANDOM_DEFAULT, "gauss,edges,page": RANDOM_PAGE}
+    if args.random:
+        return trained + [twins[n] for n in trained if n in twins]
+    return trained + ([RANDOM_PAGE] if (args.random_page or args.only_page) and page else [])
 
 
 def main() -> int:
@@ -185,16 +199,23 @@ def main() -> int:
                         "where auto chooses the page guide")
     parser.add_argument("--random-page", action="store_true", help="also train + page from random weights (as "
                         "before the page prior) where auto chooses the page guide")
+    parser.add_argument("--random", action="store_true", help="also train every choice from random weights "
+                        "(prior none): what its shipped prior gives")
     parser.add_argument("--choices", action="store_true", help="only print what auto chooses on each clip")
     parser.add_argument("--report", action="store_true", help="train nothing: print the table from the rows")
+    parser.add_argument("--preset", default="fast", help="the network (rows of another than fast: "
+                        "auto-guides-rows-<preset>.jsonl; budgets at that network's calibrated rate)")
     parser.add_argument("--quick", action="store_true", help="tiny clips and budgets, nothing stored")
     args = parser.parse_args()
+    rows_file = ROWS if args.preset == "fast" else ROWS.with_name(f"auto-guides-rows-{args.preset}.jsonl")
+    network = {} if args.preset == "fast" else {"preset": args.preset}
+    budget_variant = Variant(OLD_DEFAULT, CHOICES[OLD_DEFAULT].guides, {**TRAIN, **network})
     torch.set_num_threads(1)
     names = [OLD_DEFAULT] + ([] if args.skip_page else ["gauss,edges,page"]) + (["gauss,edges,warp"] if args.warp
                                                                                   else [])
-    rates = {} if args.choices or args.report else rates_for([CHOICES[OLD_DEFAULT]], args.quick)
+    rates = {} if args.choices or args.report else rates_for([budget_variant], args.quick)
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')} {cpu_name()}, rates {rates}]", file=sys.stderr, flush=True)
-    done, choices = ({} if args.quick else load_rows()), {}
+    done, choices = ({} if args.quick else load_rows(rows_file)), {}
     for clip, style, case in cases(args.quick, args.clips.split(",")):
         if style not in args.styles.split(","):
             continue
@@ -204,22 +225,21 @@ def main() -> int:
         if args.choices or args.report:
             continue
         for seed in [int(s) for s in args.seeds.split(",")]:
-            page = "page" in c["guides"]
-            trained = ([] if args.only_page else names) + (["gauss,edges,page"] if args.only_page and page else []) \
-                + ([RANDOM_PAGE] if (args.random_page or args.only_page) and page else [])
+            trained = trained_choices(args, names, "page" in c["guides"])
             for name in trained:
                 if (clip, style, name, seed, args.budget) in done and not args.quick:
                     continue
                 v = CHOICES[name]
-                v = Variant(v.label, v.guides, {**v.train, "seed": seed})
-                steps = budget_steps(CHOICES[OLD_DEFAULT], 0.5 if args.quick else args.budget, rates)
+                v = Variant(v.label, v.guides, {**v.train, **network, "seed": seed})
+                steps = budget_steps(budget_variant, 0.5 if args.quick else args.budget, rates)
                 row, _ = run_variant(case, v, steps)
                 row = {"clip": clip, "style": style, "choice": name, "seed": seed, "budget_s": args.budget,
+                       "preset": args.preset,
                        "auto": ",".join(c["guides"]), **row}
                 print(json.dumps(row), flush=True)
                 if not args.quick:
-                    ROWS.parent.mkdir(parents=True, exist_ok=True)
-                    with ROWS.open("a") as f:
+                    rows_file.parent.mkdir(parents=True, exist_ok=True)
+                    with rows_file.open("a") as f:
                         f.write(json.dumps(row) + "\n")
                 done[(clip, style, name, seed, args.budget)] = row
     if args.choices:

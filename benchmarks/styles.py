@@ -248,6 +248,8 @@ def cost_key(variant: Variant) -> str:
     key = f"{GuideSpec(guides=parse_guides(variant.guides)).channels} guide channels, base {variant.train['base']}"
     sizes = [f"{name} {variant.train[field]}" for name, field in (("patch", "patch_size"), ("batch", "batch_size"))
              if variant.train.get(field) not in (None, 0, 48)]
+    if variant.train.get("preset", "fast") != "fast":  # the default network's keys stay as they were stored
+        sizes.append(f"preset {variant.train['preset']}")
     return ", ".join([key, *sizes])
 
 

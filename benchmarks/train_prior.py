@@ -1,8 +1,9 @@
-"""Train the shipped prior (patch_training/model/priors/): starting weights for every cold start of the default network.
+"""Train a shipped prior (patch_training/model/priors/): starting weights for the cold starts of a network and guide set.
 
     taskset -c 1 .venv/bin/python -m benchmarks.train_prior --minutes 15     # writes the prior (refuses to replace)
     taskset -c 1 .venv/bin/python -m benchmarks.train_prior --quick          # checks the script, writes nothing
     taskset -c 1 .venv/bin/python -m benchmarks.train_prior --guides gauss,edges,page --minutes 15  # the page prior
+    taskset -c 1 .venv/bin/python -m benchmarks.train_prior --preset balanced --minutes 12          # balanced's
 
 Data, all shippable and none that a benchmark scores: the footage of template clips of the MIT-licensed
 `comfyui-workflow-templates-media-video` wheel (benchmarks/clips.py; the two clips the quality benchmarks use,
@@ -11,7 +12,7 @@ compositions of generic filters written here (colour grading, posterizing, smoot
 grain or dot screens fixed on the page, monochrome). None of them is a filter of benchmarks/styles.py.
 
 Training: Reptile (Nichol et al. 2018), the simplest meta-learning rule: for each round, a random clip and a random
-style; the library's own training (trainer.train_style_model, default preset and guides, its schedule) runs
+style; the library's own training (trainer.train_style_model, --preset and --guides, their schedule) runs
 `--inner` steps from the current prior; the prior then moves a fraction of the way towards the result (1 at the
 start, annealed to 0.1). The result is weights that adapt fast to a new style, not weights of one style.
 Deterministic for a given --seed and step count (`--minutes` is turned into rounds at the start).
@@ -40,9 +41,14 @@ from patch_training import (GuideSpec, TrainConfig, make_guide_set, make_keyfram
                             train_style_model)
 from patch_training.guides import DEFAULT_GUIDES
 from patch_training.guides.guide_set import training_inputs
+from patch_training.config import DEFAULT_PRESET, PRESETS
 from patch_training.model.prior import SHIPPED
 
 SIZE, FRAMES = 256, 30
+# Training steps per second of a round on one core of a 2-core AMD EPYC (fast: benchmarks/styles.py's calibration of
+# the small-patch start; balanced, reference: in proportion to fast, 100 steps of each on random frames), to turn
+# --minutes into a fixed round count.
+RATES = {"fast": 27.0, "balanced": 22.0, "reference": 2.0}
 
 
 def clip_names(wheel: Path) -> list[str]:
@@ -120,12 +126,13 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=16, help="how many template clips (spread over the list)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guides", default=",".join(DEFAULT_GUIDES), help="the guide set the prior is for")
-    parser.add_argument("--out", help="default: priors/fast-<guides>.safetensors in the library")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help="the network")
+    parser.add_argument("--out", help="default: priors/<preset>-<guides>.safetensors in the library")
     parser.add_argument("--quick", action="store_true", help="tiny run, nothing written")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = GuideSpec(guides=parse_guides(args.guides))
-    out = Path(args.out) if args.out else SHIPPED.with_name(f"fast-{'-'.join(spec.guides)}.safetensors")
+    out = Path(args.out) if args.out else SHIPPED.with_name(f"{args.preset}-{'-'.join(spec.guides)}.safetensors")
     page_fixed = "page" in spec.guides
     if out.exists() and not args.quick:
         print(f"{out} exists: remove it first (it is the shipped prior) or give --out.", file=sys.stderr)
@@ -146,7 +153,7 @@ def main() -> int:
     print(f"{len(clips)} clips: {[c[0] for c in clips]}", flush=True)
     rng = np.random.default_rng(args.seed)
     inner = 20 if args.quick else args.inner
-    rate = 27.0  # steps/s of the small-patch start on one core (benchmarks/styles.py calibration), for --minutes
+    rate = RATES[args.preset]  # steps/s of a round on one core, to turn --minutes into rounds
     rounds = 2 if args.quick else max(1, round(args.minutes * 60 * rate / inner))
     prior = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +166,7 @@ def main() -> int:
             keyframes = make_keyframes(keys, styled, frames=frames)[0]
             if guide_set is None:  # guides made of the stylized keyframes (page): this round's
                 guide_set = make_guide_set(frames, spec, keyframes)
-            config = TrainConfig(steps=inner, seconds=0, threads=1, preview_every_s=0, seed=args.seed + r,
+            config = TrainConfig(preset=args.preset, steps=inner, seconds=0, threads=1, preview_every_s=0, seed=args.seed + r,
                                  prior="none" if prior is None else str(start_file))
             model = train_style_model(frames, keyframes, config, **training_inputs(guide_set, keyframes))
             if prior is None:

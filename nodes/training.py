@@ -120,7 +120,8 @@ class PatchToonTrainAdvanced(PatchToonTrain):
             # Optional, with a default: workflows saved before it existed load and run (with the prior).
             "prior": (["auto", "none"], {"tooltip": "Starting weights when training from scratch. auto: the shipped "
                                                     "prior (weights that learn a new style fast, trained on other "
-                                                    "clips and styles) for the fast preset and base with the guides "
+                                                    "clips and styles) for the fast and balanced presets at the "
+                                                    "default base with the guides "
                                                     "auto chooses (gauss, edges; or gauss, edges, page), random "
                                                     "weights for any other network; none: random "
                                                     "weights. A warm start starts from its model instead."}),

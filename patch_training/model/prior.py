@@ -1,10 +1,11 @@
 """Starting weights for a cold start: the shipped prior.
 
 A prior is an ordinary patch_training checkpoint whose weights a training run starts from instead of random ones
-(it then trains exactly as from scratch: the same schedule, small patches first, the same learning rate). The one
+(it then trains exactly as from scratch: the same schedule, small patches first, the same learning rate). The
 ones shipped in `priors/` were trained by `benchmarks/train_prior.py` on clips that no benchmark scores, stylized
-by filters written there, one per guide set that `guides: auto` chooses for the default preset and base
-(`fast-gauss-edges`, `fast-gauss-edges-page`). Any other network starts from random weights, as before.
+by filters written there, one per preset and guide set that `guides: auto` chooses, at the default base:
+`fast-gauss-edges`, `fast-gauss-edges-page`, `balanced-gauss-edges`, `balanced-gauss-edges-page`. Any other
+network (`reference`, another base, other guides) starts from random weights, as before.
 
 "auto": the shipped prior that fits the network and guides, else random weights; "none": random weights; a
 path: that model, which must fit (ConfigError says what differs).

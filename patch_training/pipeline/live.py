@@ -286,7 +286,7 @@ class LiveSession:
     def _apply_pending(self) -> None:
         with self._lock:
             elapsed = time.monotonic() - self.started
-            changed, before = self.keys.take(self.say)
+            changed, kept = self.keys.take(self.say, self.clock())
             if not changed:
                 return
             if not self._styles:
@@ -301,7 +301,6 @@ class LiveSession:
                                            self.spec.to_dict() if self.spec.guides else None, init=self.init,
                                            clock=self.clock)
             else:
-                kept = [t for t in self._styles if before.get(t) == self._hashes[t]]
                 schedule = self.settings.on_change if self.settings.on_change != "auto" else (
                     "warm" if kept else "cold")
                 self.trainer.set_keyframes(frames, keys, guides, schedule)

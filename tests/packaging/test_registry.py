@@ -106,7 +106,9 @@ def test_the_registry_archive_holds_the_pack_and_no_developer_files(comfy, check
     assert {"__init__.py", "requirements.txt", "pyproject.toml", "README.md", "LICENSE", "NODES.md",
             "nodes/training.py", "web/training_monitor.js", "web/fixed_seeds.js", "web/docs/PatchToonTrain.md",
             "patch_training/cli.py", "patch_training/model/priors/fast-gauss-edges.safetensors",
-            "patch_training/model/priors/fast-gauss-edges-page.safetensors"} <= names
+            "patch_training/model/priors/fast-gauss-edges-page.safetensors",
+            "patch_training/model/priors/balanced-gauss-edges.safetensors",
+            "patch_training/model/priors/balanced-gauss-edges-page.safetensors"} <= names
     samples = [n for n in names if n.endswith("assets/sample/sample_style.safetensors")]
     workflows = [n for n in names if n.endswith("/train_and_stylize_sample.json")]
     assert len(samples) == 1 and len(workflows) == 1, (samples, workflows)

@@ -39,7 +39,9 @@ def test_wheel_installs_into_a_fresh_venv_and_its_command_trains_and_stylizes_fr
             "patch_toon/example_workflows/stylize_with_checkpoint.jpg",  # its Templates thumbnail
             "patch_toon/example_workflows/assets/sample/sample_style.safetensors",
             "patch_training/model/priors/fast-gauss-edges.safetensors",
-            "patch_training/model/priors/fast-gauss-edges-page.safetensors"} <= set(names)
+            "patch_training/model/priors/fast-gauss-edges-page.safetensors",
+            "patch_training/model/priors/balanced-gauss-edges.safetensors",
+            "patch_training/model/priors/balanced-gauss-edges-page.safetensors"} <= set(names)
     library = {p.relative_to(REPO).as_posix() for p in (REPO / "patch_training").rglob("*.py")
                if "__pycache__" not in p.parts}
     assert not library - set(names), f"library modules missing from the wheel (pyproject's packages): " \

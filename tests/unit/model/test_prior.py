@@ -50,9 +50,26 @@ def test_a_cold_start_of_the_default_network_begins_at_the_prior(textured):
 def test_other_networks_start_from_random_weights(textured):
     frames, keyframes = setup(textured)
     rgb = train_style_model(frames, keyframes, TrainConfig(steps=1, seconds=0, batch_size=2))
-    balanced = fit_style(frames, keyframes, TrainConfig(preset="balanced", steps=1, seconds=0, batch_size=2),
-                         GuideSpec())
-    assert rgb.summary.prior == "" and balanced.summary.prior == ""
+    reference = fit_style(frames, keyframes, TrainConfig(preset="reference", steps=1, seconds=0, batch_size=2,
+                                                         patch_size=32), GuideSpec())
+    assert rgb.summary.prior == "" and reference.summary.prior == ""
+
+
+AUTO_GUIDE_SETS = [GuideSpec(), GuideSpec(guides=GuideSpec().guides + ("page",))]  # what guides: auto chooses
+
+
+@pytest.mark.parametrize("preset", ["fast", "balanced"])
+@pytest.mark.parametrize("spec", AUTO_GUIDE_SETS, ids=lambda spec: ",".join(spec.guides))
+def test_every_guide_set_that_auto_chooses_starts_at_a_prior_of_its_own(textured, preset, spec):
+    path = SHIPPED.with_name(f"{preset}-{'-'.join(spec.guides)}.safetensors")
+    prior = load_model(path)
+    assert prior.config == TrainConfig(preset=preset).generator(3 + spec.channels)
+    assert list(prior.guides["guides"]) == list(spec.guides) and prior.summary.extra["prior_rounds"] > 0
+    frames, keyframes = setup(textured)
+    still = TrainConfig(preset=preset, steps=1, seconds=0, batch_size=2, learning_rate=1e-12)
+    model = fit_style(frames, keyframes, still, spec)
+    assert model.summary.prior == ("shipped" if path == SHIPPED else f"shipped {path.stem}")
+    assert torch.allclose(weights(model), weights(prior), atol=1e-6)
 
 
 def test_a_prior_file_given_must_fit(textured, tmp_path):
@@ -71,18 +88,8 @@ def test_a_prior_file_given_must_fit(textured, tmp_path):
         TrainConfig(prior="weights.pt").validate()
 
 
-PAGE_PRIOR = SHIPPED.with_name("fast-gauss-edges-page.safetensors")
-
-
-def test_the_page_guide_set_that_guides_auto_chooses_starts_at_its_own_prior(textured):
-    spec = GuideSpec(guides=("gauss", "edges", "page"))
-    prior = load_model(PAGE_PRIOR)
-    assert prior.config == TrainConfig().generator(3 + spec.channels)
-    assert list(prior.guides["guides"]) == list(spec.guides) and prior.summary.extra["prior_rounds"] > 0
+def test_the_default_guides_start_at_the_default_prior_not_at_the_page_one(textured):
     frames, keyframes = setup(textured)
     still = TrainConfig(steps=1, seconds=0, batch_size=2, learning_rate=1e-12)
-    model = fit_style(frames, keyframes, still, spec)
-    assert model.summary.prior == "shipped fast-gauss-edges-page"
-    assert torch.allclose(weights(model), weights(prior), atol=1e-6)
-    # The default guides still start at the default prior, not at the page one.
     assert fit_style(frames, keyframes, still, GuideSpec()).summary.prior == "shipped"
+    assert fit_style(frames, keyframes, still, AUTO_GUIDE_SETS[1]).summary.prior == "shipped fast-gauss-edges-page"

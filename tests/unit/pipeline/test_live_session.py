@@ -129,3 +129,36 @@ def test_a_caller_from_another_thread_waits_one_training_step_at_most(tmp_path):
     finally:
         session.stop()
     assert max(waited) <= 3, f"steps trained while a caller waited for the lock: {waited}"
+
+
+def _keyframes(*styles):
+    from patch_training.pipeline.live_keyframes import LiveKeyframes
+    keys = LiveKeyframes(torch.rand(8, 16, 20, 3, generator=torch.Generator().manual_seed(0)))
+    for frame, image in styles:
+        keys.queue_set(frame, image, f"{frame:05d}.png")
+    keys.take(print, now=0.0)
+    return keys
+
+
+def test_a_keyframe_painted_over_in_places_is_kept_and_one_in_another_style_is_not():
+    """What decides a live session's schedule: a repaint continues warm, another style restarts cold."""
+    grey = torch.full((16, 20, 3), 0.5)
+    keys = _keyframes((0, grey))
+    stroke = grey.clone()
+    stroke[4:8, 2:12] = 1.0  # 12 % of the pixels
+    keys.queue_set(0, stroke, "00000.png")
+    assert keys.take(print, now=100.0) == (["saved over 00000.png (sha256 " + keys.hashes[0][1][:12] + ")"], [0])
+    keys.queue_set(0, torch.zeros(16, 20, 3), "00000.png")  # every pixel changed
+    assert keys.take(print, now=200.0)[1] == []
+
+
+def test_keyframes_saved_over_one_after_the_other_count_as_one_change_within_a_burst():
+    from patch_training.pipeline.live_keyframes import BURST_SECONDS
+    grey = torch.full((16, 20, 3), 0.5)
+    keys = _keyframes((0, grey), (7, grey))
+    keys.queue_set(0, 1 - grey * 2, "00000.png")
+    assert keys.take(print, now=10.0)[1] == [7]  # frame 7 still holds the style trained on
+    keys.queue_set(7, 1 - grey * 2, "00007.png")
+    assert keys.take(print, now=10.0 + BURST_SECONDS / 2)[1] == []  # both replaced: another style
+    keys.queue_set(0, grey, "00000.png")
+    assert keys.take(print, now=10.0 + BURST_SECONDS * 3)[1] == [7]  # a new burst: frame 7 kept
