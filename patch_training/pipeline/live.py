@@ -347,7 +347,7 @@ class LiveSession:
         """Render the strip with the current weights; write it and status.json."""
         if self.trainer is None:
             return
-        began = time.monotonic()
+        began, held = time.monotonic(), self.clock()
         with self._lock:
             if self._strip_input is None:
                 self._strip_input = self._inputs(self.strip_indices, self.settings.strip_side)
@@ -366,6 +366,7 @@ class LiveSession:
                            "seconds": round(time.monotonic() - self.started, 3),
                            "previous_refresh_s": round(self.refresh_cost, 4), "learning_rate": rate,
                            "losses": losses, "saved": [{"step": st, "path": pa} for st, pa in self.saved]})
+        self.trainer.hold(self.clock() - held)  # the learning-rate schedule counts training time only
         self.refreshed_at = time.monotonic()
         self.refresh_cost = self.refreshed_at - began
         self.refresh_total_s += self.refresh_cost

@@ -75,6 +75,11 @@ class LiveTrainer:
                                         self.config.is_reference)
         return rate * (SMALL_PATCH_LR_SCALE if self._phase_steps < self.run.small_steps else 1.0)
 
+    def hold(self, seconds: float) -> None:
+        """The schedule does not count these `seconds` (of the clock): time spent on other work than training, as
+        rendering the strip, so that a schedule of N seconds trains N seconds' worth of steps, as a fresh run's."""
+        self._phase_start += seconds
+
     def train(self, steps: int = 1) -> dict[str, float]:
         """Train `steps` steps; returns the loss terms of the last one."""
         run, setup = self.run, self.setup

@@ -67,6 +67,11 @@ def test_a_change_starts_a_warm_or_a_cold_schedule():
     assert trainer.learning_rate(clock.now + WARM_SECONDS) == pytest.approx(0.1 * config.resolved_lr(warm=True))
     trainer.set_keyframes(frames, keys, schedule="cold")
     assert trainer.learning_rate() == pytest.approx(cold_start)
+    clock.now += 10.0
+    ten = trainer.learning_rate()
+    clock.now += 4.0
+    trainer.hold(4.0)  # 4 s spent rendering the strip: not counted by the schedule
+    assert trainer.learning_rate() == pytest.approx(ten) and ten > end
 
 
 def test_keyframes_the_network_cannot_take_are_refused_by_name():
