@@ -200,10 +200,10 @@ class LiveSession:
         return list(self.strip_indices), self._strip
 
     def render(self, indices: list[int], max_side: int | None = None) -> torch.Tensor:
-        """Frames `indices` stylized by the current weights, [N, h, w, 3] (max_side: downscaled to at most)."""
+        """Frames `indices` stylized by the current weights, [N, h, w, 3] (max_side: the result downscaled to at
+        most; the network always sees the frames at the size it trains on, as a model stylizes them)."""
         with self._outside():
-            x = self._inputs(indices, max_side)
-            return self.trainer.render(x)
+            return scaled_input(self.trainer.render(self._inputs(indices)), None, list(range(len(indices))), max_side)
 
     def keep_model(self) -> StyleModel:
         """A copy of the current model (train on; stylize or save the copy)."""
@@ -332,16 +332,16 @@ class LiveSession:
         guides = torch.stack([self._guides[t] for t in keys]) if self.spec.guides else None
         return frames, styled, guides
 
-    def _inputs(self, indices: list[int], max_side: int | None) -> torch.Tensor:
-        """Frames `indices` with their guides, [N, h, w, 3 + G], downscaled to at most max_side a side."""
+    def _inputs(self, indices: list[int]) -> torch.Tensor:
+        """Frames `indices` with their guides, [N, h, w, 3 + G], at the session's size."""
         if self.spec.guides:
             missing = [t for t in indices if t not in self._guides]
             if missing:
                 raise PatchToonError(f"live session: frames {missing} have no guides computed; render the strip's "
                                      f"frames {self.strip_indices} or the keyframes.")
             guides = torch.stack([self._guides[t] for t in indices])
-            return scaled_input(self.frames[indices], guides, list(range(len(indices))), max_side)
-        return scaled_input(self.frames[indices], None, list(range(len(indices))), max_side)
+            return scaled_input(self.frames[indices], guides, list(range(len(indices))), None)
+        return scaled_input(self.frames[indices], None, list(range(len(indices))), None)
 
     def _refresh(self) -> None:
         """Render the strip with the current weights; write it and status.json."""
@@ -350,8 +350,9 @@ class LiveSession:
         began, held = time.monotonic(), self.clock()
         with self._lock:
             if self._strip_input is None:
-                self._strip_input = self._inputs(self.strip_indices, self.settings.strip_side)
-            strip = self.trainer.render(self._strip_input)
+                self._strip_input = self._inputs(self.strip_indices)  # rendered at the trained scale, then shrunk
+            strip = scaled_input(self.trainer.render(self._strip_input), None, list(range(len(self.strip_indices))),
+                                 self.settings.strip_side)
             self._strip = strip
             keyframes = [{"name": self._hashes[t][0], "frame": t, "sha256": self._hashes[t][1]}
                          for t in sorted(self._styles)]

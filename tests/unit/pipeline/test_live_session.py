@@ -162,3 +162,23 @@ def test_keyframes_saved_over_one_after_the_other_count_as_one_change_within_a_b
     assert keys.take(print, now=10.0 + BURST_SECONDS / 2)[1] == []  # both replaced: another style
     keys.queue_set(0, grey, "00000.png")
     assert keys.take(print, now=10.0 + BURST_SECONDS * 3)[1] == [7]  # a new burst: frame 7 kept
+
+
+def test_the_strip_is_the_model_stylizing_at_the_trained_size_then_shrunk(frames):
+    """The network sees frames at the scale it learns (a smaller input would show another stylization than the
+    model gives); only the picture is shrunk to strip_side."""
+    from patch_training.stylize import stylize
+    from patch_training.train.progress import scaled_input
+    session = LiveSession(frames, None, TrainOptions(guides="rgb", threads=1, prior="none"),
+                          settings=LiveSettings(strip_frames=3, refresh_s=0.1, max_share=1.0, strip_side=24))
+    session.replace_keyframe(0, torch.rand(40, 48, 3, generator=torch.Generator().manual_seed(3)))
+    session.start()
+    try:
+        _until(lambda: session.steps > 20 and session.refreshes > 1, "training and a refresh")
+    finally:
+        session.stop()
+    indices, strip = session.strip()
+    assert list(strip.shape) == [3, 20, 24, 3]
+    full = stylize(session.keep_model(), session.frames[indices])
+    expected = scaled_input(full, None, [0, 1, 2], 24)
+    assert torch.allclose(session.render(indices, max_side=24), expected, atol=1e-5)
