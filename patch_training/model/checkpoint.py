@@ -54,6 +54,13 @@ _NAMES = {dtype: name for name, dtype in _DTYPES.items()}
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
                 "BOOL": 1, "U64": 8, "U32": 4, "U16": 2, "F8_E4M3": 1, "F8_E5M2": 1}
 _RESERVED_DTYPES = {"F32", "F16", "BF16", "U8", "BOOL"}
+# A float32 weight may be stored in half precision (the shipped priors are: half the size); it is read as float32.
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _stored_fits(stored: tuple, expected: tuple) -> bool:
+    """A stored (dtype, shape) is what the architecture's (dtype, shape) needs, or its float32 stored as half."""
+    return stored == expected or (stored[1] == expected[1] and expected[0] == torch.float32 and stored[0] in _HALF)
 _SAVED_BY = "Expected a checkpoint saved by patch-toon (Save Patch Model or `python -m patch_training train`)."
 _DAMAGED = "The file is damaged or was edited: copy it again, or save the model again with patch-toon."
 
@@ -136,8 +143,9 @@ def load_model(path: str | os.PathLike) -> StyleModel:
         with safe_open(str(path), "pt") as f:
             for name, (dtype, shape) in found.expected.items():
                 tensor = f.get_tensor(name)
-                if tensor.dtype != dtype or tuple(tensor.shape) != shape:  # the file changed since _inspect
+                if not _stored_fits((tensor.dtype, tuple(tensor.shape)), (dtype, shape)):  # changed since _inspect
                     raise CheckpointError(f"model: {path} changed while it was being read. Load it again.")
+                tensor = tensor.to(dtype)
                 if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                     raise CheckpointError(f"model: {path}: weight {name!r} holds NaN or infinite values, so every "
                                           f"frame would come out wrong. Training diverged or the file is damaged: "
@@ -346,7 +354,8 @@ def _check_tensors(path: Path, header: dict, config: GeneratorConfig) -> dict:
                 if set(stored) - set(expected) - reserved else ""]
     problems += [f"{name}: expected {list(shape)} {_NAMES[dtype]}, file has {shown(list(stored[name][1]))} "
                  f"{header[name]['dtype']}"
-                 for name, (dtype, shape) in expected.items() if name in stored and stored[name] != (dtype, shape)]
+                 for name, (dtype, shape) in expected.items() if name in stored
+                 and not _stored_fits(stored[name], (dtype, shape))]
     problems += [f"{name}: {header[name]['dtype']} of rank {len(stored[name][1])} (data beside the weights must be "
                  f"one of {sorted(_RESERVED_DTYPES)}, rank 4 at most)" for name in sorted(reserved)
                  if header[name]["dtype"] not in _RESERVED_DTYPES or len(stored[name][1]) > 4]

@@ -20,6 +20,28 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, textured):
     assert loaded.config == model.config and loaded.guides == model.guides and loaded.summary == model.summary
 
 
+def test_weights_stored_in_half_precision_load_as_float32(tmp_path):
+    """As the shipped balanced priors are stored: half the bytes, read back as the architecture's float32."""
+    from safetensors import safe_open
+    model = random_model(guides=2)
+    path = save_model(model, tmp_path / "m.safetensors")
+    with safe_open(str(path), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    half = tmp_path / "half.safetensors"
+    save_file({k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}, str(half), metadata=meta)
+    loaded = load_model(half)
+    for name, weight in model.generator.state_dict().items():
+        stored = loaded.generator.state_dict()[name]
+        assert stored.dtype == weight.dtype
+        if weight.is_floating_point():
+            assert torch.allclose(stored, weight, rtol=1e-3, atol=1e-4)
+    int8 = tmp_path / "int8.safetensors"  # any other dtype is still refused by name
+    save_file({k: v.to(torch.int8) if v.dtype == torch.float32 else v for k, v in tensors.items()}, str(int8),
+              metadata=meta)
+    with pytest.raises(CheckpointError, match="does not match its own architecture"):
+        load_model(int8)
+
+
 def test_save_never_replaces_an_existing_file(tmp_path):
     path = tmp_path / "m.safetensors"
     path.write_bytes(b"precious")
