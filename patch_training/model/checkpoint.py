@@ -56,11 +56,6 @@ _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
 _RESERVED_DTYPES = {"F32", "F16", "BF16", "U8", "BOOL"}
 # A float32 weight may be stored in half precision (the shipped priors are: half the size); it is read as float32.
 _HALF = (torch.float16, torch.bfloat16)
-
-
-def _stored_fits(stored: tuple, expected: tuple) -> bool:
-    """A stored (dtype, shape) is what the architecture's (dtype, shape) needs, or its float32 stored as half."""
-    return stored == expected or (stored[1] == expected[1] and expected[0] == torch.float32 and stored[0] in _HALF)
 _SAVED_BY = "Expected a checkpoint saved by patch-toon (Save Patch Model or `python -m patch_training train`)."
 _DAMAGED = "The file is damaged or was edited: copy it again, or save the model again with patch-toon."
 
@@ -341,6 +336,11 @@ def _check_summary(path: Path, summary: dict) -> None:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _stored_fits(stored: tuple, expected: tuple) -> bool:
+    """A stored (dtype, shape) is what the architecture's (dtype, shape) needs, or its float32 stored as half."""
+    return stored == expected or (stored[1] == expected[1] and expected[0] == torch.float32 and stored[0] in _HALF)
 
 
 def _check_tensors(path: Path, header: dict, config: GeneratorConfig) -> dict:

@@ -203,7 +203,7 @@ class LiveSession:
         """Frames `indices` stylized by the current weights, [N, h, w, 3] (max_side: the result downscaled to at
         most; the network always sees the frames at the size it trains on, as a model stylizes them)."""
         with self._outside():
-            return scaled_input(self.trainer.render(self._inputs(indices)), None, list(range(len(indices))), max_side)
+            return self._stylized(self._inputs(indices), max_side)
 
     def keep_model(self) -> StyleModel:
         """A copy of the current model (train on; stylize or save the copy)."""
@@ -339,9 +339,12 @@ class LiveSession:
             if missing:
                 raise PatchToonError(f"live session: frames {missing} have no guides computed; render the strip's "
                                      f"frames {self.strip_indices} or the keyframes.")
-            guides = torch.stack([self._guides[t] for t in indices])
-            return scaled_input(self.frames[indices], guides, list(range(len(indices))), None)
-        return scaled_input(self.frames[indices], None, list(range(len(indices))), None)
+        guides = torch.stack([self._guides[t] for t in indices]) if self.spec.guides else None
+        return scaled_input(self.frames[indices], guides, list(range(len(indices))), None)
+
+    def _stylized(self, x: torch.Tensor, max_side: int | None) -> torch.Tensor:
+        """`x` (from _inputs) stylized at its size, then shrunk to at most max_side a side (training lock held)."""
+        return scaled_input(self.trainer.render(x), None, list(range(len(x))), max_side)
 
     def _refresh(self) -> None:
         """Render the strip with the current weights; write it and status.json."""
@@ -351,8 +354,7 @@ class LiveSession:
         with self._lock:
             if self._strip_input is None:
                 self._strip_input = self._inputs(self.strip_indices)  # rendered at the trained scale, then shrunk
-            strip = scaled_input(self.trainer.render(self._strip_input), None, list(range(len(self.strip_indices))),
-                                 self.settings.strip_side)
+            strip = self._stylized(self._strip_input, self.settings.strip_side)
             self._strip = strip
             keyframes = [{"name": self._hashes[t][0], "frame": t, "sha256": self._hashes[t][1]}
                          for t in sorted(self._styles)]
